@@ -1,0 +1,155 @@
+# vmmd — one non-recursive Makefile.
+#
+#   make            build everything into build/
+#   make check      all tests (unit, KVM, system); installs missing packages as root
+#   make demo       build, start a private vmmd, boot the demo guest
+#   make bench      benchmarks side by side with QEMU
+#   make install    PREFIX=/usr/local DESTDIR=
+#   V=1 verbose, WERROR=0 to relax -Werror, BUILD=dir for another build dir.
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= gcc
+WERROR  ?= 1
+PYTHON  ?= /usr/bin/python3
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-7s %s\n' $(1) $(2)
+endif
+
+PKGS := json-c libseccomp
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Debian's libev-dev ships no .pc file.
+EV_LIBS    := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	    -Wpointer-arith -Wformat=2 -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -I. -MD -MP \
+	      -fno-strict-aliasing $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS ?=
+LIBS := $(PKG_LIBS) $(EV_LIBS) -lpthread
+
+OBJDIR := $(BUILD)/obj
+
+.PHONY: all check check-unit check-system check-slow demo bench install \
+	uninstall clean deps guests unit-tests
+.DEFAULT_GOAL := all
+# Keep objects that only a test binary needs.
+.SECONDARY:
+
+# ---------------------------------------------------------------- util/
+UTIL_SRCS := util/log.c util/error.c
+
+# ---------------------------------------------------------------- mmu/ (libc only)
+MMU_SRCS :=
+
+# ---------------------------------------------------------------- api/
+API_SRCS :=
+
+# ---------------------------------------------------------------- vcpu/
+VCPU_SRCS :=
+
+# ---------------------------------------------------------------- vmmd/ data plane
+# The VM worker: guest memory, devices, boot loaders (library "vm").
+VM_SRCS := vmmd/worker/memory.c
+
+# ---------------------------------------------------------------- vmmd/ control plane
+VMMD_SRCS :=
+
+# ---------------------------------------------------------------- cli/
+VMCTL_SRCS :=
+
+# ---------------------------------------------------------------- libraries
+lib = $(BUILD)/lib/lib$(1).a
+objs = $(patsubst %.c,$(OBJDIR)/%.o,$(1))
+
+LIB_UTIL := $(call lib,util)
+LIB_MMU  := $(call lib,mmu)
+LIB_API  := $(call lib,api)
+LIB_VCPU := $(call lib,vcpu)
+LIB_VM   := $(call lib,vm)
+
+$(LIB_UTIL): $(call objs,$(UTIL_SRCS))
+$(LIB_MMU):  $(call objs,$(MMU_SRCS))
+$(LIB_API):  $(call objs,$(API_SRCS))
+$(LIB_VCPU): $(call objs,$(VCPU_SRCS))
+$(LIB_VM):   $(call objs,$(VM_SRCS))
+
+# Link order: dependents before dependencies.
+ALL_LIBS := $(LIB_VM) $(LIB_API) $(LIB_VCPU) $(LIB_MMU) $(LIB_UTIL)
+
+$(BUILD)/lib/%.a:
+	$(call msg,AR,$@)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OBJDIR)/%.o: %.c
+	$(call msg,CC,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# ---------------------------------------------------------------- programs
+PROGRAMS :=
+
+all: $(PROGRAMS) guests
+
+# ---------------------------------------------------------------- guests
+# Freestanding test kernels, built from source in tests/guests/.
+GUESTS :=
+guests: $(GUESTS)
+
+# ---------------------------------------------------------------- tests
+UNIT_TESTS := $(BUILD)/tests/unit/test-util
+unit-tests: $(UNIT_TESTS)
+
+$(BUILD)/tests/unit/%: $(OBJDIR)/tests/unit/%.o $(ALL_LIBS)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS) $(CMOCKA_LIBS) $(LIBS)
+
+deps:
+	$(Q)scripts/install-deps.sh --ensure
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all unit-tests
+	$(Q)$(MAKE) --no-print-directory check-unit check-system
+
+check-unit: unit-tests
+	$(Q)scripts/run-unit-tests.sh $(UNIT_TESTS)
+
+check-system: all
+	$(Q)VMMD_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/system
+
+check-slow: deps
+	$(Q)$(MAKE) --no-print-directory all unit-tests
+	$(Q)VMMD_BUILD=$(abspath $(BUILD)) VMMD_SLOW=1 $(PYTHON) -m pytest -q tests/system
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh $(BUILD)
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/run-bench.sh $(BUILD)
+
+# ---------------------------------------------------------------- install
+install: all
+
+uninstall:
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for util/: bit masks, error messages, log levels, guest RAM layout. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util/error.h"
+#include "util/log.h"
+#include "util/macro.h"
+#include "vmmd/worker/memory.h"
+
+static void test_bits_masks(void **state)
+{
+	assert_int_equal(BITS(0, 0), 0x1);
+	assert_int_equal(BITS(13, 20), 0x1FE000);
+	assert_true(BITS(0, 63) == ~0ULL);
+	assert_true(BITS(52, 62) == 0x7FF0000000000000ULL);
+	assert_true(BITS(36, 51) == 0x000FFFF000000000ULL);
+}
+
+static void test_error_set_and_prefix(void **state)
+{
+	struct error e = { 0 };
+
+	assert_int_equal(error_set(&e, -EINVAL, "field '%s' must be %d", "vcpus", 4), -EINVAL);
+	assert_int_equal(e.code, -EINVAL);
+	assert_string_equal(e.msg, "field 'vcpus' must be 4");
+	assert_int_equal(error_prefix(&e, "vm.create"), -EINVAL);
+	assert_string_equal(e.msg, "vm.create: field 'vcpus' must be 4");
+	/* NULL error objects are allowed and only pass the code through. */
+	assert_int_equal(error_set(NULL, -ENOENT, "x"), -ENOENT);
+}
+
+static void test_error_truncates_long_messages(void **state)
+{
+	struct error e;
+	char big[2 * ERROR_MSG_MAX];
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	error_set(&e, -E2BIG, "%s", big);
+	assert_int_equal(strlen(e.msg), ERROR_MSG_MAX - 1);
+}
+
+static void test_log_level_parse(void **state)
+{
+	enum log_level l;
+
+	assert_int_equal(log_level_from_string("debug", &l), 0);
+	assert_int_equal(l, LOG_LEVEL_DEBUG);
+	assert_int_equal(log_level_from_string("err", &l), 0);
+	assert_int_equal(l, LOG_LEVEL_ERR);
+	assert_int_equal(log_level_from_string("loud", &l), -EINVAL);
+	assert_int_equal(log_level_from_string("", &l), -EINVAL);
+}
+
+static void test_memory_layout_small(void **state)
+{
+	struct vm_memory m;
+
+	vm_memory_layout(64ULL << 20, &m);
+	assert_int_equal(m.nr_regions, 1);
+	assert_true(vm_memory_is_ram(&m, 0, 64ULL << 20));
+	assert_false(vm_memory_is_ram(&m, (64ULL << 20) - 1, 2));
+	/* Unmapped layouts never hand out pointers. */
+	assert_null(vm_memory_ptr(&m, 0, 1));
+}
+
+static void test_memory_layout_hole(void **state)
+{
+	struct vm_memory m;
+
+	vm_memory_layout(4ULL << 30, &m);
+	assert_int_equal(m.nr_regions, 2);
+	assert_true(m.region[0].size == VM_MEM_HOLE_START);
+	assert_true(m.region[1].gpa == VM_MEM_HOLE_END);
+	assert_true(m.region[1].size == (1ULL << 30));
+	assert_false(vm_memory_is_ram(&m, VM_MEM_HOLE_START, 1));
+	assert_false(vm_memory_is_ram(&m, VM_MEM_HOLE_START - 1, 2));
+	assert_true(vm_memory_is_ram(&m, VM_MEM_HOLE_END, 4096));
+	/* A range whose end overflows is never RAM. */
+	assert_false(vm_memory_is_ram(&m, ~0ULL - 1, 4));
+}
+
+static void test_memory_map_and_access(void **state)
+{
+	struct vm_memory m;
+	uint8_t *p;
+
+	vm_memory_layout(16ULL << 20, &m);
+	assert_int_equal(vm_memory_map(&m, NULL), 0);
+	p = vm_memory_ptr(&m, 0x1000, 16);
+	assert_non_null(p);
+	p[0] = 0xAB;
+	assert_int_equal(*(uint8_t *)vm_memory_ptr(&m, 0x1000, 1), 0xAB);
+	assert_null(vm_memory_ptr(&m, 16ULL << 20, 1));
+	vm_memory_unmap(&m);
+	assert_null(vm_memory_ptr(&m, 0x1000, 1));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bits_masks),
+		cmocka_unit_test(test_error_set_and_prefix),
+		cmocka_unit_test(test_error_truncates_long_messages),
+		cmocka_unit_test(test_log_level_parse),
+		cmocka_unit_test(test_memory_layout_small),
+		cmocka_unit_test(test_memory_layout_hole),
+		cmocka_unit_test(test_memory_map_and_access),
+	};
+	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}
