@@ -56,7 +56,8 @@ UTIL_SRCS := util/log.c util/error.c
 MMU_SRCS :=
 
 # ---------------------------------------------------------------- api/
-API_SRCS :=
+API_SRCS := api/errors.c api/frame.c api/jsonrpc.c api/schema.c api/conn.c \
+	    api/client.c api/session.c
 
 # ---------------------------------------------------------------- vcpu/
 VCPU_SRCS :=
@@ -111,7 +112,8 @@ GUESTS :=
 guests: $(GUESTS)
 
 # ---------------------------------------------------------------- tests
-UNIT_TESTS := $(BUILD)/tests/unit/test-util
+UNIT_TESTS := $(BUILD)/tests/unit/test-util $(BUILD)/tests/unit/test-api-frame \
+	      $(BUILD)/tests/unit/test-api-jsonrpc
 unit-tests: $(UNIT_TESTS)
 
 $(BUILD)/tests/unit/%: $(OBJDIR)/tests/unit/%.o $(ALL_LIBS)
