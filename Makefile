@@ -65,6 +65,8 @@ VCPU_SRCS :=
 # ---------------------------------------------------------------- vmmd/ data plane
 # The VM worker: guest memory, devices, boot loaders (library "vm").
 VM_SRCS := vmmd/worker/memory.c
+# Port-I/O device models: the bus and the devices on it.
+VM_SRCS += vmmd/devices/iobus.c
 
 # ---------------------------------------------------------------- vmmd/ control plane
 VMMD_SRCS :=
@@ -114,6 +116,7 @@ guests: $(GUESTS)
 # ---------------------------------------------------------------- tests
 UNIT_TESTS := $(BUILD)/tests/unit/test-util $(BUILD)/tests/unit/test-api-frame \
 	      $(BUILD)/tests/unit/test-api-jsonrpc
+UNIT_TESTS += $(BUILD)/tests/unit/test-iobus
 unit-tests: $(UNIT_TESTS)
 
 $(BUILD)/tests/unit/%: $(OBJDIR)/tests/unit/%.o $(ALL_LIBS)
