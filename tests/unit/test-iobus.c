@@ -16,7 +16,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "log-capture.h"
+#include "iobus-test.h"
 #include "util/log.h"
 #include "vmmd/devices/iobus.h"
 
@@ -119,8 +119,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	iobus_free(f->bus);
-	free(f->log);
+	log_capture_bus_free(f->bus, f->log);
 	free(f);
 	return 0;
 }
@@ -131,22 +130,6 @@ static void reg(struct fixture *f, uint16_t base, uint32_t n, const struct iobus
 	struct error err = { 0 };
 
 	assert_int_equal(iobus_register(f->bus, base, n, ops, p, &err), 0);
-}
-
-static uint32_t in(struct iobus *bus, uint16_t port, unsigned int size)
-{
-	uint8_t b[4] = { 0 };
-
-	assert_int_equal(iobus_read(bus, port, b, size), 0);
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
-static void out(struct iobus *bus, uint16_t port, uint32_t value, unsigned int size)
-{
-	uint8_t b[4] = { (uint8_t)value, (uint8_t)(value >> 8), (uint8_t)(value >> 16),
-			 (uint8_t)(value >> 24) };
-
-	assert_int_equal(iobus_write(bus, port, b, size), 0);
 }
 
 static void assert_access(const struct probe *p, unsigned int i, bool write, uint16_t offset,
@@ -167,12 +150,12 @@ static void test_whole_access_reaches_wide_device(void **state)
 	struct probe *p = &f->probes[0];
 
 	reg(f, 0x500, 8, &probe4_ops, p);
-	assert_int_equal(in(f->bus, 0x500, 1), 0xA0);
-	assert_int_equal(in(f->bus, 0x502, 2), 0xA3A2);
-	assert_int_equal(in(f->bus, 0x504, 4), 0xA7A6A5A4);
-	out(f->bus, 0x501, 0x12, 1);
-	out(f->bus, 0x502, 0x3456, 2);
-	out(f->bus, 0x504, 0x789abcde, 4);
+	assert_int_equal(bus_in(f->bus, 0x500, 1), 0xA0);
+	assert_int_equal(bus_in(f->bus, 0x502, 2), 0xA3A2);
+	assert_int_equal(bus_in(f->bus, 0x504, 4), 0xA7A6A5A4);
+	bus_out(f->bus, 0x501, 0x12, 1);
+	bus_out(f->bus, 0x502, 0x3456, 2);
+	bus_out(f->bus, 0x504, 0x789abcde, 4);
 	assert_int_equal(p->nr, 6);
 	assert_access(p, 0, false, 0, 1, 0xA0);
 	assert_access(p, 1, false, 2, 2, 0xA3A2);
@@ -189,11 +172,11 @@ static void test_wide_access_split_into_bytes_in_port_order(void **state)
 	struct probe *p = &f->probes[0];
 
 	reg(f, 0x3f8, 8, &probe1_ops, p);
-	assert_int_equal(in(f->bus, 0x3f8, 4), 0xA3A2A1A0);
+	assert_int_equal(bus_in(f->bus, 0x3f8, 4), 0xA3A2A1A0);
 	assert_int_equal(p->nr, 4);
 	for (unsigned int i = 0; i < 4; i++)
 		assert_access(p, i, false, (uint16_t)i, 1, 0xA0 + i);
-	out(f->bus, 0x3fa, 0xbbaa, 2);
+	bus_out(f->bus, 0x3fa, 0xbbaa, 2);
 	assert_access(p, 4, true, 2, 1, 0xaa);
 	assert_access(p, 5, true, 3, 1, 0xbb);
 	assert_int_equal(p->nr, 6);
@@ -205,8 +188,8 @@ static void test_wide_access_split_into_device_width(void **state)
 	struct probe *p = &f->probes[0];
 
 	reg(f, 0x600, 4, &probe2_ops, p);
-	assert_int_equal(in(f->bus, 0x600, 4), 0xA3A2A1A0);
-	out(f->bus, 0x600, 0x44332211, 4);
+	assert_int_equal(bus_in(f->bus, 0x600, 4), 0xA3A2A1A0);
+	bus_out(f->bus, 0x600, 0x44332211, 4);
 	assert_int_equal(p->nr, 4);
 	assert_access(p, 0, false, 0, 2, 0xA1A0);
 	assert_access(p, 1, false, 2, 2, 0xA3A2);
@@ -221,7 +204,7 @@ static void test_access_straddling_device_and_gap(void **state)
 
 	reg(f, 0x3f8, 8, &probe4_ops, p);
 	/* 0x3fe, 0x3ff belong to the device; 0x400, 0x401 to nobody. */
-	assert_int_equal(in(f->bus, 0x3fe, 4), 0xffffA7A6);
+	assert_int_equal(bus_in(f->bus, 0x3fe, 4), 0xffffA7A6);
 	assert_int_equal(p->nr, 2);
 	assert_access(p, 0, false, 6, 1, 0xA6);
 	assert_access(p, 1, false, 7, 1, 0xA7);
@@ -229,7 +212,7 @@ static void test_access_straddling_device_and_gap(void **state)
 	assert_int_equal(log_capture_count(f->log, "port 0x0401"), 1);
 	assert_int_equal(f->log->nr_lines, 2);
 
-	out(f->bus, 0x3f6, 0x44332211, 4);
+	bus_out(f->bus, 0x3f6, 0x44332211, 4);
 	assert_int_equal(p->nr, 4);
 	assert_access(p, 2, true, 0, 1, 0x33);
 	assert_access(p, 3, true, 1, 1, 0x44);
@@ -244,10 +227,10 @@ static void test_access_straddling_two_devices(void **state)
 
 	reg(f, 0x100, 2, &probe4_ops, a);
 	reg(f, 0x102, 2, &probe4_ops, b);
-	assert_int_equal(in(f->bus, 0x101, 2), 0xA0A1);
+	assert_int_equal(bus_in(f->bus, 0x101, 2), 0xA0A1);
 	assert_access(a, 0, false, 1, 1, 0xA1);
 	assert_access(b, 0, false, 0, 1, 0xA0);
-	out(f->bus, 0x100, 0xddccbbaa, 4);
+	bus_out(f->bus, 0x100, 0xddccbbaa, 4);
 	assert_access(a, 1, true, 0, 1, 0xaa);
 	assert_access(a, 2, true, 1, 1, 0xbb);
 	assert_access(b, 1, true, 0, 1, 0xcc);
@@ -265,9 +248,9 @@ static void test_access_past_last_port(void **state)
 	reg(f, 0x0000, 2, &probe4_ops, low);
 	reg(f, 0xffff, 1, &probe4_ops, top);
 	/* The device at 0xffff answers its byte; nothing wraps to port 0. */
-	assert_int_equal(in(f->bus, 0xfffe, 2), 0xA0ff);
-	assert_int_equal(in(f->bus, 0xffff, 4), 0xffffffA0);
-	out(f->bus, 0xffff, 0x5a5a5a5a, 4);
+	assert_int_equal(bus_in(f->bus, 0xfffe, 2), 0xA0ff);
+	assert_int_equal(bus_in(f->bus, 0xffff, 4), 0xffffffA0);
+	bus_out(f->bus, 0xffff, 0x5a5a5a5a, 4);
 	assert_int_equal(top->nr, 3);
 	assert_access(top, 2, true, 0, 1, 0x5a);
 	assert_int_equal(low->nr, 0);
@@ -278,11 +261,10 @@ static void test_access_past_last_port(void **state)
 	/* With nothing at the top, the whole access is one unhandled access. */
 	bus2 = log_capture_bus(&log2);
 	assert_non_null(bus2);
-	assert_int_equal(in(bus2, 0xfffe, 4), 0xffffffff);
+	assert_int_equal(bus_in(bus2, 0xfffe, 4), 0xffffffff);
 	assert_int_equal(log2->nr_lines, 1);
 	assert_non_null(strstr(log2->lines[0], "read of 4 bytes at port 0xfffe"));
-	iobus_free(bus2);
-	free(log2);
+	log_capture_bus_free(bus2, log2);
 }
 
 static void test_bad_access_sizes_rejected(void **state)
@@ -334,17 +316,17 @@ static void test_unhandled_read_all_ones_and_logged_once(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(in(f->bus, 0x70, 1), 0xff);
-	assert_int_equal(in(f->bus, 0x70, 2), 0xffff);
-	assert_int_equal(in(f->bus, 0x70, 4), 0xffffffff);
-	out(f->bus, 0x70, 0x8f, 1);
+	assert_int_equal(bus_in(f->bus, 0x70, 1), 0xff);
+	assert_int_equal(bus_in(f->bus, 0x70, 2), 0xffff);
+	assert_int_equal(bus_in(f->bus, 0x70, 4), 0xffffffff);
+	bus_out(f->bus, 0x70, 0x8f, 1);
 	assert_int_equal(f->log->nr_lines, 1);
 	assert_non_null(strstr(f->log->lines[0],
 			       "unhandled port I/O: read of 1 byte at port 0x0070 returns all-ones"));
 	assert_non_null(strstr(f->log->lines[0], "not logged"));
 
-	out(f->bus, 0x71, 0xcafe, 2);
-	assert_int_equal(in(f->bus, 0x71, 1), 0xff);
+	bus_out(f->bus, 0x71, 0xcafe, 2);
+	assert_int_equal(bus_in(f->bus, 0x71, 1), 0xff);
 	assert_int_equal(f->log->nr_lines, 2);
 	assert_non_null(strstr(f->log->lines[1], "write of 0xcafe (2 bytes) to port 0x0071 dropped"));
 }
@@ -356,13 +338,12 @@ static void test_unhandled_ports_tracked_per_bus(void **state)
 	struct iobus *bus2 = log_capture_bus(&log2);
 
 	assert_non_null(bus2);
-	in(f->bus, 0x61, 1);
-	in(bus2, 0x61, 1);
-	in(bus2, 0x61, 1);
+	bus_in(f->bus, 0x61, 1);
+	bus_in(bus2, 0x61, 1);
+	bus_in(bus2, 0x61, 1);
 	assert_int_equal(f->log->nr_lines, 1);
 	assert_int_equal(log2->nr_lines, 1);
-	iobus_free(bus2);
-	free(log2);
+	log_capture_bus_free(bus2, log2);
 }
 
 static void test_post_code_port_silent(void **state)
@@ -374,9 +355,9 @@ static void test_post_code_port_silent(void **state)
 	assert_int_equal(iobus_register(f->bus, 0x7e, 4, &probe1_ops, &f->probes[0], &err), -EEXIST);
 	assert_non_null(strstr(err.msg, "'post-code' at 0x0080-0x0080"));
 	for (unsigned int v = 0; v < 256; v++)
-		out(f->bus, IOBUS_POST_CODE_PORT, v, 1);
-	assert_int_equal(in(f->bus, IOBUS_POST_CODE_PORT, 1), 0xff);
-	assert_int_equal(in(f->bus, IOBUS_POST_CODE_PORT, 4), 0xffffffff);
+		bus_out(f->bus, IOBUS_POST_CODE_PORT, v, 1);
+	assert_int_equal(bus_in(f->bus, IOBUS_POST_CODE_PORT, 1), 0xff);
+	assert_int_equal(bus_in(f->bus, IOBUS_POST_CODE_PORT, 4), 0xffffffff);
 	assert_int_equal(f->log->nr_lines, 3); /* 0x81-0x83 of the 4-byte read */
 	assert_int_equal(log_capture_count(f->log, "port 0x0080"), 0);
 }
@@ -384,7 +365,7 @@ static void test_post_code_port_silent(void **state)
 static void touch_ports(struct iobus *bus, uint16_t first, unsigned int n)
 {
 	for (unsigned int i = 0; i < n; i++)
-		in(bus, (uint16_t)(first + i), 1);
+		bus_in(bus, (uint16_t)(first + i), 1);
 }
 
 static void test_unhandled_notices_rate_limited(void **state)
@@ -449,8 +430,8 @@ static void test_default_sink_logs_to_stderr(void **state)
 	saved = dup(STDERR_FILENO);
 	assert_true(saved >= 0);
 	assert_true(dup2(pipefd[1], STDERR_FILENO) >= 0);
-	in(bus, 0x2f8, 1);
-	in(bus, 0x2f8, 1);
+	bus_in(bus, 0x2f8, 1);
+	bus_in(bus, 0x2f8, 1);
 	assert_true(dup2(saved, STDERR_FILENO) >= 0);
 	close(saved);
 	n = read(pipefd[0], buf, sizeof(buf) - 1);
@@ -494,9 +475,9 @@ static void test_overlapping_registrations_refused(void **state)
 	reg(f, 0x3f0, 8, &probe4_ops, p);
 	reg(f, 0x400, 1, &probe4_ops, &f->probes[2]);
 	/* Refused devices were not taken over, and the table still dispatches right. */
-	assert_int_equal(in(f->bus, 0x3f7, 1), 0xA7);
-	assert_int_equal(in(f->bus, 0x3f8, 1), 0xA0);
-	assert_int_equal(in(f->bus, 0x400, 1), 0xA0);
+	assert_int_equal(bus_in(f->bus, 0x3f7, 1), 0xA7);
+	assert_int_equal(bus_in(f->bus, 0x3f8, 1), 0xA0);
+	assert_int_equal(bus_in(f->bus, 0x400, 1), 0xA0);
 	assert_int_equal(f->probes[0].nr, 1);
 	assert_int_equal(p->nr, 1);
 	assert_int_equal(f->destroyed, 0);
@@ -552,10 +533,10 @@ static void test_registration_after_dispatch_refused(void **state)
 	struct error err = { 0 };
 
 	reg(f, 0x60, 1, &probe1_ops, &f->probes[0]);
-	in(f->bus, 0x60, 1);
+	bus_in(f->bus, 0x60, 1);
 	assert_int_equal(iobus_register(f->bus, 0x64, 1, &probe1_ops, &f->probes[1], &err), -EBUSY);
 	assert_non_null(strstr(err.msg, "after vCPUs started"));
-	assert_int_equal(in(f->bus, 0x64, 1), 0xff);
+	assert_int_equal(bus_in(f->bus, 0x64, 1), 0xff);
 }
 
 static void test_reset_and_destroy_reach_every_device(void **state)

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * An iobus log sink for tests: keeps every emitted line and runs a fake
- * clock that the test advances by hand (or that steps on every reading).
+ * Helpers for tests of the I/O bus and the devices on it: guest-style IN
+ * and OUT that assert success, and a log sink that keeps every emitted line
+ * with a fake clock the test advances by hand (or that steps on every
+ * reading). Include after <cmocka.h>.
  */
-#ifndef VMMD_TESTS_LOG_CAPTURE_H
-#define VMMD_TESTS_LOG_CAPTURE_H
+#ifndef VMMD_TESTS_IOBUS_TEST_H
+#define VMMD_TESTS_IOBUS_TEST_H
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,6 +62,24 @@ static inline unsigned int log_capture_count(const struct log_capture *c, const 
 	return n;
 }
 
+/* A guest IN of `size` bytes at `port`, as a little-endian value. */
+static inline uint32_t bus_in(struct iobus *bus, uint16_t port, unsigned int size)
+{
+	uint8_t b[4] = { 0 };
+
+	assert_int_equal(iobus_read(bus, port, b, size), 0);
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* A guest OUT of the low `size` bytes of `value` at `port`. */
+static inline void bus_out(struct iobus *bus, uint16_t port, uint32_t value, unsigned int size)
+{
+	uint8_t b[4] = { (uint8_t)value, (uint8_t)(value >> 8), (uint8_t)(value >> 16),
+			 (uint8_t)(value >> 24) };
+
+	assert_int_equal(iobus_write(bus, port, b, size), 0);
+}
+
 /* A bus whose notices go to a fresh capture; both freed by the caller. */
 static inline struct iobus *log_capture_bus(struct log_capture **ret_capture)
 {
@@ -77,6 +97,13 @@ static inline struct iobus *log_capture_bus(struct log_capture **ret_capture)
 	}
 	*ret_capture = c;
 	return bus;
+}
+
+/* Frees what log_capture_bus() made; the capture outlives the bus's last line. */
+static inline void log_capture_bus_free(struct iobus *bus, struct log_capture *c)
+{
+	iobus_free(bus);
+	free(c);
 }
 
 #endif
