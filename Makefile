@@ -66,7 +66,7 @@ VCPU_SRCS :=
 # The VM worker: guest memory, devices, boot loaders (library "vm").
 VM_SRCS := vmmd/worker/memory.c
 # Port-I/O device models: the bus and the devices on it.
-VM_SRCS += vmmd/devices/iobus.c vmmd/devices/serial.c
+VM_SRCS += vmmd/devices/iobus.c vmmd/devices/serial.c vmmd/devices/debug-exit.c
 
 # ---------------------------------------------------------------- vmmd/ control plane
 VMMD_SRCS :=
@@ -116,7 +116,8 @@ guests: $(GUESTS)
 # ---------------------------------------------------------------- tests
 UNIT_TESTS := $(BUILD)/tests/unit/test-util $(BUILD)/tests/unit/test-api-frame \
 	      $(BUILD)/tests/unit/test-api-jsonrpc
-UNIT_TESTS += $(BUILD)/tests/unit/test-iobus $(BUILD)/tests/unit/test-serial
+UNIT_TESTS += $(BUILD)/tests/unit/test-iobus $(BUILD)/tests/unit/test-serial \
+	      $(BUILD)/tests/unit/test-debug-exit
 unit-tests: $(UNIT_TESTS)
 
 $(BUILD)/tests/unit/%: $(OBJDIR)/tests/unit/%.o $(ALL_LIBS)
