@@ -106,4 +106,37 @@ static inline void log_capture_bus_free(struct iobus *bus, struct log_capture *c
 	free(c);
 }
 
+/*
+ * The first member of a device test's fixture: a bus logging to a capture.
+ * bus_fixture_new() allocates the whole zeroed fixture and its bus;
+ * bus_fixture_teardown() is the matching cmocka teardown.
+ */
+struct bus_fixture {
+	struct iobus *bus;
+	struct log_capture *log;
+};
+
+static inline void *bus_fixture_new(size_t size)
+{
+	struct bus_fixture *f = calloc(1, size);
+
+	if (!f)
+		return NULL;
+	f->bus = log_capture_bus(&f->log);
+	if (!f->bus) {
+		free(f);
+		return NULL;
+	}
+	return f;
+}
+
+static inline int bus_fixture_teardown(void **state)
+{
+	struct bus_fixture *f = *state;
+
+	log_capture_bus_free(f->bus, f->log);
+	free(f);
+	return 0;
+}
+
 #endif

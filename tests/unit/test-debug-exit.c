@@ -20,8 +20,7 @@
 #define PORT DEBUG_EXIT_PORT
 
 struct fixture {
-	struct iobus *bus;
-	struct log_capture *log;
+	struct bus_fixture io;
 	unsigned int nr_requests; /* atomic */
 	uint32_t value;           /* of the first request */
 };
@@ -36,23 +35,11 @@ static void on_exit_request(void *ctx, uint32_t value)
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = bus_fixture_new(sizeof(*f));
 
-	if (!f)
-		return -1;
-	f->bus = log_capture_bus(&f->log);
-	if (!f->bus || debug_exit_create(f->bus, PORT, on_exit_request, f, NULL) < 0)
+	if (!f || debug_exit_create(f->io.bus, PORT, on_exit_request, f, NULL) < 0)
 		return -1;
 	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	log_capture_bus_free(f->bus, f->log);
-	free(f);
 	return 0;
 }
 
@@ -60,10 +47,10 @@ static int teardown(void **state)
 static void assert_write_requests(struct fixture *f, uint16_t port, uint32_t value,
 				  unsigned int size, uint32_t expect)
 {
-	iobus_reset(f->bus);
+	iobus_reset(f->io.bus);
 	f->nr_requests = 0;
 	f->value = 0xbadbad;
-	bus_out(f->bus, port, value, size);
+	bus_out(f->io.bus, port, value, size);
 	assert_int_equal(f->nr_requests, 1);
 	assert_int_equal(f->value, expect);
 }
@@ -81,7 +68,7 @@ static void test_value_of_each_size(void **state)
 		assert_write_requests(f, PORT, v, 2, v & 0xffff);
 		assert_write_requests(f, PORT, v, 4, v);
 	}
-	assert_int_equal(f->log->nr_lines, 0);
+	assert_int_equal(f->io.log->nr_lines, 0);
 }
 
 static void test_every_port_of_the_range(void **state)
@@ -91,7 +78,7 @@ static void test_every_port_of_the_range(void **state)
 	for (uint16_t p = PORT; p < PORT + DEBUG_EXIT_NR_PORTS; p++)
 		assert_write_requests(f, p, 0x10 + p - PORT, 1, 0x10 + p - PORT);
 	assert_write_requests(f, PORT + 2, 0xabcd, 2, 0xabcd);
-	assert_int_equal(f->log->nr_lines, 0);
+	assert_int_equal(f->io.log->nr_lines, 0);
 }
 
 static void test_reads_are_all_ones(void **state)
@@ -99,27 +86,27 @@ static void test_reads_are_all_ones(void **state)
 	struct fixture *f = *state;
 
 	for (uint16_t p = PORT; p < PORT + DEBUG_EXIT_NR_PORTS; p++)
-		assert_int_equal(bus_in(f->bus, p, 1), 0xff);
-	assert_int_equal(bus_in(f->bus, PORT, 2), 0xffff);
-	assert_int_equal(bus_in(f->bus, PORT, 4), 0xffffffff);
+		assert_int_equal(bus_in(f->io.bus, p, 1), 0xff);
+	assert_int_equal(bus_in(f->io.bus, PORT, 2), 0xffff);
+	assert_int_equal(bus_in(f->io.bus, PORT, 4), 0xffffffff);
 	assert_int_equal(f->nr_requests, 0);
 	/* The ports are claimed: reading them is not an unhandled access. */
-	assert_int_equal(f->log->nr_lines, 0);
+	assert_int_equal(f->io.log->nr_lines, 0);
 }
 
 static void test_first_write_wins_until_reset(void **state)
 {
 	struct fixture *f = *state;
 
-	bus_out(f->bus, PORT, 3, 1);
-	bus_out(f->bus, PORT, 4, 1);
-	bus_out(f->bus, PORT + 1, 5, 2);
+	bus_out(f->io.bus, PORT, 3, 1);
+	bus_out(f->io.bus, PORT, 4, 1);
+	bus_out(f->io.bus, PORT + 1, 5, 2);
 	assert_int_equal(f->nr_requests, 1);
 	assert_int_equal(f->value, 3);
 
-	iobus_reset(f->bus);
+	iobus_reset(f->io.bus);
 	f->nr_requests = 0;
-	bus_out(f->bus, PORT, 0, 4);
+	bus_out(f->io.bus, PORT, 0, 4);
 	assert_int_equal(f->nr_requests, 1);
 	assert_int_equal(f->value, 0);
 }
@@ -129,11 +116,11 @@ static void test_straddling_write_takes_first_byte(void **state)
 	struct fixture *f = *state;
 
 	/* 0xf6, 0xf7 are the device's, 0xf8, 0xf9 nobody's: split into bytes. */
-	bus_out(f->bus, PORT + 2, 0x44332211, 4);
+	bus_out(f->io.bus, PORT + 2, 0x44332211, 4);
 	assert_int_equal(f->nr_requests, 1);
 	assert_int_equal(f->value, 0x11);
-	assert_int_equal(log_capture_count(f->log, "to port 0x00f8"), 1);
-	assert_int_equal(log_capture_count(f->log, "to port 0x00f9"), 1);
+	assert_int_equal(log_capture_count(f->io.log, "to port 0x00f8"), 1);
+	assert_int_equal(log_capture_count(f->io.log, "to port 0x00f9"), 1);
 }
 
 static void test_string_write_requests_once(void **state)
@@ -141,7 +128,7 @@ static void test_string_write_requests_once(void **state)
 	struct fixture *f = *state;
 	uint8_t values[] = { 7, 8, 9 };
 
-	assert_int_equal(iobus_io(f->bus, true, PORT, values, 1, 3), 0);
+	assert_int_equal(iobus_io(f->io.bus, true, PORT, values, 1, 3), 0);
 	assert_int_equal(f->nr_requests, 1);
 	assert_int_equal(f->value, 7);
 }
@@ -151,13 +138,13 @@ static void test_create_refuses_bad_setups(void **state)
 	struct fixture *f = *state;
 	struct error err = { 0 };
 
-	assert_int_equal(debug_exit_create(f->bus, 0x501, NULL, f, &err), -EINVAL);
+	assert_int_equal(debug_exit_create(f->io.bus, 0x501, NULL, f, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "exit_request callback is required"));
-	assert_int_equal(debug_exit_create(f->bus, PORT - 2, on_exit_request, f, &err), -EEXIST);
+	assert_int_equal(debug_exit_create(f->io.bus, PORT - 2, on_exit_request, f, &err), -EEXIST);
 	assert_non_null(strstr(err.msg, "'isa-debug-exit' at 0x00f4-0x00f7"));
 	/* Another instance elsewhere (QEMU's default iobase) is fine. */
-	assert_int_equal(debug_exit_create(f->bus, 0x501, on_exit_request, f, &err), 0);
-	bus_out(f->bus, 0x501, 0x21, 1);
+	assert_int_equal(debug_exit_create(f->io.bus, 0x501, on_exit_request, f, &err), 0);
+	bus_out(f->io.bus, 0x501, 0x21, 1);
 	assert_int_equal(f->value, 0x21);
 }
 
@@ -173,7 +160,7 @@ static void *racer_thread(void *opaque)
 	struct racer *r = opaque;
 
 	for (unsigned int i = 0; i < 1000; i++)
-		iobus_write(r->f->bus, PORT, &r->value, 4);
+		iobus_write(r->f->io.bus, PORT, &r->value, 4);
 	return NULL;
 }
 
@@ -193,7 +180,7 @@ static void test_racing_vcpus_request_once(void **state)
 	assert_in_range(f->value, 0x1000, 0x1000 + RACERS - 1);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, bus_fixture_teardown)
 
 int main(void)
 {

@@ -94,33 +94,20 @@ PROBE_OPS(probe2_ops, 2);
 PROBE_OPS(probe4_ops, 4);
 
 struct fixture {
-	struct iobus *bus;
-	struct log_capture *log;
+	struct bus_fixture io;
 	unsigned int destroyed;
 	struct probe probes[4];
 };
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = bus_fixture_new(sizeof(*f));
 
 	if (!f)
-		return -1;
-	f->bus = log_capture_bus(&f->log);
-	if (!f->bus)
 		return -1;
 	for (unsigned int i = 0; i < ARRAY_SIZE(f->probes); i++)
 		f->probes[i].destroyed = &f->destroyed;
 	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	log_capture_bus_free(f->bus, f->log);
-	free(f);
 	return 0;
 }
 
@@ -129,7 +116,7 @@ static void reg(struct fixture *f, uint16_t base, uint32_t n, const struct iobus
 {
 	struct error err = { 0 };
 
-	assert_int_equal(iobus_register(f->bus, base, n, ops, p, &err), 0);
+	assert_int_equal(iobus_register(f->io.bus, base, n, ops, p, &err), 0);
 }
 
 static void assert_access(const struct probe *p, unsigned int i, bool write, uint16_t offset,
@@ -150,12 +137,12 @@ static void test_whole_access_reaches_wide_device(void **state)
 	struct probe *p = &f->probes[0];
 
 	reg(f, 0x500, 8, &probe4_ops, p);
-	assert_int_equal(bus_in(f->bus, 0x500, 1), 0xA0);
-	assert_int_equal(bus_in(f->bus, 0x502, 2), 0xA3A2);
-	assert_int_equal(bus_in(f->bus, 0x504, 4), 0xA7A6A5A4);
-	bus_out(f->bus, 0x501, 0x12, 1);
-	bus_out(f->bus, 0x502, 0x3456, 2);
-	bus_out(f->bus, 0x504, 0x789abcde, 4);
+	assert_int_equal(bus_in(f->io.bus, 0x500, 1), 0xA0);
+	assert_int_equal(bus_in(f->io.bus, 0x502, 2), 0xA3A2);
+	assert_int_equal(bus_in(f->io.bus, 0x504, 4), 0xA7A6A5A4);
+	bus_out(f->io.bus, 0x501, 0x12, 1);
+	bus_out(f->io.bus, 0x502, 0x3456, 2);
+	bus_out(f->io.bus, 0x504, 0x789abcde, 4);
 	assert_int_equal(p->nr, 6);
 	assert_access(p, 0, false, 0, 1, 0xA0);
 	assert_access(p, 1, false, 2, 2, 0xA3A2);
@@ -163,7 +150,7 @@ static void test_whole_access_reaches_wide_device(void **state)
 	assert_access(p, 3, true, 1, 1, 0x12);
 	assert_access(p, 4, true, 2, 2, 0x3456);
 	assert_access(p, 5, true, 4, 4, 0x789abcde);
-	assert_int_equal(f->log->nr_lines, 0);
+	assert_int_equal(f->io.log->nr_lines, 0);
 }
 
 static void test_wide_access_split_into_bytes_in_port_order(void **state)
@@ -172,11 +159,11 @@ static void test_wide_access_split_into_bytes_in_port_order(void **state)
 	struct probe *p = &f->probes[0];
 
 	reg(f, 0x3f8, 8, &probe1_ops, p);
-	assert_int_equal(bus_in(f->bus, 0x3f8, 4), 0xA3A2A1A0);
+	assert_int_equal(bus_in(f->io.bus, 0x3f8, 4), 0xA3A2A1A0);
 	assert_int_equal(p->nr, 4);
 	for (unsigned int i = 0; i < 4; i++)
 		assert_access(p, i, false, (uint16_t)i, 1, 0xA0 + i);
-	bus_out(f->bus, 0x3fa, 0xbbaa, 2);
+	bus_out(f->io.bus, 0x3fa, 0xbbaa, 2);
 	assert_access(p, 4, true, 2, 1, 0xaa);
 	assert_access(p, 5, true, 3, 1, 0xbb);
 	assert_int_equal(p->nr, 6);
@@ -188,8 +175,8 @@ static void test_wide_access_split_into_device_width(void **state)
 	struct probe *p = &f->probes[0];
 
 	reg(f, 0x600, 4, &probe2_ops, p);
-	assert_int_equal(bus_in(f->bus, 0x600, 4), 0xA3A2A1A0);
-	bus_out(f->bus, 0x600, 0x44332211, 4);
+	assert_int_equal(bus_in(f->io.bus, 0x600, 4), 0xA3A2A1A0);
+	bus_out(f->io.bus, 0x600, 0x44332211, 4);
 	assert_int_equal(p->nr, 4);
 	assert_access(p, 0, false, 0, 2, 0xA1A0);
 	assert_access(p, 1, false, 2, 2, 0xA3A2);
@@ -204,20 +191,20 @@ static void test_access_straddling_device_and_gap(void **state)
 
 	reg(f, 0x3f8, 8, &probe4_ops, p);
 	/* 0x3fe, 0x3ff belong to the device; 0x400, 0x401 to nobody. */
-	assert_int_equal(bus_in(f->bus, 0x3fe, 4), 0xffffA7A6);
+	assert_int_equal(bus_in(f->io.bus, 0x3fe, 4), 0xffffA7A6);
 	assert_int_equal(p->nr, 2);
 	assert_access(p, 0, false, 6, 1, 0xA6);
 	assert_access(p, 1, false, 7, 1, 0xA7);
-	assert_int_equal(log_capture_count(f->log, "port 0x0400"), 1);
-	assert_int_equal(log_capture_count(f->log, "port 0x0401"), 1);
-	assert_int_equal(f->log->nr_lines, 2);
+	assert_int_equal(log_capture_count(f->io.log, "port 0x0400"), 1);
+	assert_int_equal(log_capture_count(f->io.log, "port 0x0401"), 1);
+	assert_int_equal(f->io.log->nr_lines, 2);
 
-	bus_out(f->bus, 0x3f6, 0x44332211, 4);
+	bus_out(f->io.bus, 0x3f6, 0x44332211, 4);
 	assert_int_equal(p->nr, 4);
 	assert_access(p, 2, true, 0, 1, 0x33);
 	assert_access(p, 3, true, 1, 1, 0x44);
-	assert_int_equal(log_capture_count(f->log, "write of 0x11 (1 byte) to port 0x03f6"), 1);
-	assert_int_equal(log_capture_count(f->log, "write of 0x22 (1 byte) to port 0x03f7"), 1);
+	assert_int_equal(log_capture_count(f->io.log, "write of 0x11 (1 byte) to port 0x03f6"), 1);
+	assert_int_equal(log_capture_count(f->io.log, "write of 0x22 (1 byte) to port 0x03f7"), 1);
 }
 
 static void test_access_straddling_two_devices(void **state)
@@ -227,15 +214,15 @@ static void test_access_straddling_two_devices(void **state)
 
 	reg(f, 0x100, 2, &probe4_ops, a);
 	reg(f, 0x102, 2, &probe4_ops, b);
-	assert_int_equal(bus_in(f->bus, 0x101, 2), 0xA0A1);
+	assert_int_equal(bus_in(f->io.bus, 0x101, 2), 0xA0A1);
 	assert_access(a, 0, false, 1, 1, 0xA1);
 	assert_access(b, 0, false, 0, 1, 0xA0);
-	bus_out(f->bus, 0x100, 0xddccbbaa, 4);
+	bus_out(f->io.bus, 0x100, 0xddccbbaa, 4);
 	assert_access(a, 1, true, 0, 1, 0xaa);
 	assert_access(a, 2, true, 1, 1, 0xbb);
 	assert_access(b, 1, true, 0, 1, 0xcc);
 	assert_access(b, 2, true, 1, 1, 0xdd);
-	assert_int_equal(f->log->nr_lines, 0);
+	assert_int_equal(f->io.log->nr_lines, 0);
 }
 
 static void test_access_past_last_port(void **state)
@@ -248,15 +235,15 @@ static void test_access_past_last_port(void **state)
 	reg(f, 0x0000, 2, &probe4_ops, low);
 	reg(f, 0xffff, 1, &probe4_ops, top);
 	/* The device at 0xffff answers its byte; nothing wraps to port 0. */
-	assert_int_equal(bus_in(f->bus, 0xfffe, 2), 0xA0ff);
-	assert_int_equal(bus_in(f->bus, 0xffff, 4), 0xffffffA0);
-	bus_out(f->bus, 0xffff, 0x5a5a5a5a, 4);
+	assert_int_equal(bus_in(f->io.bus, 0xfffe, 2), 0xA0ff);
+	assert_int_equal(bus_in(f->io.bus, 0xffff, 4), 0xffffffA0);
+	bus_out(f->io.bus, 0xffff, 0x5a5a5a5a, 4);
 	assert_int_equal(top->nr, 3);
 	assert_access(top, 2, true, 0, 1, 0x5a);
 	assert_int_equal(low->nr, 0);
 	/* Only 0xfffe is a port without a device; bytes past 0xffff are no ports. */
-	assert_int_equal(f->log->nr_lines, 1);
-	assert_non_null(strstr(f->log->lines[0], "read of 1 byte at port 0xfffe"));
+	assert_int_equal(f->io.log->nr_lines, 1);
+	assert_non_null(strstr(f->io.log->lines[0], "read of 1 byte at port 0xfffe"));
 
 	/* With nothing at the top, the whole access is one unhandled access. */
 	bus2 = log_capture_bus(&log2);
@@ -276,9 +263,9 @@ static void test_bad_access_sizes_rejected(void **state)
 	reg(f, 0x3f8, 8, &probe1_ops, &f->probes[0]);
 	for (unsigned int i = 0; i < ARRAY_SIZE(bad); i++) {
 		memset(buf, 0x5c, sizeof(buf));
-		assert_int_equal(iobus_read(f->bus, 0x3f8, buf, bad[i]), -EINVAL);
-		assert_int_equal(iobus_write(f->bus, 0x3f8, buf, bad[i]), -EINVAL);
-		assert_int_equal(iobus_io(f->bus, false, 0x3f8, buf, bad[i], 1), -EINVAL);
+		assert_int_equal(iobus_read(f->io.bus, 0x3f8, buf, bad[i]), -EINVAL);
+		assert_int_equal(iobus_write(f->io.bus, 0x3f8, buf, bad[i]), -EINVAL);
+		assert_int_equal(iobus_io(f->io.bus, false, 0x3f8, buf, bad[i], 1), -EINVAL);
 		for (unsigned int k = 0; k < sizeof(buf); k++)
 			assert_int_equal(buf[k], 0x5c);
 	}
@@ -292,21 +279,21 @@ static void test_string_io_loops_count_times(void **state)
 	uint8_t buf[12] = { 0x11, 0x22, 0x33, 0x44, 0x55, 0x66 };
 
 	reg(f, 0x1f0, 8, &probe4_ops, p);
-	assert_int_equal(iobus_io(f->bus, true, 0x1f0, buf, 2, 3), 0);
+	assert_int_equal(iobus_io(f->io.bus, true, 0x1f0, buf, 2, 3), 0);
 	assert_int_equal(p->nr, 3);
 	assert_access(p, 0, true, 0, 2, 0x2211);
 	assert_access(p, 1, true, 0, 2, 0x4433);
 	assert_access(p, 2, true, 0, 2, 0x6655);
 
 	memset(buf, 0, sizeof(buf));
-	assert_int_equal(iobus_io(f->bus, false, 0x1f2, buf, 4, 3), 0);
+	assert_int_equal(iobus_io(f->io.bus, false, 0x1f2, buf, 4, 3), 0);
 	for (unsigned int i = 0; i < 3; i++) {
 		assert_int_equal(buf[4 * i], 0xA2);
 		assert_int_equal(buf[4 * i + 3], 0xA5);
 	}
 	assert_int_equal(p->nr, 6);
 
-	assert_int_equal(iobus_io(f->bus, true, 0x1f0, buf, 1, 0), 0);
+	assert_int_equal(iobus_io(f->io.bus, true, 0x1f0, buf, 1, 0), 0);
 	assert_int_equal(p->nr, 6);
 }
 
@@ -316,19 +303,19 @@ static void test_unhandled_read_all_ones_and_logged_once(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(bus_in(f->bus, 0x70, 1), 0xff);
-	assert_int_equal(bus_in(f->bus, 0x70, 2), 0xffff);
-	assert_int_equal(bus_in(f->bus, 0x70, 4), 0xffffffff);
-	bus_out(f->bus, 0x70, 0x8f, 1);
-	assert_int_equal(f->log->nr_lines, 1);
-	assert_non_null(strstr(f->log->lines[0],
+	assert_int_equal(bus_in(f->io.bus, 0x70, 1), 0xff);
+	assert_int_equal(bus_in(f->io.bus, 0x70, 2), 0xffff);
+	assert_int_equal(bus_in(f->io.bus, 0x70, 4), 0xffffffff);
+	bus_out(f->io.bus, 0x70, 0x8f, 1);
+	assert_int_equal(f->io.log->nr_lines, 1);
+	assert_non_null(strstr(f->io.log->lines[0],
 			       "unhandled port I/O: read of 1 byte at port 0x0070 returns all-ones"));
-	assert_non_null(strstr(f->log->lines[0], "not logged"));
+	assert_non_null(strstr(f->io.log->lines[0], "not logged"));
 
-	bus_out(f->bus, 0x71, 0xcafe, 2);
-	assert_int_equal(bus_in(f->bus, 0x71, 1), 0xff);
-	assert_int_equal(f->log->nr_lines, 2);
-	assert_non_null(strstr(f->log->lines[1], "write of 0xcafe (2 bytes) to port 0x0071 dropped"));
+	bus_out(f->io.bus, 0x71, 0xcafe, 2);
+	assert_int_equal(bus_in(f->io.bus, 0x71, 1), 0xff);
+	assert_int_equal(f->io.log->nr_lines, 2);
+	assert_non_null(strstr(f->io.log->lines[1], "write of 0xcafe (2 bytes) to port 0x0071 dropped"));
 }
 
 static void test_unhandled_ports_tracked_per_bus(void **state)
@@ -338,10 +325,10 @@ static void test_unhandled_ports_tracked_per_bus(void **state)
 	struct iobus *bus2 = log_capture_bus(&log2);
 
 	assert_non_null(bus2);
-	bus_in(f->bus, 0x61, 1);
+	bus_in(f->io.bus, 0x61, 1);
 	bus_in(bus2, 0x61, 1);
 	bus_in(bus2, 0x61, 1);
-	assert_int_equal(f->log->nr_lines, 1);
+	assert_int_equal(f->io.log->nr_lines, 1);
 	assert_int_equal(log2->nr_lines, 1);
 	log_capture_bus_free(bus2, log2);
 }
@@ -352,14 +339,14 @@ static void test_post_code_port_silent(void **state)
 	struct error err = { 0 };
 
 	/* It is a real registration: another device cannot take the port. */
-	assert_int_equal(iobus_register(f->bus, 0x7e, 4, &probe1_ops, &f->probes[0], &err), -EEXIST);
+	assert_int_equal(iobus_register(f->io.bus, 0x7e, 4, &probe1_ops, &f->probes[0], &err), -EEXIST);
 	assert_non_null(strstr(err.msg, "'post-code' at 0x0080-0x0080"));
 	for (unsigned int v = 0; v < 256; v++)
-		bus_out(f->bus, IOBUS_POST_CODE_PORT, v, 1);
-	assert_int_equal(bus_in(f->bus, IOBUS_POST_CODE_PORT, 1), 0xff);
-	assert_int_equal(bus_in(f->bus, IOBUS_POST_CODE_PORT, 4), 0xffffffff);
-	assert_int_equal(f->log->nr_lines, 3); /* 0x81-0x83 of the 4-byte read */
-	assert_int_equal(log_capture_count(f->log, "port 0x0080"), 0);
+		bus_out(f->io.bus, IOBUS_POST_CODE_PORT, v, 1);
+	assert_int_equal(bus_in(f->io.bus, IOBUS_POST_CODE_PORT, 1), 0xff);
+	assert_int_equal(bus_in(f->io.bus, IOBUS_POST_CODE_PORT, 4), 0xffffffff);
+	assert_int_equal(f->io.log->nr_lines, 3); /* 0x81-0x83 of the 4-byte read */
+	assert_int_equal(log_capture_count(f->io.log, "port 0x0080"), 0);
 }
 
 static void touch_ports(struct iobus *bus, uint16_t first, unsigned int n)
@@ -371,33 +358,33 @@ static void touch_ports(struct iobus *bus, uint16_t first, unsigned int n)
 static void test_unhandled_notices_rate_limited(void **state)
 {
 	struct fixture *f = *state;
-	struct log_capture *log = f->log;
+	struct log_capture *log = f->io.log;
 
-	touch_ports(f->bus, 0x200, IOBUS_LOG_BURST + 15);
+	touch_ports(f->io.bus, 0x200, IOBUS_LOG_BURST + 15);
 	assert_int_equal(log->nr_lines, IOBUS_LOG_BURST);
 	assert_int_equal(log_capture_count(log, "suppressed"), 0);
 
 	/* Still no token half a period later: the count grows, nothing printed. */
 	log->now_ns += IOBUS_LOG_REFILL_NS / 2;
-	touch_ports(f->bus, 0x300, 5);
+	touch_ports(f->io.bus, 0x300, 5);
 	assert_int_equal(log->nr_lines, IOBUS_LOG_BURST);
 
 	/* Three periods later: one summary, then the line that earned the token. */
 	log->now_ns += 3 * IOBUS_LOG_REFILL_NS;
-	touch_ports(f->bus, 0x400, 1);
+	touch_ports(f->io.bus, 0x400, 1);
 	assert_int_equal(log->nr_lines, IOBUS_LOG_BURST + 2);
 	assert_string_equal(log->lines[IOBUS_LOG_BURST],
 			    "20 further unhandled port I/O messages suppressed");
 	assert_non_null(strstr(log->lines[IOBUS_LOG_BURST + 1], "port 0x0400"));
-	touch_ports(f->bus, 0x401, 2);
+	touch_ports(f->io.bus, 0x401, 2);
 	assert_int_equal(log->nr_lines, IOBUS_LOG_BURST + 4);
-	touch_ports(f->bus, 0x403, 1);
+	touch_ports(f->io.bus, 0x403, 1);
 	assert_int_equal(log->nr_lines, IOBUS_LOG_BURST + 4);
 
 	/* A long quiet time refills only up to the burst. */
 	log->nr_lines = 0;
 	log->now_ns += 3600 * IOBUS_LOG_REFILL_NS;
-	touch_ports(f->bus, 0x500, 3 * IOBUS_LOG_BURST);
+	touch_ports(f->io.bus, 0x500, 3 * IOBUS_LOG_BURST);
 	assert_int_equal(log->nr_lines, IOBUS_LOG_BURST + 1);
 	assert_string_equal(log->lines[0], "1 further unhandled port I/O messages suppressed");
 }
@@ -464,7 +451,7 @@ static void test_overlapping_registrations_refused(void **state)
 	reg(f, 0x3f8, 8, &probe1_ops, &f->probes[0]);
 	for (unsigned int i = 0; i < ARRAY_SIZE(clash); i++) {
 		memset(&err, 0, sizeof(err));
-		assert_int_equal(iobus_register(f->bus, clash[i].base, clash[i].n, &probe4_ops, p, &err),
+		assert_int_equal(iobus_register(f->io.bus, clash[i].base, clash[i].n, &probe4_ops, p, &err),
 				 -EEXIST);
 		assert_int_equal(err.code, -EEXIST);
 		assert_non_null(strstr(err.msg, "overlap"));
@@ -475,9 +462,9 @@ static void test_overlapping_registrations_refused(void **state)
 	reg(f, 0x3f0, 8, &probe4_ops, p);
 	reg(f, 0x400, 1, &probe4_ops, &f->probes[2]);
 	/* Refused devices were not taken over, and the table still dispatches right. */
-	assert_int_equal(bus_in(f->bus, 0x3f7, 1), 0xA7);
-	assert_int_equal(bus_in(f->bus, 0x3f8, 1), 0xA0);
-	assert_int_equal(bus_in(f->bus, 0x400, 1), 0xA0);
+	assert_int_equal(bus_in(f->io.bus, 0x3f7, 1), 0xA7);
+	assert_int_equal(bus_in(f->io.bus, 0x3f8, 1), 0xA0);
+	assert_int_equal(bus_in(f->io.bus, 0x400, 1), 0xA0);
 	assert_int_equal(f->probes[0].nr, 1);
 	assert_int_equal(p->nr, 1);
 	assert_int_equal(f->destroyed, 0);
@@ -493,19 +480,19 @@ static void test_invalid_registrations_refused(void **state)
 	struct probe *p = &f->probes[0];
 	struct error err = { 0 };
 
-	assert_int_equal(iobus_register(f->bus, 0x10, 1, NULL, p, &err), -EINVAL);
-	assert_int_equal(iobus_register(f->bus, 0x10, 1, &nameless, p, &err), -EINVAL);
+	assert_int_equal(iobus_register(f->io.bus, 0x10, 1, NULL, p, &err), -EINVAL);
+	assert_int_equal(iobus_register(f->io.bus, 0x10, 1, &nameless, p, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "no name"));
-	assert_int_equal(iobus_register(f->bus, 0x10, 1, &empty_name, p, &err), -EINVAL);
-	assert_int_equal(iobus_register(f->bus, 0x10, 0, &probe1_ops, p, &err), -EINVAL);
+	assert_int_equal(iobus_register(f->io.bus, 0x10, 1, &empty_name, p, &err), -EINVAL);
+	assert_int_equal(iobus_register(f->io.bus, 0x10, 0, &probe1_ops, p, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "claims no ports"));
-	assert_int_equal(iobus_register(f->bus, 0x10, 1, &odd_width, p, &err), -EINVAL);
+	assert_int_equal(iobus_register(f->io.bus, 0x10, 1, &odd_width, p, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "access size 3"));
-	assert_int_equal(iobus_register(f->bus, 0x10, 1, &wide, p, &err), -EINVAL);
-	assert_int_equal(iobus_register(f->bus, 0xffff, 2, &probe1_ops, p, &err), -ERANGE);
+	assert_int_equal(iobus_register(f->io.bus, 0x10, 1, &wide, p, &err), -EINVAL);
+	assert_int_equal(iobus_register(f->io.bus, 0xffff, 2, &probe1_ops, p, &err), -ERANGE);
 	assert_non_null(strstr(err.msg, "past port 0xffff"));
-	assert_int_equal(iobus_register(f->bus, 0x10, 0x10000, &probe1_ops, p, &err), -ERANGE);
-	assert_int_equal(iobus_register(f->bus, 0x0, 0xffffffffu, &probe1_ops, p, &err), -ERANGE);
+	assert_int_equal(iobus_register(f->io.bus, 0x10, 0x10000, &probe1_ops, p, &err), -ERANGE);
+	assert_int_equal(iobus_register(f->io.bus, 0x0, 0xffffffffu, &probe1_ops, p, &err), -ERANGE);
 	/* The whole space minus the POST port, in two pieces, is fine. */
 	reg(f, 0x0, IOBUS_POST_CODE_PORT, &probe1_ops, p);
 	reg(f, IOBUS_POST_CODE_PORT + 1, IOBUS_NR_PORTS - IOBUS_POST_CODE_PORT - 1, &probe1_ops,
@@ -522,8 +509,8 @@ static void test_device_table_limit(void **state)
 
 	/* The POST-code device already holds one slot. */
 	for (i = 1; i < IOBUS_MAX_DEVICES; i++)
-		assert_int_equal(iobus_register(f->bus, (uint16_t)(0x1000 + i), 1, &filler, NULL, &err), 0);
-	assert_int_equal(iobus_register(f->bus, 0x2000, 1, &filler, NULL, &err), -ENOSPC);
+		assert_int_equal(iobus_register(f->io.bus, (uint16_t)(0x1000 + i), 1, &filler, NULL, &err), 0);
+	assert_int_equal(iobus_register(f->io.bus, 0x2000, 1, &filler, NULL, &err), -ENOSPC);
 	assert_non_null(strstr(err.msg, "limit 64 devices"));
 }
 
@@ -533,10 +520,10 @@ static void test_registration_after_dispatch_refused(void **state)
 	struct error err = { 0 };
 
 	reg(f, 0x60, 1, &probe1_ops, &f->probes[0]);
-	bus_in(f->bus, 0x60, 1);
-	assert_int_equal(iobus_register(f->bus, 0x64, 1, &probe1_ops, &f->probes[1], &err), -EBUSY);
+	bus_in(f->io.bus, 0x60, 1);
+	assert_int_equal(iobus_register(f->io.bus, 0x64, 1, &probe1_ops, &f->probes[1], &err), -EBUSY);
 	assert_non_null(strstr(err.msg, "after vCPUs started"));
-	assert_int_equal(bus_in(f->bus, 0x64, 1), 0xff);
+	assert_int_equal(bus_in(f->io.bus, 0x64, 1), 0xff);
 }
 
 static void test_reset_and_destroy_reach_every_device(void **state)
@@ -546,13 +533,13 @@ static void test_reset_and_destroy_reach_every_device(void **state)
 	reg(f, 0x40, 4, &probe1_ops, &f->probes[0]);
 	reg(f, 0x20, 2, &probe2_ops, &f->probes[1]);
 	reg(f, 0xf000, 16, &probe4_ops, &f->probes[2]);
-	iobus_reset(f->bus);
-	iobus_reset(f->bus);
+	iobus_reset(f->io.bus);
+	iobus_reset(f->io.bus);
 	for (unsigned int i = 0; i < 3; i++)
 		assert_int_equal(f->probes[i].resets, 2);
 	assert_int_equal(f->probes[3].resets, 0);
-	iobus_free(f->bus);
-	f->bus = NULL;
+	iobus_free(f->io.bus);
+	f->io.bus = NULL;
 	assert_int_equal(f->destroyed, 3);
 	iobus_free(NULL);
 }
@@ -592,11 +579,11 @@ static void test_concurrent_dispatch(void **state)
 	pthread_t t[STRESS_THREADS];
 
 	/* Every clock reading earns a token: nothing is rate limited here. */
-	f->log->step_ns = IOBUS_LOG_REFILL_NS;
+	f->io.log->step_ns = IOBUS_LOG_REFILL_NS;
 	counter->count_only = true;
 	reg(f, 0x500, 1, &probe1_ops, counter);
 	for (unsigned int i = 0; i < STRESS_THREADS; i++) {
-		args[i] = (struct stress_arg){ f->bus, i };
+		args[i] = (struct stress_arg){ f->io.bus, i };
 		assert_int_equal(pthread_create(&t[i], NULL, stress_thread, &args[i]), 0);
 	}
 	for (unsigned int i = 0; i < STRESS_THREADS; i++) {
@@ -607,38 +594,40 @@ static void test_concurrent_dispatch(void **state)
 	}
 	assert_int_equal(counter->writes, STRESS_THREADS * STRESS_ROUNDS);
 	/* Each unmapped port logged exactly once, whichever thread came first. */
-	assert_int_equal(f->log->nr_lines, STRESS_UNHANDLED_PORTS);
+	assert_int_equal(f->io.log->nr_lines, STRESS_UNHANDLED_PORTS);
 	for (unsigned int p = 0; p < STRESS_UNHANDLED_PORTS; p++) {
 		char needle[32];
 
 		snprintf(needle, sizeof(needle), "port 0x%04x ", 0x8000 + p);
-		assert_int_equal(log_capture_count(f->log, needle), 1);
+		assert_int_equal(log_capture_count(f->io.log, needle), 1);
 	}
 }
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, bus_fixture_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_whole_access_reaches_wide_device, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wide_access_split_into_bytes_in_port_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wide_access_split_into_device_width, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_access_straddling_device_and_gap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_access_straddling_two_devices, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_access_past_last_port, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_access_sizes_rejected, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_string_io_loops_count_times, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unhandled_read_all_ones_and_logged_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unhandled_ports_tracked_per_bus, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_post_code_port_silent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unhandled_notices_rate_limited, setup, teardown),
+		T(test_whole_access_reaches_wide_device),
+		T(test_wide_access_split_into_bytes_in_port_order),
+		T(test_wide_access_split_into_device_width),
+		T(test_access_straddling_device_and_gap),
+		T(test_access_straddling_two_devices),
+		T(test_access_past_last_port),
+		T(test_bad_access_sizes_rejected),
+		T(test_string_io_loops_count_times),
+		T(test_unhandled_read_all_ones_and_logged_once),
+		T(test_unhandled_ports_tracked_per_bus),
+		T(test_post_code_port_silent),
+		T(test_unhandled_notices_rate_limited),
 		cmocka_unit_test(test_suppressed_count_reported_on_free),
 		cmocka_unit_test(test_default_sink_logs_to_stderr),
-		cmocka_unit_test_setup_teardown(test_overlapping_registrations_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_invalid_registrations_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_device_table_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_registration_after_dispatch_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reset_and_destroy_reach_every_device, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_dispatch, setup, teardown),
+		T(test_overlapping_registrations_refused),
+		T(test_invalid_registrations_refused),
+		T(test_device_table_limit),
+		T(test_registration_after_dispatch_refused),
+		T(test_reset_and_destroy_reach_every_device),
+		T(test_concurrent_dispatch),
 	};
 	return cmocka_run_group_tests_name("iobus", tests, NULL, NULL);
 }

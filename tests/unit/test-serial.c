@@ -54,8 +54,7 @@
 #define MAX_OUTPUT (64 * 1024)
 
 struct fixture {
-	struct iobus *bus;
-	struct log_capture *log;
+	struct bus_fixture io;
 	struct serial *uart;
 	int irq_events[MAX_IRQ_EVENTS];
 	unsigned int nr_irq_events;
@@ -102,24 +101,12 @@ static const struct serial_callbacks callbacks = {
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = bus_fixture_new(sizeof(*f));
 	struct error err = { 0 };
 
-	if (!f)
-		return -1;
-	f->bus = log_capture_bus(&f->log);
-	if (!f->bus || serial_create(f->bus, COM1, &callbacks, f, &f->uart, &err) < 0)
+	if (!f || serial_create(f->io.bus, COM1, &callbacks, f, &f->uart, &err) < 0)
 		return -1;
 	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	log_capture_bus_free(f->bus, f->log);
-	free(f);
 	return 0;
 }
 
@@ -127,12 +114,12 @@ static int teardown(void **state)
 
 static uint32_t in(struct fixture *f, unsigned int reg, unsigned int size)
 {
-	return bus_in(f->bus, (uint16_t)(COM1 + reg), size);
+	return bus_in(f->io.bus, (uint16_t)(COM1 + reg), size);
 }
 
 static void out(struct fixture *f, unsigned int reg, uint32_t value, unsigned int size)
 {
-	bus_out(f->bus, (uint16_t)(COM1 + reg), value, size);
+	bus_out(f->io.bus, (uint16_t)(COM1 + reg), value, size);
 }
 
 static uint8_t rd(struct fixture *f, unsigned int reg)
@@ -245,7 +232,7 @@ static void test_reset_restores_power_on_values(void **state)
 	/* The bus reset reaches the UART too. */
 	program_everything(f);
 	irq_clear(f);
-	iobus_reset(f->bus);
+	iobus_reset(f->io.bus);
 	ASSERT_IRQ_EVENTS(f, 0);
 	assert_power_on_registers(f);
 	assert_int_equal(f->nr_out, 0);
@@ -847,7 +834,7 @@ static void test_receive_without_input_room_callback(void **state)
 	uint8_t big[SERIAL_INPUT_QUEUE_SIZE + 10] = { 0 };
 	size_t accepted;
 
-	assert_int_equal(serial_create(f->bus, 0x2f8, &no_room, f, &com2, &err), 0);
+	assert_int_equal(serial_create(f->io.bus, 0x2f8, &no_room, f, &com2, &err), 0);
 	assert_int_equal(serial_receive(com2, big, sizeof(big), &accepted), 0);
 	assert_int_equal(accepted, SERIAL_INPUT_QUEUE_SIZE);
 	assert_int_equal(serial_read(com2, SERIAL_RBR_THR_DLL), 0);
@@ -880,15 +867,15 @@ static void test_wide_accesses_split_into_registers(void **state)
 	assert_int_equal(in(f, SERIAL_MCR, 4), 0x3cb0600b);
 	/* A read at base + 6 runs past the UART into unclaimed ports. */
 	assert_int_equal(in(f, SERIAL_MSR, 4), 0xffff3cb0);
-	assert_int_equal(log_capture_count(f->log, "port 0x0400"), 1);
-	assert_int_equal(log_capture_count(f->log, "port 0x0401"), 1);
+	assert_int_equal(log_capture_count(f->io.log, "port 0x0400"), 1);
+	assert_int_equal(log_capture_count(f->io.log, "port 0x0401"), 1);
 
 	/* A 16-bit read at the base pops RBR and then reads IER, in port order. */
 	receive_all(f, "pq");
 	assert_int_equal(in(f, SERIAL_RBR_THR_DLL, 2), 0x0f00 | 'p');
 	assert_int_equal(in(f, SERIAL_RBR_THR_DLL, 2), 0x0f00 | 'q');
 	/* String output: OUTSB with a count. */
-	assert_int_equal(iobus_io(f->bus, true, COM1, rep, 1, 3), 0);
+	assert_int_equal(iobus_io(f->io.bus, true, COM1, rep, 1, 3), 0);
 	assert_int_equal(f->nr_out, 4);
 	assert_memory_equal(f->out, "Arep", 4);
 }
@@ -914,12 +901,12 @@ static void test_create_refuses_bad_setups(void **state)
 	struct serial *uart = (struct serial *)0x1;
 	struct error err = { 0 };
 
-	assert_int_equal(serial_create(f->bus, 0x2f8, NULL, f, &uart, &err), -EINVAL);
-	assert_int_equal(serial_create(f->bus, 0x2f8, &no_irq, f, &uart, &err), -EINVAL);
-	assert_int_equal(serial_create(f->bus, 0x2f8, &no_output, f, &uart, &err), -EINVAL);
+	assert_int_equal(serial_create(f->io.bus, 0x2f8, NULL, f, &uart, &err), -EINVAL);
+	assert_int_equal(serial_create(f->io.bus, 0x2f8, &no_irq, f, &uart, &err), -EINVAL);
+	assert_int_equal(serial_create(f->io.bus, 0x2f8, &no_output, f, &uart, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "callbacks are required"));
 	/* COM1 is taken; the refused UART is freed, not leaked. */
-	assert_int_equal(serial_create(f->bus, COM1 + 4, &callbacks, f, &uart, &err), -EEXIST);
+	assert_int_equal(serial_create(f->io.bus, COM1 + 4, &callbacks, f, &uart, &err), -EEXIST);
 	assert_non_null(strstr(err.msg, "'serial-16550a' at 0x03f8-0x03ff"));
 	assert_ptr_equal(uart, (struct serial *)0x1);
 }
@@ -983,7 +970,7 @@ static void *tx_thread(void *opaque)
 	for (unsigned int i = 0; i < TX_BYTES; i++) {
 		uint8_t b = (uint8_t)(a->id << 6 | (i % 64));
 
-		iobus_write(a->f->bus, COM1 + SERIAL_RBR_THR_DLL, &b, 1);
+		iobus_write(a->f->io.bus, COM1 + SERIAL_RBR_THR_DLL, &b, 1);
 	}
 	return NULL;
 }
@@ -996,11 +983,11 @@ static void *rx_thread(void *opaque)
 	while (n < RX_BYTES) {
 		uint8_t lsr;
 
-		iobus_read(a->f->bus, COM1 + SERIAL_LSR, &lsr, 1);
+		iobus_read(a->f->io.bus, COM1 + SERIAL_LSR, &lsr, 1);
 		if (lsr & LSR_OE)
 			return (void *)1;
 		if (lsr & LSR_DR)
-			iobus_read(a->f->bus, COM1 + SERIAL_RBR_THR_DLL, &a->got[n++], 1);
+			iobus_read(a->f->io.bus, COM1 + SERIAL_RBR_THR_DLL, &a->got[n++], 1);
 		else
 			sched_yield();
 	}
@@ -1015,9 +1002,9 @@ static void *status_thread(void *opaque)
 	while (!__atomic_load_n(a->stop, __ATOMIC_RELAXED)) {
 		uint8_t v;
 
-		iobus_read(a->f->bus, COM1 + SERIAL_IIR_FCR, &v, 1);
-		iobus_read(a->f->bus, COM1 + SERIAL_MSR, &v, 1);
-		iobus_read(a->f->bus, COM1 + SERIAL_SCR, &v, 1);
+		iobus_read(a->f->io.bus, COM1 + SERIAL_IIR_FCR, &v, 1);
+		iobus_read(a->f->io.bus, COM1 + SERIAL_MSR, &v, 1);
+		iobus_read(a->f->io.bus, COM1 + SERIAL_SCR, &v, 1);
 	}
 	return NULL;
 }
@@ -1090,7 +1077,7 @@ static void test_concurrent_vcpus_and_console(void **state)
 	free(got);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, bus_fixture_teardown)
 
 int main(void)
 {
