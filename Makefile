@@ -67,6 +67,8 @@ VCPU_SRCS :=
 VM_SRCS := vmmd/worker/memory.c
 # Port-I/O device models: the bus and the devices on it.
 VM_SRCS += vmmd/devices/iobus.c vmmd/devices/serial.c vmmd/devices/debug-exit.c
+# Boot loaders.
+VM_SRCS += vmmd/boot/boot.c vmmd/boot/elf.c vmmd/boot/multiboot.c vmmd/boot/flat.c
 
 # ---------------------------------------------------------------- vmmd/ control plane
 VMMD_SRCS :=
@@ -109,15 +111,72 @@ PROGRAMS :=
 all: $(PROGRAMS) guests
 
 # ---------------------------------------------------------------- guests
-# Freestanding test kernels, built from source in tests/guests/.
-GUESTS :=
+# Freestanding test kernels, built from source in tests/guests/ into
+# build/guests/ (tests/guests/README.md).
+GUEST_SRC := tests/guests
+GUEST_OUT := $(BUILD)/guests
+GUEST_OBJ := $(OBJDIR)/guests
+GUEST_FLAGS := -ffreestanding -fno-builtin -nostdlib -fno-pic -fno-pie \
+	       -fno-stack-protector -fno-asynchronous-unwind-tables -O2 \
+	       -std=gnu11 $(WARNINGS) -I$(GUEST_SRC) -I$(GUEST_SRC)/lib -MD -MP
+GUEST_FLAGS32 := -m32 -march=i686 -mgeneral-regs-only $(GUEST_FLAGS)
+GUEST_LDFLAGS := -nostdlib --build-id=none -z max-page-size=0x1000 -z noexecstack
+
+GUEST_LIB32 := $(addprefix $(GUEST_OBJ)/32/lib/,entry32.o start32.o serial.o \
+	       print.o string.o boot.o)
+GUEST_MB32 := $(GUEST_OBJ)/32/lib/multiboot-header.o
+
+GUESTS := $(addprefix $(GUEST_OUT)/,hello.elf hello-pvh.elf bootinfo.elf \
+	  bootinfo-pvh.elf triple-fault.elf echo.elf hello-flat.bin hello-flat.mb)
 guests: $(GUESTS)
+
+$(GUEST_OBJ)/32/%.o: $(GUEST_SRC)/%.c
+	$(call msg,CC32,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(GUEST_FLAGS32) -c $< -o $@
+
+$(GUEST_OBJ)/32/%.o: $(GUEST_SRC)/%.S
+	$(call msg,AS32,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(GUEST_FLAGS32) -c $< -o $@
+
+# Multiboot + PVH ELF: tests/guests/NAME.c on the 32-bit library.
+$(GUEST_OUT)/%.elf: $(GUEST_MB32) $(GUEST_LIB32) $(GUEST_OBJ)/32/%.o $(GUEST_SRC)/lib/guest32.ld
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)ld -m elf_i386 $(GUEST_LDFLAGS) -T $(GUEST_SRC)/lib/guest32.ld -o $@ $(filter %.o,$^)
+
+# NAME-pvh.elf: without the multiboot header, so QEMU takes the PVH entry.
+$(GUEST_OUT)/%-pvh.elf: $(GUEST_LIB32) $(GUEST_OBJ)/32/%.o $(GUEST_SRC)/lib/guest32.ld
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)ld -m elf_i386 $(GUEST_LDFLAGS) -T $(GUEST_SRC)/lib/guest32.ld -o $@ $(filter %.o,$^)
+
+$(GUEST_OBJ)/hello-flat.elf: $(GUEST_LIB32) $(GUEST_OBJ)/32/hello.o $(GUEST_SRC)/lib/flat.ld
+	$(call msg,LD,$@)
+	$(Q)ld -m elf_i386 $(GUEST_LDFLAGS) --no-warn-rwx-segments -T $(GUEST_SRC)/lib/flat.ld \
+		-o $@ $(filter %.o,$^)
+
+$(GUEST_OUT)/hello-flat.bin: $(GUEST_OBJ)/hello-flat.elf
+	$(call msg,OBJCOPY,$@)
+	@mkdir -p $(dir $@)
+	$(Q)objcopy -O binary $< $@
+
+# hello-flat.bin with a multiboot a.out-kludge header, for QEMU; the header
+# must end within the first 8192 bytes (32 bytes + up to 3 of padding).
+$(GUEST_OUT)/hello-flat.mb: $(GUEST_SRC)/flat-in-multiboot.S $(GUEST_OUT)/hello-flat.bin
+	$(call msg,AS,$@)
+	$(Q)test $$(stat -c %s $(GUEST_OUT)/hello-flat.bin) -le 8157 || \
+		{ echo "hello-flat.bin is too large for hello-flat.mb" >&2; exit 1; }
+	$(Q)$(CC) -m32 -c -DFLAT_BIN='"$(GUEST_OUT)/hello-flat.bin"' $< -o $(GUEST_OBJ)/hello-flat-mb.o
+	$(Q)objcopy -O binary -j .text $(GUEST_OBJ)/hello-flat-mb.o $@
 
 # ---------------------------------------------------------------- tests
 UNIT_TESTS := $(BUILD)/tests/unit/test-util $(BUILD)/tests/unit/test-api-frame \
 	      $(BUILD)/tests/unit/test-api-jsonrpc
 UNIT_TESTS += $(BUILD)/tests/unit/test-iobus $(BUILD)/tests/unit/test-serial \
 	      $(BUILD)/tests/unit/test-debug-exit
+UNIT_TESTS += $(BUILD)/tests/unit/test-boot $(BUILD)/tests/unit/test-boot-file
 unit-tests: $(UNIT_TESTS)
 
 $(BUILD)/tests/unit/%: $(OBJDIR)/tests/unit/%.o $(ALL_LIBS)

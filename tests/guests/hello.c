@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hello: prints a greeting and exits through the debug-exit port with the
+ * status given as exit=N on the command line (default 0).
+ *
+ * Output:
+ *   Hello from the vmmd test guest (boot: multiboot)
+ *   cmdline=<command line>
+ *   exit=<N>
+ */
+#include "lib/guest.h"
+
+int main(void)
+{
+	uint64_t code = cmdline_number("exit", 0);
+
+	print("Hello from the vmmd test guest (boot: ");
+	print(boot_protocol_name(boot.protocol));
+	print(")\n");
+	print_kv_str("cmdline", boot.cmdline);
+	print_kv_dec("exit", code & 0xFF);
+	return (int)(code & 0xFF);
+}
