@@ -50,7 +50,7 @@ OBJDIR := $(BUILD)/obj
 .SECONDARY:
 
 # ---------------------------------------------------------------- util/
-UTIL_SRCS := util/log.c util/error.c
+UTIL_SRCS := util/log.c util/error.c util/base64.c util/thread.c util/time.c util/path.c
 
 # ---------------------------------------------------------------- mmu/ (libc only)
 MMU_SRCS :=
@@ -60,21 +60,23 @@ API_SRCS := api/errors.c api/frame.c api/jsonrpc.c api/schema.c api/conn.c \
 	    api/client.c api/session.c
 
 # ---------------------------------------------------------------- vcpu/
-VCPU_SRCS :=
+VCPU_SRCS := vcpu/vcpu.c
 
 # ---------------------------------------------------------------- vmmd/ data plane
 # The VM worker: guest memory, devices, boot loaders (library "vm").
-VM_SRCS := vmmd/worker/memory.c
+VM_SRCS := vmmd/worker/memory.c vmmd/worker/console.c vmmd/worker/vm.c \
+	   vmmd/worker/worker.c vmmd/vmdef.c
 # Port-I/O device models: the bus and the devices on it.
 VM_SRCS += vmmd/devices/iobus.c vmmd/devices/serial.c vmmd/devices/debug-exit.c
 # Boot loaders.
 VM_SRCS += vmmd/boot/boot.c vmmd/boot/elf.c vmmd/boot/multiboot.c vmmd/boot/flat.c
 
 # ---------------------------------------------------------------- vmmd/ control plane
-VMMD_SRCS :=
+VMMD_SRCS := vmmd/main.c vmmd/daemon.c vmmd/client.c vmmd/registry.c \
+	     vmmd/supervisor.c vmmd/methods.c
 
 # ---------------------------------------------------------------- cli/
-VMCTL_SRCS :=
+VMCTL_SRCS := cli/vmctl.c cli/commands.c cli/console.c cli/run.c cli/private.c
 
 # ---------------------------------------------------------------- libraries
 lib = $(BUILD)/lib/lib$(1).a
@@ -106,7 +108,15 @@ $(OBJDIR)/%.o: %.c
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 # ---------------------------------------------------------------- programs
-PROGRAMS :=
+PROGRAMS := $(BUILD)/vmmd $(BUILD)/vmctl
+
+$(BUILD)/vmctl: $(call objs,$(VMCTL_SRCS)) $(LIB_API) $(LIB_UTIL)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(call objs,$(VMCTL_SRCS)) $(LIB_API) $(LIB_UTIL) $(LIBS)
+
+$(BUILD)/vmmd: $(call objs,$(VMMD_SRCS)) $(ALL_LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(call objs,$(VMMD_SRCS)) $(ALL_LIBS) $(LIBS)
 
 all: $(PROGRAMS) guests
 

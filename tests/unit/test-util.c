@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "util/base64.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/macro.h"
@@ -102,6 +103,49 @@ static void test_memory_map_and_access(void **state)
 	assert_null(vm_memory_ptr(&m, 0x1000, 1));
 }
 
+static void test_base64_rfc4648_vectors(void **state)
+{
+	/* RFC 4648 §10 test vectors. */
+	static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+	static const char *const enc[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
+					   "Zm9vYmFy" };
+	char out[16];
+	uint8_t dec[16];
+
+	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
+		size_t n = strlen(plain[i]);
+		assert_int_equal(base64_encoded_len(n), strlen(enc[i]));
+		base64_encode((const uint8_t *)plain[i], n, out);
+		assert_string_equal(out, enc[i]);
+		assert_int_equal(base64_decode(enc[i], strlen(enc[i]), dec), (long)n);
+		assert_memory_equal(dec, plain[i], n);
+	}
+}
+
+static void test_base64_binary_round_trip(void **state)
+{
+	uint8_t in[256], dec[258];
+	char out[400];
+
+	for (int i = 0; i < 256; i++)
+		in[i] = (uint8_t)i;
+	base64_encode(in, sizeof(in), out);
+	assert_int_equal(base64_decode(out, strlen(out), dec), 256);
+	assert_memory_equal(in, dec, 256);
+}
+
+static void test_base64_rejects_malformed(void **state)
+{
+	uint8_t dec[16];
+
+	assert_int_equal(base64_decode("Zm9", 3, dec), -EINVAL);      /* truncated */
+	assert_int_equal(base64_decode("Zm9v!A==", 8, dec), -EINVAL); /* bad char */
+	assert_int_equal(base64_decode("Zg==Zg==", 8, dec), -EINVAL); /* padding mid-stream */
+	assert_int_equal(base64_decode("Z===", 4, dec), -EINVAL);     /* too much padding */
+	assert_int_equal(base64_decode("Zg=A", 4, dec), -EINVAL);     /* data after padding */
+	assert_int_equal(base64_decode("Zm9v\n", 5, dec), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -112,6 +156,9 @@ int main(void)
 		cmocka_unit_test(test_memory_layout_small),
 		cmocka_unit_test(test_memory_layout_hole),
 		cmocka_unit_test(test_memory_map_and_access),
+		cmocka_unit_test(test_base64_rfc4648_vectors),
+		cmocka_unit_test(test_base64_binary_round_trip),
+		cmocka_unit_test(test_base64_rejects_malformed),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

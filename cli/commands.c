@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/* The vmctl command table and the commands that are one API call each. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/vmctl.h"
+
+/* vmctl's own ceilings on option values; vmmd applies the host's. */
+#define VMCTL_MEMORY_MAX (64L << 20) /* MiB */
+#define VMCTL_VCPUS_MAX 4096L
+
+static const char *str_or(json_object *o, const char *key, const char *def)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return def;
+	return json_object_get_string(v);
+}
+
+/* Exactly `want` positional arguments after the options, or a usage error. */
+static int expect_args(const struct vmctl_command *cmd, int argc, char **argv, int want)
+{
+	if (argc - optind != want) {
+		vmctl_error("%s needs %s", cmd->name, cmd->args);
+		vmctl_command_usage(cmd, stderr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int unknown_option(const struct vmctl_command *cmd)
+{
+	vmctl_command_usage(cmd, stderr);
+	return VMCTL_EXIT_USAGE;
+}
+
+static json_object *name_params(const char *name)
+{
+	json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "name", json_object_new_string(name));
+	return p;
+}
+
+/* ---------------------------------------------------------------- printing */
+
+static void print_info(json_object *info)
+{
+	static const char *const keys[] = { "name",	   "state",  "memory",	    "vcpus",
+					    "kernel",	   "cmdline", "boot",	    "transient",
+					    "pid",	   "uptime",  "exit_status", "reason",
+					    "console_log" };
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *v = str_or(info, keys[i], NULL);
+		if (!v)
+			continue;
+		if (strcmp(keys[i], "memory") == 0)
+			printf("%-12s %s MiB\n", "memory:", v);
+		else if (strcmp(keys[i], "uptime") == 0)
+			printf("%-12s %.1f s\n", "uptime:", atof(v));
+		else
+			printf("%-11s: %s\n", keys[i], v);
+	}
+}
+
+static void format_uptime(json_object *vm, char *buf, size_t size)
+{
+	json_object *u;
+	double s;
+
+	if (!json_object_object_get_ex(vm, "uptime", &u) || !u) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	s = json_object_get_double(u);
+	if (s < 120)
+		snprintf(buf, size, "%.0fs", s);
+	else if (s < 7200)
+		snprintf(buf, size, "%.0fm", s / 60);
+	else
+		snprintf(buf, size, "%.1fh", s / 3600);
+}
+
+static void print_list(json_object *result)
+{
+	json_object *vms;
+	size_t n, w = 4;
+
+	if (!json_object_object_get_ex(result, "vms", &vms))
+		return;
+	n = json_object_array_length(vms);
+	for (size_t i = 0; i < n; i++)
+		w = MAX(w, strlen(str_or(json_object_array_get_idx(vms, i), "name", "")));
+	printf("%-*s  %-8s  %10s  %5s  %7s  %s\n", (int)w, "NAME", "STATE", "MEMORY", "VCPUS",
+	       "PID", "UPTIME");
+	for (size_t i = 0; i < n; i++) {
+		json_object *vm = json_object_array_get_idx(vms, i);
+		char mem[32], up[32];
+		snprintf(mem, sizeof(mem), "%s MiB", str_or(vm, "memory", "?"));
+		format_uptime(vm, up, sizeof(up));
+		printf("%-*s  %-8s  %10s  %5s  %7s  %s\n", (int)w, str_or(vm, "name", ""),
+		       str_or(vm, "state", ""), mem, str_or(vm, "vcpus", ""), str_or(vm, "pid", "-"),
+		       up);
+	}
+}
+
+static void print_version(json_object *r)
+{
+	printf("vmmd %s (pid %s), vmctl %s\n", str_or(r, "version", "?"), str_or(r, "pid", "?"),
+	       VMCTL_VERSION);
+}
+
+static void print_state(json_object *info)
+{
+	const char *reason = str_or(info, "reason", NULL);
+
+	printf("%s: %s%s%s\n", str_or(info, "name", ""), str_or(info, "state", ""),
+	       reason ? " (" : "", reason ? reason : "");
+}
+
+static void print_deleted(json_object *r)
+{
+	printf("%s: deleted\n", str_or(r, "name", ""));
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static int simple_call(struct vmctl *ctl, const char *method, json_object *params,
+		       void (*print_human)(json_object *))
+{
+	json_object *result;
+	int rc = vmctl_call(ctl, method, params, &result);
+
+	if (rc)
+		return rc;
+	vmctl_print(ctl, result, print_human);
+	json_object_put(result);
+	return VMCTL_EXIT_OK;
+}
+
+static int name_command(struct vmctl *ctl, int argc, char **argv, const char *method,
+			void (*print_human)(json_object *))
+{
+	const struct vmctl_command *cmd = vmctl_find_command(argv[0]);
+	static const struct option none[] = { { 0 } };
+
+	optind = 1;
+	if (getopt_long(argc, argv, "", none, NULL) != -1)
+		return unknown_option(cmd);
+	if (expect_args(cmd, argc, argv, 1) < 0)
+		return VMCTL_EXIT_USAGE;
+	return simple_call(ctl, method, name_params(argv[optind]), print_human);
+}
+
+static int cmd_start(struct vmctl *ctl, int argc, char **argv)
+{
+	return name_command(ctl, argc, argv, "vm.start", print_state);
+}
+
+static int cmd_stop(struct vmctl *ctl, int argc, char **argv)
+{
+	return name_command(ctl, argc, argv, "vm.stop", print_state);
+}
+
+static int cmd_delete(struct vmctl *ctl, int argc, char **argv)
+{
+	return name_command(ctl, argc, argv, "vm.delete", print_deleted);
+}
+
+static int cmd_info(struct vmctl *ctl, int argc, char **argv)
+{
+	return name_command(ctl, argc, argv, "vm.info", print_info);
+}
+
+static int cmd_list(struct vmctl *ctl, int argc, char **argv)
+{
+	static const struct option none[] = { { 0 } };
+
+	optind = 1;
+	if (getopt_long(argc, argv, "", none, NULL) != -1)
+		return unknown_option(vmctl_find_command("list"));
+	if (expect_args(vmctl_find_command("list"), argc, argv, 0) < 0)
+		return VMCTL_EXIT_USAGE;
+	return simple_call(ctl, "vm.list", NULL, print_list);
+}
+
+static int cmd_version(struct vmctl *ctl, int argc, char **argv)
+{
+	return simple_call(ctl, "daemon.version", NULL, print_version);
+}
+
+/* Options shared by create and run; fills params. */
+static int parse_vm_option(int opt, json_object *p)
+{
+	long v;
+	char path[PATH_MAX];
+
+	switch (opt) {
+	case 'm':
+		if (vmctl_parse_uint("--memory", optarg, VMCTL_MEMORY_MAX, &v) < 0)
+			return -EINVAL;
+		json_object_object_add(p, "memory", json_object_new_int64(v));
+		return 0;
+	case 'c':
+		if (vmctl_parse_uint("--vcpus", optarg, VMCTL_VCPUS_MAX, &v) < 0)
+			return -EINVAL;
+		json_object_object_add(p, "vcpus", json_object_new_int64(v));
+		return 0;
+	case 'k':
+		/* vmmd resolves nothing relative to the client's directory. */
+		if (!realpath(optarg, path)) {
+			vmctl_error("kernel '%s': %s", optarg, strerror(errno));
+			return -errno;
+		}
+		json_object_object_add(p, "kernel", json_object_new_string(path));
+		return 0;
+	case 'l':
+		json_object_object_add(p, "cmdline", json_object_new_string(optarg));
+		return 0;
+	case 'b':
+		json_object_object_add(p, "boot", json_object_new_string(optarg));
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static const struct option vm_options[] = {
+	{ "memory", required_argument, NULL, 'm' },
+	{ "vcpus", required_argument, NULL, 'c' },
+	{ "kernel", required_argument, NULL, 'k' },
+	{ "cmdline", required_argument, NULL, 'l' },
+	{ "boot", required_argument, NULL, 'b' },
+	{ "name", required_argument, NULL, 'n' },
+	{ 0 },
+};
+
+static int cmd_create(struct vmctl *ctl, int argc, char **argv)
+{
+	const struct vmctl_command *cmd = vmctl_find_command("create");
+	json_object *p = json_object_new_object();
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", vm_options, NULL)) != -1) {
+		if (opt == 'n' || parse_vm_option(opt, p) < 0) {
+			json_object_put(p);
+			return opt == '?' || opt == 'n' ? unknown_option(cmd) : VMCTL_EXIT_USAGE;
+		}
+	}
+	if (expect_args(cmd, argc, argv, 1) < 0 || !json_object_object_get_ex(p, "kernel", NULL) ||
+	    !json_object_object_get_ex(p, "memory", NULL)) {
+		if (argc - optind == 1)
+			vmctl_error("create needs --memory and --kernel");
+		json_object_put(p);
+		return VMCTL_EXIT_USAGE;
+	}
+	json_object_object_add(p, "name", json_object_new_string(argv[optind]));
+	return simple_call(ctl, "vm.create", p, print_info);
+}
+
+static int cmd_console(struct vmctl *ctl, int argc, char **argv)
+{
+	const struct vmctl_command *cmd = vmctl_find_command("console");
+	static const struct option none[] = { { 0 } };
+
+	optind = 1;
+	if (getopt_long(argc, argv, "", none, NULL) != -1)
+		return unknown_option(cmd);
+	if (expect_args(cmd, argc, argv, 1) < 0)
+		return VMCTL_EXIT_USAGE;
+	char state[32];
+	int rc = vmctl_console_attach(ctl, argv[optind], true, state, sizeof(state));
+
+	if (rc)
+		return rc;
+	if (strcmp(state, "running") != 0 && strcmp(state, "starting") != 0) {
+		fprintf(stderr, "vmctl: VM '%s' is %s\n", argv[optind], state);
+		return VMCTL_EXIT_OK;
+	}
+	return vmctl_console_loop(ctl, argv[optind], isatty(STDIN_FILENO), true, NULL);
+}
+
+static int cmd_help(struct vmctl *ctl, int argc, char **argv)
+{
+	const struct vmctl_command *cmd = argc > 1 ? vmctl_find_command(argv[1]) : NULL;
+
+	if (argc > 1 && !cmd) {
+		vmctl_error("unknown command '%s'", argv[1]);
+		return VMCTL_EXIT_USAGE;
+	}
+	if (cmd) {
+		vmctl_command_usage(cmd, stdout);
+		return VMCTL_EXIT_OK;
+	}
+	printf("Commands:\n");
+	for (const struct vmctl_command *c = vmctl_commands; c->name; c++)
+		printf("  %-9s %s\n", c->name, c->summary);
+	return VMCTL_EXIT_OK;
+}
+
+const struct vmctl_command vmctl_commands[] = {
+	{ "create", "NAME --memory MiB --kernel PATH [--vcpus N] [--cmdline S] [--boot multiboot|flat]",
+	  "Define a VM",
+	  "  --memory MiB   guest RAM in MiB (required)\n"
+	  "  --kernel PATH  multiboot ELF kernel or flat binary (required)\n"
+	  "  --vcpus N      virtual CPUs (default 1)\n"
+	  "  --cmdline S    kernel command line\n"
+	  "  --boot P       boot protocol: multiboot (default) or flat\n",
+	  cmd_create },
+	{ "start", "NAME", "Start a VM", NULL, cmd_start },
+	{ "stop", "NAME", "Power a VM off", NULL, cmd_stop },
+	{ "delete", "NAME", "Delete a VM that is not running", NULL, cmd_delete },
+	{ "list", "", "List VMs", NULL, cmd_list },
+	{ "info", "NAME", "Show a VM's definition and state", NULL, cmd_info },
+	{ "console", "NAME", "Attach to a VM's serial console (Ctrl-] detaches)",
+	  "Shows the recent output, then everything the guest prints; keys typed go to\n"
+	  "the guest's COM1. Ctrl-] detaches and leaves the VM running. Ends when the VM\n"
+	  "stops.\n",
+	  cmd_console },
+	{ "run", "KERNEL [--memory MiB] [--vcpus N] [--cmdline S] [--boot P] [--name NAME]",
+	  "Boot a transient VM with its console on stdout",
+	  "The VM exists only while vmctl runs. vmctl's exit status is the value the guest\n"
+	  "wrote to the debug-exit port 0xf4, 0 when it powered off cleanly, 125 when it\n"
+	  "crashed (the reason goes to stderr), 1 for vmctl or vmmd errors. With no vmmd\n"
+	  "reachable, vmctl starts a private one for the duration.\n"
+	  "  --memory MiB   guest RAM (default 64)\n"
+	  "  --vcpus N      virtual CPUs (default 1)\n"
+	  "  --cmdline S    kernel command line\n"
+	  "  --boot P       multiboot (default) or flat\n"
+	  "  --name NAME    VM name (default run-PID)\n",
+	  vmctl_cmd_run },
+	{ "version", "", "Show vmmd's and vmctl's versions", NULL, cmd_version },
+	{ "help", "[COMMAND]", "Show help for vmctl or a command", NULL, cmd_help },
+	{ 0 },
+};

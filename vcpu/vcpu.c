@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: MIT */
+#include "vcpu/vcpu.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/macro.h"
+#include "util/thread.h"
+
+/* The kick: a signal whose only job is to interrupt KVM_RUN. */
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+struct vcpu {
+	unsigned int id;
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	const struct vcpu_exit_ops *ops;
+	void *ctx;
+	pthread_t thread;
+	bool thread_started;
+	bool joined;
+	atomic_bool stop;
+};
+
+static void on_kick_signal(int sig)
+{
+}
+
+int vcpu_init_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_kick_signal };
+
+	/* No SA_RESTART: KVM_RUN must return -EINTR. */
+	sigemptyset(&sa.sa_mask);
+	return sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0 ? negative_errno() : 0;
+}
+
+int vcpu_create(int kvm_fd, int vm_fd, unsigned int id, const struct vcpu_exit_ops *ops,
+		void *ctx, struct vcpu **ret, struct error *err)
+{
+	struct vcpu *v;
+	int size, rc;
+
+	size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (size < (int)sizeof(struct kvm_run))
+		return error_set(err, size < 0 ? negative_errno() : -EINVAL,
+				 "KVM_GET_VCPU_MMAP_SIZE: %s",
+				 size < 0 ? strerror(errno) : "size too small");
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return error_set(err, -ENOMEM, "vcpu %u: out of memory", id);
+	v->id = id;
+	v->ops = ops;
+	v->ctx = ctx;
+	v->run_size = (size_t)size;
+	v->fd = ioctl(vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	if (v->fd < 0) {
+		rc = negative_errno();
+		free(v);
+		return error_set(err, rc, "KVM_CREATE_VCPU %u: %s", id, strerror(-rc));
+	}
+	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		rc = negative_errno();
+		close(v->fd);
+		free(v);
+		return error_set(err, rc, "mmap of kvm_run for vcpu %u: %s", id, strerror(-rc));
+	}
+	*ret = v;
+	return 0;
+}
+
+void vcpu_free(struct vcpu *v)
+{
+	if (!v)
+		return;
+	if (v->thread_started && !v->joined) {
+		vcpu_request_stop(v);
+		vcpu_join(v);
+	}
+	munmap(v->run, v->run_size);
+	close(v->fd);
+	free(v);
+}
+
+unsigned int vcpu_id(const struct vcpu *v)
+{
+	return v->id;
+}
+
+int vcpu_fd(const struct vcpu *v)
+{
+	return v->fd;
+}
+
+void vcpu_format_registers(const struct vcpu *v, char *buf, size_t size)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
+		snprintf(buf, size, "registers unavailable: %s", strerror(errno));
+		return;
+	}
+	snprintf(buf, size,
+		 "rip=0x%llx rsp=0x%llx rflags=0x%llx rax=0x%llx rbx=0x%llx rcx=0x%llx "
+		 "rdx=0x%llx cs=0x%x cr0=0x%llx cr2=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx",
+		 r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, s.cs.selector, s.cr0, s.cr2,
+		 s.cr3, s.cr4, s.efer);
+}
+
+static void report_stop(struct vcpu *v, enum vcpu_stop_kind kind, const char *fmt, ...)
+	_printf_(3, 4);
+
+static void report_stop(struct vcpu *v, enum vcpu_stop_kind kind, const char *fmt, ...)
+{
+	char what[256], regs[400], msg[700];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (kind == VCPU_STOP_REQUESTED) {
+		snprintf(msg, sizeof(msg), "%s", what);
+	} else {
+		vcpu_format_registers(v, regs, sizeof(regs));
+		snprintf(msg, sizeof(msg), "vcpu %u: %s; %s", v->id, what, regs);
+	}
+	v->ops->stopped(v->ctx, v, kind, msg);
+}
+
+/* Returns true to keep running. */
+static bool dispatch_exit(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	int rc;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		rc = v->ops->io(v->ctx, v, run->io.direction == KVM_EXIT_IO_OUT, run->io.port,
+				(uint8_t *)run + run->io.data_offset, run->io.size, run->io.count);
+		if (rc < 0)
+			report_stop(v, VCPU_STOP_ERROR, "port I/O at 0x%x failed: %s", run->io.port,
+				    strerror(-rc));
+		return rc == 0;
+	case KVM_EXIT_MMIO:
+		rc = v->ops->mmio(v->ctx, v, run->mmio.phys_addr, run->mmio.is_write,
+				  run->mmio.data, run->mmio.len);
+		if (rc < 0)
+			report_stop(v, VCPU_STOP_ERROR, "MMIO at 0x%llx failed: %s",
+				    run->mmio.phys_addr, strerror(-rc));
+		return rc == 0;
+	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_HLT:
+		report_stop(v, VCPU_STOP_HALTED, "guest halted (KVM_EXIT_HLT)");
+		return false;
+	case KVM_EXIT_SHUTDOWN:
+		report_stop(v, VCPU_STOP_SHUTDOWN, "guest triple fault (KVM_EXIT_SHUTDOWN)");
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		report_stop(v, VCPU_STOP_FAIL_ENTRY,
+			    "VM entry failed (KVM_EXIT_FAIL_ENTRY, hardware reason 0x%llx)",
+			    run->fail_entry.hardware_entry_failure_reason);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		report_stop(v, VCPU_STOP_INTERNAL_ERROR,
+			    "KVM internal error (KVM_EXIT_INTERNAL_ERROR, suberror %u%s)",
+			    run->internal.suberror,
+			    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
+				    ? ": instruction emulation failed"
+				    : "");
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		report_stop(v, VCPU_STOP_SYSTEM_EVENT, "system event %u (KVM_EXIT_SYSTEM_EVENT)",
+			    run->system_event.type);
+		return false;
+	default:
+		report_stop(v, VCPU_STOP_ERROR, "unhandled KVM exit reason %u", run->exit_reason);
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	sigset_t kick;
+
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+
+	while (!atomic_load(&v->stop)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			int e = errno;
+			if (e == EINTR || e == EAGAIN) {
+				v->run->immediate_exit = 0;
+				continue;
+			}
+			report_stop(v, VCPU_STOP_ERROR, "KVM_RUN: %s", strerror(e));
+			return NULL;
+		}
+		if (!dispatch_exit(v))
+			return NULL;
+	}
+	report_stop(v, VCPU_STOP_REQUESTED, "vcpu %u stopped on request", v->id);
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *v, struct error *err)
+{
+	char name[16];
+	int rc;
+
+	snprintf(name, sizeof(name), "vcpu/%u", v->id);
+	rc = thread_start(&v->thread, name, vcpu_thread, v);
+	if (rc < 0)
+		return error_set(err, rc, "starting thread %s: %s", name, strerror(-rc));
+	v->thread_started = true;
+	return 0;
+}
+
+void vcpu_request_stop(struct vcpu *v)
+{
+	atomic_store(&v->stop, true);
+	/* immediate_exit makes a KVM_RUN that is about to start return at once;
+	 * the signal interrupts one already in the guest. */
+	v->run->immediate_exit = 1;
+	if (v->thread_started && !v->joined)
+		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_join(struct vcpu *v)
+{
+	if (v->thread_started && !v->joined) {
+		pthread_join(v->thread, NULL);
+		v->joined = true;
+	}
+}
+
+static int vcpu_ioctl(const struct vcpu *v, unsigned long req, void *arg, const char *name,
+		      struct error *err)
+{
+	if (ioctl(v->fd, req, arg) < 0) {
+		int rc = negative_errno();
+		return error_set(err, rc, "%s on vcpu %u: %s", name, v->id, strerror(-rc));
+	}
+	return 0;
+}
+
+int vcpu_get_regs(const struct vcpu *v, struct kvm_regs *ret, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_GET_REGS, ret, "KVM_GET_REGS", err);
+}
+
+int vcpu_set_regs(struct vcpu *v, const struct kvm_regs *regs, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_SET_REGS, (void *)regs, "KVM_SET_REGS", err);
+}
+
+int vcpu_get_sregs(const struct vcpu *v, struct kvm_sregs *ret, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_GET_SREGS, ret, "KVM_GET_SREGS", err);
+}
+
+int vcpu_set_sregs(struct vcpu *v, const struct kvm_sregs *sregs, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_SET_SREGS, (void *)sregs, "KVM_SET_SREGS", err);
+}
+
+int vcpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **ret, struct error *err)
+{
+	/* KVM returns -E2BIG while the buffer is too small; grow until it fits. */
+	for (unsigned int n = 64; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+		if (!c)
+			return error_set(err, -ENOMEM, "KVM_GET_SUPPORTED_CPUID: out of memory");
+		c->nent = n;
+		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			*ret = c;
+			return 0;
+		}
+		int rc = negative_errno();
+		free(c);
+		if (rc != -E2BIG)
+			return error_set(err, rc, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-rc));
+	}
+	return error_set(err, -E2BIG, "KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
+}
+
+/* The APIC ID lives in CPUID.1:EBX[31:24] and the x2APIC ID in EDX of the
+ * extended topology leaves 0xB and 0x1F (SDM Vol. 2A, CPUID). */
+static void set_apic_id(struct kvm_cpuid_entry2 *e, unsigned int id)
+{
+	if (e->function == 1)
+		e->ebx = (e->ebx & 0x00FFFFFF) | (id << 24);
+	else if (e->function == 0xB || e->function == 0x1F)
+		e->edx = id;
+}
+
+int vcpu_set_cpuid(struct vcpu *v, const struct kvm_cpuid2 *supported, struct error *err)
+{
+	size_t size = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
+	_cleanup_free_ struct kvm_cpuid2 *c = malloc(size);
+
+	if (!c)
+		return error_set(err, -ENOMEM, "KVM_SET_CPUID2 on vcpu %u: out of memory", v->id);
+	memcpy(c, supported, size);
+	for (unsigned int i = 0; i < c->nent; i++)
+		set_apic_id(&c->entries[i], v->id);
+	return vcpu_ioctl(v, KVM_SET_CPUID2, c, "KVM_SET_CPUID2", err);
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vCPUs: creation, the KVM_RUN thread, and exit dispatch. The VM supplies a
+ * table of exit handlers; this module knows nothing about devices or JSON.
+ *
+ * Threads: each vCPU runs on its own thread named "vcpu/N" that loops on
+ * KVM_RUN. vcpu_kick() makes it leave KVM_RUN at the next instruction
+ * boundary (run->immediate_exit plus a signal, KVM api.rst §4.10); once
+ * stop is requested the thread ends. A vCPU that cannot go on (triple
+ * fault, failed entry, emulation failure, a KVM_RUN error) reports through
+ * ops->stopped() once and ends its thread.
+ */
+#ifndef VMMD_VCPU_VCPU_H
+#define VMMD_VCPU_VCPU_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+struct vcpu;
+
+enum vcpu_stop_kind {
+	VCPU_STOP_REQUESTED,	  /* vcpu_request_stop() */
+	VCPU_STOP_SHUTDOWN,	  /* KVM_EXIT_SHUTDOWN: triple fault */
+	VCPU_STOP_FAIL_ENTRY,	  /* KVM_EXIT_FAIL_ENTRY */
+	VCPU_STOP_INTERNAL_ERROR, /* KVM_EXIT_INTERNAL_ERROR */
+	VCPU_STOP_HALTED,	  /* KVM_EXIT_HLT (no in-kernel LAPIC) */
+	VCPU_STOP_SYSTEM_EVENT,	  /* KVM_EXIT_SYSTEM_EVENT: shutdown/reset/crash */
+	VCPU_STOP_ERROR,	  /* KVM_RUN failed, or an exit vmmd cannot handle */
+};
+
+struct vcpu_exit_ops {
+	/* KVM_EXIT_IO: `count` accesses of `size` bytes; data in/out. 0 or -errno. */
+	int (*io)(void *ctx, struct vcpu *v, bool is_write, uint16_t port, void *data,
+		  unsigned int size, uint32_t count);
+	/* KVM_EXIT_MMIO. 0 or -errno. */
+	int (*mmio)(void *ctx, struct vcpu *v, uint64_t addr, bool is_write, void *data,
+		    unsigned int len);
+	/* The vCPU stopped for good; message says why, with registers when relevant.
+	 * Called on the vCPU thread. */
+	void (*stopped)(void *ctx, struct vcpu *v, enum vcpu_stop_kind kind, const char *message);
+};
+
+/* Creates vCPU `id` of vm_fd (KVM_CREATE_VCPU and the kvm_run mapping). */
+int vcpu_create(int kvm_fd, int vm_fd, unsigned int id, const struct vcpu_exit_ops *ops,
+		void *ctx, struct vcpu **ret, struct error *err);
+
+/* Joins the thread if running, unmaps and closes. Accepts NULL. */
+void vcpu_free(struct vcpu *v);
+
+/* Starts the "vcpu/N" thread. */
+int vcpu_start(struct vcpu *v, struct error *err);
+
+/* Asks the thread to leave KVM_RUN and end; returns at once. Any thread. */
+void vcpu_request_stop(struct vcpu *v);
+
+/* Waits for the thread to end (after vcpu_request_stop or a stop of its own). */
+void vcpu_join(struct vcpu *v);
+
+unsigned int vcpu_id(const struct vcpu *v);
+int vcpu_fd(const struct vcpu *v);
+
+/* Installs the kick signal handler; call once per process before vcpu_start. */
+int vcpu_init_signals(void);
+
+/* "rip=... rsp=... cr0=..." for messages; never fails (says what it could not read). */
+void vcpu_format_registers(const struct vcpu *v, char *buf, size_t size);
+
+/*
+ * Sets CPUID from KVM_GET_SUPPORTED_CPUID with this vCPU's APIC ID in the
+ * topology leaves (1, 0xB, 0x1F).
+ */
+int vcpu_set_cpuid(struct vcpu *v, const struct kvm_cpuid2 *supported, struct error *err);
+
+/* KVM_GET_SUPPORTED_CPUID into a newly allocated list (caller frees). */
+int vcpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **ret, struct error *err);
+
+/* Register access with messages naming the ioctl and the vCPU. */
+int vcpu_get_regs(const struct vcpu *v, struct kvm_regs *ret, struct error *err);
+int vcpu_set_regs(struct vcpu *v, const struct kvm_regs *regs, struct error *err);
+int vcpu_get_sregs(const struct vcpu *v, struct kvm_sregs *ret, struct error *err);
+int vcpu_set_sregs(struct vcpu *v, const struct kvm_sregs *sregs, struct error *err);
+
+#endif

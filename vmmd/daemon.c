@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon: listening socket, signals, and the order of start-up and
+ * shutdown. On SIGTERM/SIGINT vmmd stops accepting, tells subscribers it is
+ * going away, powers off the VMs it runs, waits for their workers (each is
+ * killed if it overstays worker_stop_timeout_s) and exits 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "api/jsonrpc.h"
+#include "util/log.h"
+#include "util/macro.h"
+#include "util/time.h"
+#include "vmmd/vmmd.h"
+
+/* mkdir -p with the given mode for directories it creates. */
+static int mkdir_parents(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return negative_errno();
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return negative_errno();
+	return 0;
+}
+
+static int dirname_of(const char *path, char *buf, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return snprintf(buf, size, ".") < (int)size ? 0 : -ENAMETOOLONG;
+	if ((size_t)(slash - path) >= size)
+		return -ENAMETOOLONG;
+	memcpy(buf, path, (size_t)(slash - path));
+	buf[slash - path] = '\0';
+	if (buf[0] == '\0')
+		strcpy(buf, "/");
+	return 0;
+}
+
+/* True when something accepts connections at path (another daemon). */
+static bool socket_in_use(const struct sockaddr_un *sa)
+{
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	return fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+}
+
+static int listen_on(const char *path, int *ret_fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	char dir[PATH_MAX];
+	int rc;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		log_error("socket path '%s' is too long (limit %zu bytes)", path,
+			  sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	rc = dirname_of(path, dir, sizeof(dir));
+	if (rc == 0)
+		rc = mkdir_parents(dir, 0755);
+	if (rc < 0) {
+		log_error("cannot create the directory of socket '%s': %s", path, strerror(-rc));
+		return rc;
+	}
+	if (socket_in_use(&sa)) {
+		log_error("another vmmd is already serving %s", path);
+		return -EADDRINUSE;
+	}
+	/* Nobody answers: a stale socket from a vmmd that died. */
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(path, 0660) < 0 || listen(fd, SOMAXCONN) < 0) {
+		rc = negative_errno();
+		log_error("cannot listen on %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	for (;;) {
+		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				log_warning("accept: %s; connections wait until descriptors free up",
+					    strerror(errno));
+			return;
+		}
+		if (d->nr_clients >= d->cfg.limits.max_clients) {
+			static const char msg[] =
+				"{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32005,"
+				"\"message\":\"too many connections (limit reached)\"}}\n";
+			ssize_t _unused_ n = send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL);
+			close(fd);
+			continue;
+		}
+		client_accept(d, fd);
+	}
+}
+
+static void on_reaper(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	while (d->dead_clients) {
+		struct client *c = d->dead_clients;
+		d->dead_clients = c->next_dead;
+		client_free(c);
+	}
+	ev_idle_stop(loop, w);
+	daemon_check_shutdown_done(d);
+}
+
+void daemon_check_shutdown_done(struct daemon *d)
+{
+	if (d->shutting_down && workers_alive(d) == 0)
+		ev_break(d->loop, EVBREAK_ALL);
+}
+
+static void notify_shutdown(struct daemon *d, const char *why)
+{
+	json_object *p = json_object_new_object();
+	json_object *msg;
+
+	json_object_object_add(p, "reason", json_object_new_string(why));
+	msg = jsonrpc_notification_new("daemon.shutting-down", p);
+	events_broadcast(d, msg);
+	json_object_put(msg);
+}
+
+void daemon_shutdown(struct daemon *d, const char *why)
+{
+	if (d->shutting_down)
+		return;
+	d->shutting_down = true;
+	log_notice("shutting down: %s", why);
+	ev_io_stop(d->loop, &d->listen_io);
+	notify_shutdown(d, why);
+	for (struct vm_record *vm = d->vms; vm; vm = vm->next)
+		if (vm->worker)
+			worker_stop(vm->worker, "vmmd shut down");
+	daemon_check_shutdown_done(d);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	daemon_shutdown(d, w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	/* Every client and worker link is a descriptor. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int prepare_dirs(const struct daemon_config *cfg)
+{
+	char console_dir[PATH_MAX + 16];
+	int rc;
+
+	snprintf(console_dir, sizeof(console_dir), "%s/console", cfg->state_dir);
+	rc = mkdir_parents(cfg->state_dir, 0700);
+	if (rc == 0)
+		rc = mkdir_parents(console_dir, 0700);
+	if (rc < 0) {
+		log_error("cannot create state directory %s: %s", cfg->state_dir, strerror(-rc));
+		return rc;
+	}
+	rc = mkdir_parents(cfg->run_dir, 0755);
+	if (rc < 0)
+		log_error("cannot create run directory %s: %s", cfg->run_dir, strerror(-rc));
+	return rc;
+}
+
+static void signal_ready(struct daemon *d)
+{
+	if (d->cfg.ready_fd < 0)
+		return;
+	ssize_t _unused_ n = write(d->cfg.ready_fd, "READY\n", 6);
+	close(d->cfg.ready_fd);
+	d->cfg.ready_fd = -1;
+}
+
+static void daemon_free(struct daemon *d)
+{
+	while (d->clients)
+		client_free(d->clients);
+	while (d->vms)
+		vm_remove(d->vms);
+	if (d->listen_fd >= 0) {
+		close(d->listen_fd);
+		unlink(d->cfg.socket_path);
+	}
+}
+
+int daemon_run(const struct daemon_config *cfg)
+{
+	struct daemon d = { .cfg = *cfg, .listen_fd = -1 };
+	int rc;
+
+	d.loop = ev_default_loop(EVFLAG_AUTO);
+	if (!d.loop) {
+		log_error("cannot initialise the event loop");
+		return -ENOMEM;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+	host_limits_probe(&d.host);
+	d.start_ns = time_monotonic_ns();
+
+	rc = prepare_dirs(&d.cfg);
+	if (rc == 0)
+		rc = listen_on(d.cfg.socket_path, &d.listen_fd);
+	if (rc < 0)
+		return rc;
+
+	ev_io_init(&d.listen_io, on_accept, d.listen_fd, EV_READ);
+	d.listen_io.data = &d;
+	ev_io_start(d.loop, &d.listen_io);
+	ev_signal_init(&d.sig_term, on_signal, SIGTERM);
+	ev_signal_init(&d.sig_int, on_signal, SIGINT);
+	d.sig_term.data = d.sig_int.data = &d;
+	ev_signal_start(d.loop, &d.sig_term);
+	ev_signal_start(d.loop, &d.sig_int);
+	ev_idle_init(&d.reaper, on_reaper);
+	d.reaper.data = &d;
+
+	log_notice("vmmd %s serving %s (state %s, run %s; max %u vCPUs, %llu MiB per VM)",
+		   VMMD_VERSION, d.cfg.socket_path, d.cfg.state_dir, d.cfg.run_dir,
+		   d.host.max_vcpus, (unsigned long long)d.host.max_memory_mib);
+	signal_ready(&d);
+	ev_run(d.loop, 0);
+
+	daemon_free(&d);
+	log_notice("stopped");
+	return 0;
+}

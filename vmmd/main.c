@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmmd: the daemon, or (with --worker, started by vmmd itself) one VM's
+ * worker process.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "vmmd/vmmd.h"
+#include "vmmd/worker/worker.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: vmmd [OPTION]...\n"
+		"KVM virtual machine monitor daemon: serves JSON-RPC 2.0 on a Unix socket.\n"
+		"\n"
+		"  --socket PATH      API socket (default /run/vmmd/vmmd.sock as root,\n"
+		"                     $XDG_RUNTIME_DIR/vmmd/vmmd.sock otherwise; or $VMMD_SOCKET)\n"
+		"  --state-dir DIR    VM definitions and console logs (default /var/lib/vmmd\n"
+		"                     as root, ~/.local/share/vmmd otherwise)\n"
+		"  --run-dir DIR      worker sockets and pid files (default: the socket's directory)\n"
+		"  --log-level LEVEL  err, warning, notice, info (default) or debug\n"
+		"  --ready-fd FD      write \"READY\\n\" to FD once the socket serves, then close it\n"
+		"  --version          print the version and exit\n"
+		"  --help             print this help and exit\n"
+		"\n"
+		"See docs/api.md for the methods and docs/operations.md for running it as a service.\n");
+}
+
+static int copy_path(char *dst, size_t size, const char *src, const char *what)
+{
+	if (snprintf(dst, size, "%s", src) >= (int)size) {
+		fprintf(stderr, "vmmd: %s path is too long: %s\n", what, src);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+static int default_paths(struct daemon_config *cfg)
+{
+	const char *env = getenv("VMMD_SOCKET");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	const char *home = getenv("HOME");
+	int rc = 0;
+
+	if (env && *env)
+		rc = copy_path(cfg->socket_path, sizeof(cfg->socket_path), env, "socket");
+	else if (geteuid() == 0)
+		strcpy(cfg->socket_path, "/run/vmmd/vmmd.sock");
+	else if (xdg && *xdg)
+		snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s/vmmd/vmmd.sock", xdg);
+	else
+		snprintf(cfg->socket_path, sizeof(cfg->socket_path), "/run/user/%u/vmmd/vmmd.sock",
+			 (unsigned)geteuid());
+	if (geteuid() == 0)
+		strcpy(cfg->state_dir, "/var/lib/vmmd");
+	else
+		snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s/.local/share/vmmd",
+			 home ? home : "/tmp");
+	return rc;
+}
+
+static void run_dir_beside_socket(struct daemon_config *cfg)
+{
+	const char *slash = strrchr(cfg->socket_path, '/');
+	size_t len = slash ? (size_t)(slash - cfg->socket_path) : 0;
+
+	if (!slash)
+		strcpy(cfg->run_dir, ".");
+	else if (len == 0)
+		strcpy(cfg->run_dir, "/");
+	else
+		snprintf(cfg->run_dir, sizeof(cfg->run_dir), "%.*s", (int)len, cfg->socket_path);
+}
+
+static int parse_fd(const char *s, int *ret)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 0 || v > INT_MAX)
+		return -EINVAL;
+	*ret = (int)v;
+	return 0;
+}
+
+enum { OPT_SOCKET = 256, OPT_STATE_DIR, OPT_RUN_DIR, OPT_LOG_LEVEL, OPT_READY_FD,
+       OPT_WORKER, OPT_VERSION, OPT_HELP };
+
+static const struct option options[] = {
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "run-dir", required_argument, NULL, OPT_RUN_DIR },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "ready-fd", required_argument, NULL, OPT_READY_FD },
+	{ "worker", required_argument, NULL, OPT_WORKER },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ 0 },
+};
+
+static int parse_option(int opt, struct daemon_config *cfg, bool *run_dir_set)
+{
+	enum log_level level;
+
+	switch (opt) {
+	case OPT_SOCKET:
+		return copy_path(cfg->socket_path, sizeof(cfg->socket_path), optarg, "socket");
+	case OPT_STATE_DIR:
+		return copy_path(cfg->state_dir, sizeof(cfg->state_dir), optarg, "state directory");
+	case OPT_RUN_DIR:
+		*run_dir_set = true;
+		return copy_path(cfg->run_dir, sizeof(cfg->run_dir), optarg, "run directory");
+	case OPT_LOG_LEVEL:
+		if (log_level_from_string(optarg, &level) < 0) {
+			fprintf(stderr, "vmmd: --log-level must be err, warning, notice, info or debug\n");
+			return -EINVAL;
+		}
+		log_set_max_level(level);
+		return 0;
+	case OPT_READY_FD:
+		if (parse_fd(optarg, &cfg->ready_fd) < 0) {
+			fprintf(stderr, "vmmd: --ready-fd needs a file descriptor number, got '%s'\n",
+				optarg);
+			return -EINVAL;
+		}
+		return 0;
+	default:
+		usage(stderr);
+		return -EINVAL;
+	}
+}
+
+static int find_self(struct daemon_config *cfg)
+{
+	ssize_t n = readlink("/proc/self/exe", cfg->self_exe, sizeof(cfg->self_exe) - 1);
+
+	if (n < 0) {
+		fprintf(stderr, "vmmd: cannot find its own executable: %s\n", strerror(errno));
+		return -errno;
+	}
+	cfg->self_exe[n] = '\0';
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_config cfg = { .ready_fd = -1, .limits = VMMD_DEFAULT_LIMITS };
+	bool run_dir_set = false;
+	int opt;
+
+	log_init("vmmd");
+	if (default_paths(&cfg) < 0)
+		return 2;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		if (opt == OPT_WORKER)
+			return worker_main(optarg);
+		if (opt == OPT_HELP) {
+			usage(stdout);
+			return 0;
+		}
+		if (opt == OPT_VERSION) {
+			printf("vmmd %s\n", VMMD_VERSION);
+			return 0;
+		}
+		if (parse_option(opt, &cfg, &run_dir_set) < 0)
+			return 2;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vmmd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (!run_dir_set)
+		run_dir_beside_socket(&cfg);
+	if (find_self(&cfg) < 0)
+		return 1;
+	return daemon_run(&cfg) < 0 ? 1 : 0;
+}

@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The method table: every front end dispatches through it. Each entry names
+ * its parameter schema, whether it changes state, and the VM states it
+ * accepts; lookup_vm() enforces the latter with one wording for all:
+ * "VM 'web1' is stopped; vm.stop needs starting, running or stopping".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/jsonrpc.h"
+#include "util/base64.h"
+#include "util/log.h"
+#include "util/time.h"
+#include "vmmd/vmmd.h"
+
+/* Bytes of console input accepted per vm.console.write. */
+#define CONSOLE_WRITE_MAX 65536
+
+#define ANY_STATE 0
+#define LIVE_STATES (VM_STATE_BIT(VM_STARTING) | VM_STATE_BIT(VM_RUNNING) | VM_STATE_BIT(VM_STOPPING))
+
+static void describe_states(uint32_t mask, char *buf, size_t size)
+{
+	unsigned int total = (unsigned int)__builtin_popcount(mask), seen = 0;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int s = 0; s < VM_STATE_COUNT && n < size; s++) {
+		if (!(mask & VM_STATE_BIT(s)))
+			continue;
+		seen++;
+		const char *sep = seen == 1 ? "" : seen == total ? " or " : ", ";
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", sep, vm_state_name(s));
+	}
+}
+
+static struct vm_record *lookup_vm(struct api_call *call, json_object *params, struct daemon *d)
+{
+	const char *name = api_param_string(params, "name", "");
+	const struct api_method *m = api_call_method(call);
+	struct vm_record *vm = vm_find(d, name);
+	char states[128];
+
+	if (!vm) {
+		api_call_fail(call, API_ERR_VM_NOT_FOUND, "VM '%s' not found", name);
+		return NULL;
+	}
+	if (m->allowed_states && !(m->allowed_states & VM_STATE_BIT(vm->state))) {
+		describe_states(m->allowed_states, states, sizeof(states));
+		api_call_fail(call, API_ERR_WRONG_STATE, "VM '%s' is %s; %s needs %s", name,
+			      vm_state_name(vm->state), m->name, states);
+		return NULL;
+	}
+	return vm;
+}
+
+static struct client *call_client(struct api_call *call)
+{
+	return api_call_conn(call);
+}
+
+/* ------------------------------------------------------------ daemon.* */
+
+static void m_daemon_version(struct api_call *call, json_object *params, void *ctx)
+{
+	struct daemon *d = ctx;
+	json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "version", json_object_new_string(VMMD_VERSION));
+	json_object_object_add(r, "pid", json_object_new_int(getpid()));
+	json_object_object_add(r, "uptime", json_object_new_double(
+					       (double)(time_monotonic_ns() - d->start_ns) / 1e9));
+	json_object_object_add(r, "max_vcpus", json_object_new_int((int)d->host.max_vcpus));
+	json_object_object_add(r, "max_memory",
+			       json_object_new_int64((int64_t)d->host.max_memory_mib));
+	api_call_reply(call, r);
+}
+
+/* ------------------------------------------------------------ vm.* */
+
+static void m_vm_create(struct api_call *call, json_object *params, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct vm_def *def;
+	struct vm_record *vm;
+	struct api_error err;
+	const char *name = api_param_string(params, "name", "");
+
+	if (vm_find(d, name)) {
+		api_call_fail(call, API_ERR_NAME_TAKEN, "VM name '%s' is already taken", name);
+		return;
+	}
+	if (d->nr_vms >= d->cfg.limits.max_vms) {
+		api_call_fail(call, API_ERR_RESOURCE_LIMIT, "too many VMs (limit %u)",
+			      d->cfg.limits.max_vms);
+		return;
+	}
+	if (vm_def_from_params(params, &d->host, &def, &err) < 0) {
+		api_call_fail_error(call, &err);
+		return;
+	}
+	if (vm_add(d, def, def->transient ? call_client(call) : NULL, &vm) < 0) {
+		vm_def_free(def);
+		api_call_fail(call, API_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	log_info("VM '%s' defined (%llu MiB, %u vCPUs, %s kernel %s)", def->name,
+		 (unsigned long long)def->memory_mib, def->vcpus, def->boot, def->kernel);
+	api_call_reply(call, vm_info_json(vm));
+}
+
+static void m_vm_start(struct api_call *call, json_object *params, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct vm_record *vm = lookup_vm(call, params, d);
+	struct api_error err;
+
+	if (!vm)
+		return;
+	if (d->shutting_down) {
+		api_call_fail(call, API_ERR_WRONG_STATE, "vmmd is shutting down; VM '%s' not started",
+			      vm->def->name);
+		return;
+	}
+	if (worker_spawn(vm, &err) < 0) {
+		api_call_fail_error(call, &err);
+		return;
+	}
+	vm->has_exit_status = false;
+	vm_set_state(vm, VM_STARTING, NULL);
+	if (waiter_add(&vm->start_waiters, call) < 0)
+		api_call_fail(call, API_ERR_INTERNAL, "out of memory");
+}
+
+static void m_vm_stop(struct api_call *call, json_object *params, void *ctx)
+{
+	struct vm_record *vm = lookup_vm(call, params, ctx);
+
+	if (!vm)
+		return;
+	if (waiter_add(&vm->stop_waiters, call) < 0) {
+		api_call_fail(call, API_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	worker_stop(vm->worker, "powered off by vm.stop");
+}
+
+static void m_vm_delete(struct api_call *call, json_object *params, void *ctx)
+{
+	struct vm_record *vm = lookup_vm(call, params, ctx);
+	json_object *r;
+
+	if (!vm)
+		return;
+	r = json_object_new_object();
+	json_object_object_add(r, "name", json_object_new_string(vm->def->name));
+	log_info("VM '%s' deleted", vm->def->name);
+	vm_remove(vm);
+	api_call_reply(call, r);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+	const struct vm_record *x = *(const struct vm_record *const *)a;
+	const struct vm_record *y = *(const struct vm_record *const *)b;
+
+	return strcmp(x->def->name, y->def->name);
+}
+
+static void m_vm_list(struct api_call *call, json_object *params, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct vm_record **sorted = calloc(d->nr_vms + 1, sizeof(*sorted));
+	json_object *arr = json_object_new_array();
+	json_object *r = json_object_new_object();
+	size_t n = 0;
+
+	for (struct vm_record *vm = d->vms; vm && sorted; vm = vm->next)
+		sorted[n++] = vm;
+	if (sorted)
+		qsort(sorted, n, sizeof(*sorted), compare_names);
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, vm_summary_json(sorted[i]));
+	free(sorted);
+	json_object_object_add(r, "vms", arr);
+	api_call_reply(call, r);
+}
+
+static void m_vm_info(struct api_call *call, json_object *params, void *ctx)
+{
+	struct vm_record *vm = lookup_vm(call, params, ctx);
+
+	if (vm)
+		api_call_reply(call, vm_info_json(vm));
+}
+
+/* ------------------------------------------------------------ vm.console.* */
+
+struct attach {
+	struct api_call *call;
+	struct daemon *d;
+	char name[VM_NAME_MAX + 1];
+};
+
+static void attach_finish(struct api_call *call, struct vm_record *vm, const char *history)
+{
+	struct client *c = call_client(call);
+	json_object *r = json_object_new_object();
+
+	if (c && !c->dead)
+		vm_console_subscribe(vm, c);
+	json_object_object_add(r, "name", json_object_new_string(vm->def->name));
+	json_object_object_add(r, "state", json_object_new_string(vm_state_name(vm->state)));
+	json_object_object_add(r, "history", json_object_new_string(history));
+	api_call_reply(call, r);
+}
+
+static void on_history_reply(void *data, json_object *result, const struct api_error *error)
+{
+	struct attach *a = data;
+	struct vm_record *vm = vm_find(a->d, a->name);
+
+	if (!vm)
+		api_call_fail(a->call, API_ERR_VM_NOT_FOUND, "VM '%s' not found", a->name);
+	else
+		attach_finish(a->call, vm,
+			      result ? api_param_string(result, "data", "") : "");
+	free(a);
+}
+
+static void m_vm_console_attach(struct api_call *call, json_object *params, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct vm_record *vm = lookup_vm(call, params, d);
+	struct attach *a;
+
+	if (!vm)
+		return;
+	if (!vm->worker || !api_param_bool(params, "history", true)) {
+		attach_finish(call, vm, "");
+		return;
+	}
+	/* Subscribe when the history arrives: the worker sends it before any
+	 * newer output on the same link, so nothing is lost or repeated. */
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		api_call_fail(call, API_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	a->call = call;
+	a->d = d;
+	snprintf(a->name, sizeof(a->name), "%s", vm->def->name);
+	if (rpc_conn_call(worker_conn(vm->worker), "console.history", NULL,
+			  d->cfg.limits.worker_call_timeout_s, on_history_reply, a) < 0) {
+		free(a);
+		attach_finish(call, vm, "");
+	}
+}
+
+static void m_vm_console_detach(struct api_call *call, json_object *params, void *ctx)
+{
+	struct vm_record *vm = lookup_vm(call, params, ctx);
+	struct client *c = call_client(call);
+
+	if (!vm)
+		return;
+	if (c)
+		vm_console_unsubscribe(vm, c);
+	api_call_reply(call, json_object_new_object());
+}
+
+static void m_vm_console_write(struct api_call *call, json_object *params, void *ctx)
+{
+	struct vm_record *vm = lookup_vm(call, params, ctx);
+	const char *data = api_param_string(params, "data", "");
+	size_t len = strlen(data);
+	uint8_t *bytes;
+	long n;
+	json_object *p;
+
+	if (!vm)
+		return;
+	if (len > base64_encoded_len(CONSOLE_WRITE_MAX)) {
+		api_call_fail(call, API_ERR_INVALID_PARAMS,
+			      "parameter 'data' is too long (limit %d bytes of input per call)",
+			      CONSOLE_WRITE_MAX);
+		return;
+	}
+	bytes = malloc(len / 4 * 3 + 3);
+	n = bytes ? base64_decode(data, len, bytes) : -ENOMEM;
+	free(bytes);
+	if (n < 0) {
+		api_call_fail(call, API_ERR_INVALID_PARAMS, "parameter 'data' must be base64 (RFC 4648)");
+		return;
+	}
+	p = json_object_new_object();
+	json_object_object_add(p, "data", json_object_new_string(data));
+	worker_forward(vm->worker, call, "console.write", p);
+}
+
+/* ------------------------------------------------------------ events.* */
+
+static void m_events_subscribe(struct api_call *call, json_object *params, void *ctx)
+{
+	struct client *c = call_client(call);
+
+	if (c)
+		c->events = true;
+	api_call_reply(call, json_object_new_object());
+}
+
+/* ------------------------------------------------------------ table */
+
+static const struct api_param p_none[] = { { 0 } };
+
+static const struct api_param p_name[] = {
+	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
+	{ 0 },
+};
+
+static const struct api_param p_attach[] = {
+	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
+	{ .name = "history", .type = API_T_BOOL },
+	{ 0 },
+};
+
+static const struct api_param p_console_write[] = {
+	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
+	{ .name = "data", .type = API_T_STRING, .required = true, .max_len = 2 * CONSOLE_WRITE_MAX },
+	{ 0 },
+};
+
+const struct api_method vmmd_methods[] = {
+	{ .name = "daemon.version", .handler = m_daemon_version, .params = p_none,
+	  .summary = "vmmd version, pid, uptime and host limits" },
+	{ .name = "vm.create", .handler = m_vm_create, .params = vm_def_params,
+	  .needs_write = true, .summary = "define a VM" },
+	{ .name = "vm.start", .handler = m_vm_start, .params = p_name, .needs_write = true,
+	  .allowed_states = VM_STATES_IDLE, .summary = "start a defined or stopped VM" },
+	{ .name = "vm.stop", .handler = m_vm_stop, .params = p_name, .needs_write = true,
+	  .allowed_states = LIVE_STATES, .summary = "power a VM off" },
+	{ .name = "vm.delete", .handler = m_vm_delete, .params = p_name, .needs_write = true,
+	  .allowed_states = VM_STATES_IDLE, .summary = "forget a VM that is not running" },
+	{ .name = "vm.list", .handler = m_vm_list, .params = p_none,
+	  .summary = "every VM with its state" },
+	{ .name = "vm.info", .handler = m_vm_info, .params = p_name, .allowed_states = ANY_STATE,
+	  .summary = "one VM's definition and runtime state" },
+	{ .name = "vm.console.attach", .handler = m_vm_console_attach, .params = p_attach,
+	  .needs_write = true, .summary = "receive a VM's console output as notifications" },
+	{ .name = "vm.console.detach", .handler = m_vm_console_detach, .params = p_name,
+	  .summary = "stop receiving console output" },
+	{ .name = "vm.console.write", .handler = m_vm_console_write, .params = p_console_write,
+	  .needs_write = true, .allowed_states = VM_STATE_BIT(VM_RUNNING),
+	  .summary = "send bytes to a VM's serial console" },
+	{ .name = "events.subscribe", .handler = m_events_subscribe, .params = p_none,
+	  .summary = "receive vm.state-changed and daemon notifications" },
+};
+
+const size_t vmmd_nr_methods = sizeof(vmmd_methods) / sizeof(vmmd_methods[0]);

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The registry of VMs and their state machine. vm_set_state() is the only
+ * writer of vm->state: it refuses transitions the table below does not
+ * allow, logs every change and tells subscribers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/jsonrpc.h"
+#include "util/log.h"
+#include "util/path.h"
+#include "util/time.h"
+#include "vmmd/vmmd.h"
+
+static const char *const state_names[VM_STATE_COUNT] = {
+	[VM_DEFINED] = "defined",   [VM_STARTING] = "starting", [VM_RUNNING] = "running",
+	[VM_STOPPING] = "stopping", [VM_STOPPED] = "stopped",	[VM_CRASHED] = "crashed",
+};
+
+/* allowed[from] = set of states reachable from `from`. */
+static const unsigned int allowed_transitions[VM_STATE_COUNT] = {
+	[VM_DEFINED] = VM_STATE_BIT(VM_STARTING),
+	[VM_STOPPED] = VM_STATE_BIT(VM_STARTING),
+	[VM_CRASHED] = VM_STATE_BIT(VM_STARTING),
+	/* A failed start returns to an idle state; a guest may also end at once. */
+	[VM_STARTING] = VM_STATE_BIT(VM_RUNNING) | VM_STATE_BIT(VM_STOPPING) | VM_STATES_IDLE,
+	[VM_RUNNING] = VM_STATE_BIT(VM_STOPPING) | VM_STATE_BIT(VM_STOPPED) |
+		       VM_STATE_BIT(VM_CRASHED),
+	[VM_STOPPING] = VM_STATE_BIT(VM_STOPPED) | VM_STATE_BIT(VM_CRASHED),
+};
+
+const char *vm_state_name(enum vm_state s)
+{
+	return s < VM_STATE_COUNT ? state_names[s] : "unknown";
+}
+
+struct vm_record *vm_find(struct daemon *d, const char *name)
+{
+	for (struct vm_record *vm = d->vms; vm; vm = vm->next)
+		if (strcmp(vm->def->name, name) == 0)
+			return vm;
+	return NULL;
+}
+
+int vm_add(struct daemon *d, struct vm_def *def, struct client *owner, struct vm_record **ret)
+{
+	struct vm_record *vm = calloc(1, sizeof(*vm));
+
+	if (!vm)
+		return -ENOMEM;
+	if (path_format(vm->console_log, sizeof(vm->console_log), "%s/console/%s.log",
+			d->cfg.state_dir, def->name) < 0) {
+		free(vm);
+		return -ENAMETOOLONG;
+	}
+	vm->d = d;
+	vm->def = def;
+	vm->state = VM_DEFINED;
+	vm->owner = owner;
+	vm->next = d->vms;
+	if (d->vms)
+		d->vms->prev = vm;
+	d->vms = vm;
+	d->nr_vms++;
+	*ret = vm;
+	return 0;
+}
+
+static void subs_free(struct vm_record *vm)
+{
+	while (vm->console_subs) {
+		struct console_sub *s = vm->console_subs;
+		vm->console_subs = s->next;
+		free(s);
+	}
+}
+
+void vm_remove(struct vm_record *vm)
+{
+	struct daemon *d = vm->d;
+
+	if (vm->prev)
+		vm->prev->next = vm->next;
+	else
+		d->vms = vm->next;
+	if (vm->next)
+		vm->next->prev = vm->prev;
+	d->nr_vms--;
+	subs_free(vm);
+	vm_def_free(vm->def);
+	free(vm);
+}
+
+static json_object *state_event_new(const struct vm_record *vm, enum vm_state old,
+				    const char *reason)
+{
+	json_object *p = json_object_new_object();
+	char when[40];
+
+	time_format_rfc3339(when, sizeof(when));
+	json_object_object_add(p, "name", json_object_new_string(vm->def->name));
+	json_object_object_add(p, "old", json_object_new_string(vm_state_name(old)));
+	json_object_object_add(p, "new", json_object_new_string(vm_state_name(vm->state)));
+	json_object_object_add(p, "reason", json_object_new_string(reason ? reason : ""));
+	if (vm->has_exit_status)
+		json_object_object_add(p, "exit_status", json_object_new_int(vm->exit_status));
+	json_object_object_add(p, "time", json_object_new_string(when));
+	return jsonrpc_notification_new("vm.state-changed", p);
+}
+
+static void notify_state_change(struct vm_record *vm, enum vm_state old, const char *reason)
+{
+	json_object *msg = state_event_new(vm, old, reason);
+	struct console_sub *s, *next;
+
+	events_broadcast(vm->d, msg);
+	/* Console viewers learn that their VM went away; skip event subscribers,
+	 * who already got it. */
+	for (s = vm->console_subs; s; s = next) {
+		next = s->next;
+		if (!s->client->events)
+			client_notify(s->client, msg);
+	}
+	json_object_put(msg);
+}
+
+void vm_set_state(struct vm_record *vm, enum vm_state state, const char *reason)
+{
+	enum vm_state old = vm->state;
+
+	if (old == state)
+		return;
+	if (!(allowed_transitions[old] & VM_STATE_BIT(state))) {
+		log_error("VM '%s': refusing transition %s -> %s", vm->def->name,
+			  vm_state_name(old), vm_state_name(state));
+		return;
+	}
+	vm->state = state;
+	if (reason)
+		snprintf(vm->reason, sizeof(vm->reason), "%s", reason);
+	log_info("VM '%s': %s -> %s%s%s", vm->def->name, vm_state_name(old), vm_state_name(state),
+		 reason ? ": " : "", reason ? reason : "");
+	notify_state_change(vm, old, reason);
+}
+
+static void add_runtime_fields(json_object *o, const struct vm_record *vm);
+
+json_object *vm_summary_json(const struct vm_record *vm)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "name", json_object_new_string(vm->def->name));
+	json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
+	json_object_object_add(o, "memory", json_object_new_int64((int64_t)vm->def->memory_mib));
+	json_object_object_add(o, "vcpus", json_object_new_int((int)vm->def->vcpus));
+	add_runtime_fields(o, vm);
+	return o;
+}
+
+static void add_runtime_fields(json_object *o, const struct vm_record *vm)
+{
+	bool live = vm->state == VM_RUNNING || vm->state == VM_STOPPING;
+	uint64_t now = time_monotonic_ns();
+
+	json_object_object_add(o, "pid",
+			       vm->worker ? json_object_new_int(worker_pid(vm->worker)) : NULL);
+	json_object_object_add(o, "uptime",
+			       live ? json_object_new_double((double)(now - vm->started_ns) / 1e9)
+				    : NULL);
+}
+
+json_object *vm_info_json(const struct vm_record *vm)
+{
+	json_object *o = vm_def_to_json(vm->def);
+
+	json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
+	add_runtime_fields(o, vm);
+	json_object_object_add(o, "exit_status",
+			       vm->has_exit_status ? json_object_new_int(vm->exit_status) : NULL);
+	json_object_object_add(o, "reason",
+			       vm->reason[0] ? json_object_new_string(vm->reason) : NULL);
+	json_object_object_add(o, "console_log", json_object_new_string(vm->console_log));
+	return o;
+}
+
+void vm_console_subscribe(struct vm_record *vm, struct client *c)
+{
+	struct console_sub *s;
+
+	for (s = vm->console_subs; s; s = s->next)
+		if (s->client == c)
+			return;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return;
+	s->client = c;
+	s->next = vm->console_subs;
+	vm->console_subs = s;
+}
+
+void vm_console_unsubscribe(struct vm_record *vm, struct client *c)
+{
+	for (struct console_sub **pp = &vm->console_subs; *pp; pp = &(*pp)->next) {
+		if ((*pp)->client == c) {
+			struct console_sub *s = *pp;
+			*pp = s->next;
+			free(s);
+			return;
+		}
+	}
+}
+
+/* A client left: drop its console views and stop its transient VMs. */
+void vm_forget_client(struct daemon *d, struct client *c)
+{
+	struct vm_record *vm, *next;
+
+	for (vm = d->vms; vm; vm = next) {
+		next = vm->next;
+		vm_console_unsubscribe(vm, c);
+		if (vm->owner != c)
+			continue;
+		vm->owner = NULL;
+		vm->delete_when_idle = true;
+		if (vm->worker)
+			worker_stop(vm->worker, "the client that created this transient VM disconnected");
+		else
+			vm_remove(vm);
+	}
+}
+
+void events_broadcast(struct daemon *d, json_object *msg)
+{
+	struct client *c, *next;
+
+	for (c = d->clients; c; c = next) {
+		next = c->next;
+		if (c->events)
+			client_notify(c, msg);
+	}
+}
+
+int waiter_add(struct waiter **list, struct api_call *call)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	w->call = call;
+	w->next = *list;
+	*list = w;
+	return 0;
+}

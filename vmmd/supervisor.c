@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Supervision of VM workers. vmmd re-executes itself in worker mode for each
+ * VM it starts, linked by a socketpair that carries JSON-RPC both ways:
+ *
+ *   vmmd -> worker   worker.start {definition}, vm.stop, console.write, ...
+ *   worker -> vmmd   worker.console {data}, worker.exit {state, reason, ...}
+ *
+ * The final state of a VM is decided when its worker process is gone: what
+ * the worker reported before exiting (guest exit, power-off), or "crashed"
+ * with the wait status when it died without a word. Calls waiting on the
+ * VM (vm.start that failed, vm.stop) are answered at that moment, so a
+ * reply always describes a settled VM.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "api/jsonrpc.h"
+#include "util/log.h"
+#include "util/macro.h"
+#include "util/time.h"
+#include "vmmd/vmmd.h"
+
+/* The socketpair end a worker finds on this descriptor. */
+#define WORKER_LINK_FD 3
+
+struct worker {
+	struct daemon *d;
+	struct vm_record *vm;
+	pid_t pid;
+	struct rpc_conn *conn;
+	ev_child child;
+	ev_timer kill_timer;
+	enum vm_state idle_state; /* state to return to if the start fails */
+	bool started;		  /* worker.start succeeded */
+	bool start_failed;
+	struct api_error start_error;
+	bool reported; /* worker.exit received */
+	enum vm_state final_state;
+	char final_reason[512];
+	int exit_status;
+	bool has_exit_status;
+	bool stopping;
+	char stop_reason[256];
+};
+
+pid_t worker_pid(const struct worker *w)
+{
+	return w->pid;
+}
+
+struct rpc_conn *worker_conn(const struct worker *w)
+{
+	return w->conn;
+}
+
+unsigned int workers_alive(struct daemon *d)
+{
+	unsigned int n = 0;
+
+	for (struct vm_record *vm = d->vms; vm; vm = vm->next)
+		n += vm->worker != NULL;
+	return n;
+}
+
+static void answer_waiters(struct waiter **list, const struct api_error *err,
+			   const struct vm_record *vm)
+{
+	while (*list) {
+		struct waiter *w = *list;
+		*list = w->next;
+		if (err)
+			api_call_fail_error(w->call, err);
+		else
+			api_call_reply(w->call, vm_info_json(vm));
+		free(w);
+	}
+}
+
+static void describe_wait_status(int status, char *buf, size_t size)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, size, "worker killed by signal %d (%s)%s", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "");
+	else if (WIFEXITED(status))
+		snprintf(buf, size, "worker exited with status %d without reporting why",
+			 WEXITSTATUS(status));
+	else
+		snprintf(buf, size, "worker ended with wait status 0x%x", status);
+}
+
+static void worker_free(struct worker *w)
+{
+	ev_timer_stop(w->d->loop, &w->kill_timer);
+	ev_child_stop(w->d->loop, &w->child);
+	rpc_conn_free(w->conn);
+	free(w);
+}
+
+/* Decides the VM's state now that its worker process is gone. */
+static void settle_vm(struct worker *w, int status)
+{
+	struct vm_record *vm = w->vm;
+	struct api_error err;
+	char reason[512];
+
+	vm->worker = NULL;
+	vm->has_exit_status = false;
+	if (w->start_failed) {
+		vm_set_state(vm, w->idle_state, w->start_error.message);
+		answer_waiters(&vm->start_waiters, &w->start_error, vm);
+		answer_waiters(&vm->stop_waiters, NULL, vm);
+		return;
+	}
+	if (w->reported) {
+		vm->exit_status = w->exit_status;
+		vm->has_exit_status = w->has_exit_status;
+		vm_set_state(vm, w->final_state, w->final_reason);
+	} else if (w->stopping && w->stop_reason[0]) {
+		snprintf(reason, sizeof(reason), "%s", w->stop_reason);
+		vm_set_state(vm, VM_STOPPED, reason);
+	} else {
+		describe_wait_status(status, reason, sizeof(reason));
+		vm_set_state(vm, VM_CRASHED, reason);
+	}
+	api_error_set(&err, API_ERR_WORKER, "VM '%s' %s before it finished starting: %s",
+		      vm->def->name, vm_state_name(vm->state), vm->reason);
+	answer_waiters(&vm->start_waiters, &err, vm);
+	answer_waiters(&vm->stop_waiters, NULL, vm);
+}
+
+static void on_child_exit(struct ev_loop *loop, ev_child *c, int revents)
+{
+	struct worker *w = c->data;
+	struct daemon *d = w->d;
+	struct vm_record *vm = w->vm;
+
+	ev_child_stop(loop, c);
+	log_debug("worker %d of VM '%s' exited (status 0x%x)", w->pid, vm->def->name, c->rstatus);
+	settle_vm(w, c->rstatus);
+	worker_free(w);
+	if (vm->delete_when_idle)
+		vm_remove(vm);
+	daemon_check_shutdown_done(d);
+}
+
+static void on_kill_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = t->data;
+
+	log_warning("VM '%s': worker %d did not exit in time; killing it", w->vm->def->name,
+		    w->pid);
+	kill(w->pid, SIGKILL);
+}
+
+static void arm_kill_timer(struct worker *w)
+{
+	if (ev_is_active(&w->kill_timer))
+		return;
+	ev_timer_set(&w->kill_timer, w->d->cfg.limits.worker_stop_timeout_s, 0);
+	ev_timer_start(w->d->loop, &w->kill_timer);
+}
+
+static void relay_console(struct worker *w, json_object *params)
+{
+	struct vm_record *vm = w->vm;
+	json_object *data = api_param_get(params, "data");
+	json_object *p, *msg;
+	struct console_sub *s, *next;
+
+	if (!vm->console_subs || !json_object_is_type(data, json_type_string))
+		return;
+	p = json_object_new_object();
+	json_object_object_add(p, "name", json_object_new_string(vm->def->name));
+	json_object_object_add(p, "data", json_object_get(data));
+	msg = jsonrpc_notification_new("vm.console.output", p);
+	for (s = vm->console_subs; s; s = next) {
+		next = s->next;
+		client_notify(s->client, msg);
+	}
+	json_object_put(msg);
+}
+
+static void record_exit_report(struct worker *w, json_object *params)
+{
+	const char *state = api_param_string(params, "state", "crashed");
+	json_object *status = api_param_get(params, "exit_status");
+
+	w->reported = true;
+	w->final_state = strcmp(state, "stopped") == 0 ? VM_STOPPED : VM_CRASHED;
+	snprintf(w->final_reason, sizeof(w->final_reason), "%s",
+		 api_param_string(params, "reason", "worker exited"));
+	w->has_exit_status = json_object_is_type(status, json_type_int);
+	w->exit_status = w->has_exit_status ? json_object_get_int(status) : 0;
+	/* The guest has ended; the worker is on its way out. */
+	if (w->vm->state == VM_RUNNING)
+		vm_set_state(w->vm, VM_STOPPING, w->final_reason);
+	arm_kill_timer(w);
+}
+
+static void on_worker_message(struct rpc_conn *c, json_object *msg, void *userdata)
+{
+	struct worker *w = userdata;
+	struct jsonrpc_msg m;
+	json_object *id;
+	struct api_error err;
+
+	if (jsonrpc_classify(msg, &m, &id, &err) < 0 || m.kind != JSONRPC_NOTIFICATION) {
+		log_warning("VM '%s': ignoring unexpected message from worker", w->vm->def->name);
+		return;
+	}
+	if (strcmp(m.method, "worker.console") == 0)
+		relay_console(w, m.params);
+	else if (strcmp(m.method, "worker.exit") == 0)
+		record_exit_report(w, m.params);
+	else
+		log_warning("VM '%s': unknown notification '%s' from worker", w->vm->def->name,
+			    m.method);
+}
+
+static void on_worker_bad_message(struct rpc_conn *c, const struct api_error *err, void *userdata)
+{
+	struct worker *w = userdata;
+
+	log_warning("VM '%s': malformed message from worker: %s", w->vm->def->name, err->message);
+}
+
+static void on_worker_closed(struct rpc_conn *c, const char *reason, void *userdata)
+{
+	struct worker *w = userdata;
+
+	log_debug("VM '%s': worker link closed: %s", w->vm->def->name, reason);
+	/* The process normally exits right after; make sure it does. */
+	arm_kill_timer(w);
+}
+
+static const struct rpc_conn_ops worker_link_ops = {
+	.message = on_worker_message,
+	.bad_message = on_worker_bad_message,
+	.closed = on_worker_closed,
+};
+
+static void on_start_reply(void *data, json_object *result, const struct api_error *error)
+{
+	struct worker *w = data;
+	struct vm_record *vm = w->vm;
+
+	if (error) {
+		w->start_failed = true;
+		w->start_error = *error;
+		if (error->code == API_ERR_WORKER)
+			api_error_set(&w->start_error, API_ERR_WORKER, "VM '%s' failed to start: %s",
+				      vm->def->name, error->message);
+		arm_kill_timer(w);
+		return;
+	}
+	w->started = true;
+	if (vm->state != VM_STARTING)
+		return; /* stopped while starting */
+	vm->started_ns = time_monotonic_ns();
+	vm_set_state(vm, VM_RUNNING, "started");
+	answer_waiters(&vm->start_waiters, NULL, vm);
+}
+
+static json_object *start_params(const struct vm_record *vm)
+{
+	json_object *p = vm_def_to_json(vm->def);
+
+	json_object_object_add(p, "console_log", json_object_new_string(vm->console_log));
+	json_object_object_add(p, "console_log_max",
+			       json_object_new_int64((int64_t)vm->d->cfg.limits.console_log_max));
+	return p;
+}
+
+static void exec_worker(const struct daemon *d, const struct vm_record *vm, int link_fd)
+{
+	static const char *const level_names[] = { [LOG_LEVEL_ERR] = "err",
+		[LOG_LEVEL_WARNING] = "warning", [LOG_LEVEL_NOTICE] = "notice",
+		[LOG_LEVEL_INFO] = "info", [LOG_LEVEL_DEBUG] = "debug" };
+	char *argv[] = { "vmmd", "--log-level", (char *)level_names[log_get_max_level()],
+			 "--worker", vm->def->name, NULL };
+	sigset_t none;
+
+	/* Own session: a Ctrl-C at vmmd's terminal must not reach the guests. */
+	setsid();
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	if (link_fd == WORKER_LINK_FD) {
+		fcntl(link_fd, F_SETFD, 0);
+	} else if (dup2(link_fd, WORKER_LINK_FD) < 0) {
+		_exit(127);
+	}
+	syscall(SYS_close_range, WORKER_LINK_FD + 1, ~0U, 0);
+	execv(d->cfg.self_exe, argv);
+	_exit(127);
+}
+
+int worker_spawn(struct vm_record *vm, struct api_error *err)
+{
+	struct daemon *d = vm->d;
+	struct worker *w;
+	int sv[2];
+	pid_t pid;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return api_error_set(err, API_ERR_INTERNAL, "out of memory");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		int e = errno;
+		free(w);
+		return api_error_set(err, API_ERR_RESOURCE_LIMIT, "socketpair for VM '%s': %s",
+				     vm->def->name, strerror(e));
+	}
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		free(w);
+		return api_error_set(err, API_ERR_RESOURCE_LIMIT, "fork of worker for VM '%s': %s",
+				     vm->def->name, strerror(e));
+	}
+	if (pid == 0)
+		exec_worker(d, vm, sv[1]);
+
+	close(sv[1]);
+	w->d = d;
+	w->vm = vm;
+	w->pid = pid;
+	w->idle_state = vm->state;
+	ev_child_init(&w->child, on_child_exit, pid, 0);
+	w->child.data = w;
+	ev_child_start(d->loop, &w->child);
+	ev_init(&w->kill_timer, on_kill_timer);
+	w->kill_timer.data = w;
+	w->conn = rpc_conn_new(d->loop, sv[0], NULL, &worker_link_ops, w);
+	vm->worker = w;
+	if (!w->conn || rpc_conn_call(w->conn, "worker.start", start_params(vm),
+				      d->cfg.limits.worker_start_timeout_s, on_start_reply, w) < 0) {
+		/* The child exits on its own when the link is gone; settle then. */
+		w->start_failed = true;
+		api_error_set(&w->start_error, API_ERR_WORKER, "VM '%s': cannot talk to its worker",
+			      vm->def->name);
+		worker_kill(w, "link to worker failed");
+	}
+	log_info("VM '%s': worker %d started", vm->def->name, pid);
+	return 0;
+}
+
+static void on_stop_reply(void *data, json_object *result, const struct api_error *error)
+{
+	struct worker *w = data;
+
+	if (error)
+		log_warning("VM '%s': worker did not confirm power-off: %s", w->vm->def->name,
+			    error->message);
+}
+
+static json_object *stop_params(const char *reason)
+{
+	json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "reason", json_object_new_string(reason));
+	return p;
+}
+
+void worker_stop(struct worker *w, const char *reason)
+{
+	if (w->stopping)
+		return;
+	w->stopping = true;
+	snprintf(w->stop_reason, sizeof(w->stop_reason), "%s", reason);
+	if (w->vm->state == VM_RUNNING || w->vm->state == VM_STARTING)
+		vm_set_state(w->vm, VM_STOPPING, reason);
+	arm_kill_timer(w);
+	if (!w->conn || !rpc_conn_is_open(w->conn) ||
+	    rpc_conn_call(w->conn, "vm.stop", stop_params(reason), 0, on_stop_reply, w) < 0)
+		kill(w->pid, SIGKILL);
+}
+
+void worker_kill(struct worker *w, const char *reason)
+{
+	if (!w->stopping) {
+		w->stopping = true;
+		snprintf(w->stop_reason, sizeof(w->stop_reason), "%s", reason);
+	}
+	kill(w->pid, SIGKILL);
+}
+
+struct forward {
+	struct api_call *call;
+};
+
+static void on_forward_reply(void *data, json_object *result, const struct api_error *error)
+{
+	struct forward *f = data;
+
+	if (error)
+		api_call_fail_error(f->call, error);
+	else
+		api_call_reply(f->call, json_object_get(result));
+	free(f);
+}
+
+void worker_forward(struct worker *w, struct api_call *call, const char *method,
+		    json_object *params)
+{
+	struct forward *f = calloc(1, sizeof(*f));
+	int rc;
+
+	if (!f) {
+		json_object_put(params);
+		api_call_fail(call, API_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	f->call = call;
+	rc = rpc_conn_call(w->conn, method, params, w->d->cfg.limits.worker_call_timeout_s,
+			   on_forward_reply, f);
+	if (rc < 0) {
+		free(f);
+		api_call_fail(call, rc == -ENOBUFS ? API_ERR_RESOURCE_LIMIT : API_ERR_WORKER,
+			      "VM '%s': cannot reach its worker: %s", w->vm->def->name,
+			      strerror(-rc));
+	}
+}

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmmd/vmdef.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "util/macro.h"
+#include "vmmd/boot/boot.h"
+#include "vmmd/worker/memory.h"
+
+/* vmmd's own ceiling on vCPUs per VM, below KVM's when KVM allows more. */
+#define VM_VCPUS_LIMIT 288
+/* Without /dev/kvm the real limit is unknown; start will report the error. */
+#define VM_VCPUS_FALLBACK 1
+
+static const char *const boot_protocols[] = { "multiboot", "flat", NULL };
+
+const struct api_param vm_def_params[] = {
+	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
+	{ .name = "memory", .type = API_T_INT, .required = true, .min = 1, .max = INT64_MAX },
+	{ .name = "vcpus", .type = API_T_INT, .min = 1, .max = INT32_MAX },
+	{ .name = "kernel", .type = API_T_STRING, .required = true, .max_len = VM_KERNEL_PATH_MAX },
+	{ .name = "cmdline", .type = API_T_STRING, .max_len = VM_CMDLINE_MAX },
+	{ .name = "boot", .type = API_T_ENUM, .choices = boot_protocols },
+	{ .name = "transient", .type = API_T_BOOL },
+	{ 0 },
+};
+
+static bool name_char_ok(char ch)
+{
+	return isalnum((unsigned char)ch) || ch == '.' || ch == '_' || ch == '-';
+}
+
+int vm_name_validate(const char *name, struct api_error *err)
+{
+	size_t len = strlen(name);
+
+	if (len == 0)
+		return api_error_set(err, API_ERR_INVALID_PARAMS, "parameter 'name' must not be empty");
+	if (len > VM_NAME_MAX)
+		return api_error_set(err, API_ERR_INVALID_PARAMS,
+				     "parameter 'name' is too long (%zu bytes, limit %d)", len,
+				     VM_NAME_MAX);
+	/* Names become file names in the state and run directories. */
+	if (name[0] == '.' || name[0] == '-')
+		return api_error_set(err, API_ERR_INVALID_PARAMS,
+				     "parameter 'name' must not start with '%c'", name[0]);
+	for (size_t i = 0; i < len; i++)
+		if (!name_char_ok(name[i]))
+			return api_error_set(err, API_ERR_INVALID_PARAMS,
+					     "parameter 'name' may contain only letters, digits, '.', '_' and '-' (found 0x%02x at position %zu)",
+					     (unsigned char)name[i], i);
+	return 0;
+}
+
+static int check_memory(int64_t mib, const struct host_limits *host, struct api_error *err)
+{
+	if (mib < VM_MEMORY_MIN_MIB)
+		return api_error_set(err, API_ERR_INVALID_PARAMS,
+				     "parameter 'memory' must be at least %d MiB, got %lld",
+				     VM_MEMORY_MIN_MIB, (long long)mib);
+	if ((uint64_t)mib > host->max_memory_mib)
+		return api_error_set(err, API_ERR_INVALID_PARAMS,
+				     "parameter 'memory' (%lld MiB) exceeds the host's %llu MiB of RAM",
+				     (long long)mib, (unsigned long long)host->max_memory_mib);
+	return 0;
+}
+
+static int check_vcpus(int64_t n, const struct host_limits *host, struct api_error *err)
+{
+	if (n < 1 || (uint64_t)n > host->max_vcpus)
+		return api_error_set(err, API_ERR_INVALID_PARAMS,
+				     "parameter 'vcpus' must be between 1 and %u (KVM_CAP_MAX_VCPUS on this host), got %lld",
+				     host->max_vcpus, (long long)n);
+	return 0;
+}
+
+static int check_kernel(const struct vm_def *def, struct api_error *err)
+{
+	struct boot_kernel kernel = { 0 };
+	const struct boot_loader *loader;
+	struct vm_memory layout;
+	struct error e = { 0 };
+	int rc;
+
+	if (def->kernel[0] != '/')
+		return api_error_set(err, API_ERR_INVALID_PARAMS,
+				     "parameter 'kernel' must be an absolute path, got '%s'",
+				     def->kernel);
+	rc = boot_loader_get(def->boot, &loader, &e);
+	if (rc == 0)
+		rc = boot_read_kernel(def->kernel, BOOT_KERNEL_MAX_SIZE, &kernel, &e);
+	if (rc == 0) {
+		vm_memory_layout(def->memory_mib << 20, &layout);
+		rc = loader->check(&kernel, def->cmdline, &layout, &e);
+	}
+	boot_kernel_release(&kernel);
+	if (rc < 0)
+		return api_error_set(err, API_ERR_INVALID_PARAMS, "parameter 'kernel': %s", e.msg);
+	return 0;
+}
+
+int vm_def_from_params(json_object *params, const struct host_limits *host, struct vm_def **ret,
+		       struct api_error *err)
+{
+	const char *name = api_param_string(params, "name", "");
+	struct vm_def *def;
+	int rc;
+
+	rc = vm_name_validate(name, err);
+	if (rc < 0)
+		return rc;
+	rc = check_memory(api_param_int(params, "memory", 0), host, err);
+	if (rc < 0)
+		return rc;
+	rc = check_vcpus(api_param_int(params, "vcpus", 1), host, err);
+	if (rc < 0)
+		return rc;
+
+	def = calloc(1, sizeof(*def));
+	if (!def)
+		return api_error_set(err, API_ERR_INTERNAL, "out of memory");
+	snprintf(def->name, sizeof(def->name), "%s", name);
+	def->memory_mib = (uint64_t)api_param_int(params, "memory", 0);
+	def->vcpus = (unsigned int)api_param_int(params, "vcpus", 1);
+	def->kernel = strdup(api_param_string(params, "kernel", ""));
+	def->cmdline = strdup(api_param_string(params, "cmdline", ""));
+	snprintf(def->boot, sizeof(def->boot), "%s", api_param_string(params, "boot", "multiboot"));
+	def->transient = api_param_bool(params, "transient", false);
+	if (!def->kernel || !def->cmdline) {
+		vm_def_free(def);
+		return api_error_set(err, API_ERR_INTERNAL, "out of memory");
+	}
+	rc = check_kernel(def, err);
+	if (rc < 0) {
+		vm_def_free(def);
+		return rc;
+	}
+	*ret = def;
+	return 0;
+}
+
+json_object *vm_def_to_json(const struct vm_def *def)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "name", json_object_new_string(def->name));
+	json_object_object_add(o, "memory", json_object_new_int64((int64_t)def->memory_mib));
+	json_object_object_add(o, "vcpus", json_object_new_int((int)def->vcpus));
+	json_object_object_add(o, "kernel", json_object_new_string(def->kernel));
+	json_object_object_add(o, "cmdline", json_object_new_string(def->cmdline));
+	json_object_object_add(o, "boot", json_object_new_string(def->boot));
+	json_object_object_add(o, "transient", json_object_new_boolean(def->transient));
+	return o;
+}
+
+void vm_def_free(struct vm_def *def)
+{
+	if (!def)
+		return;
+	free(def->kernel);
+	free(def->cmdline);
+	free(def);
+}
+
+static uint64_t host_memory_mib(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
+	char line[256];
+	unsigned long long kib;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemTotal: %llu kB", &kib) == 1)
+			return kib / 1024;
+	/* Without /proc, allow what a 64-bit guest layout can address. */
+	return 1ULL << 20;
+}
+
+static unsigned int kvm_max_vcpus(void)
+{
+	_cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	int n;
+
+	if (kvm < 0)
+		return VM_VCPUS_FALLBACK;
+	n = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (n <= 0)
+		n = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (n <= 0)
+		n = 4; /* KVM api.rst: assume 4 when neither capability exists */
+	return MIN((unsigned int)n, VM_VCPUS_LIMIT);
+}
+
+void host_limits_probe(struct host_limits *ret)
+{
+	ret->max_memory_mib = host_memory_mib();
+	ret->max_vcpus = kvm_max_vcpus();
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A VM definition: what vm.create was given, validated against the host.
+ * Definitions are plain data with no runtime state; the registry owns them.
+ */
+#ifndef VMMD_VMDEF_H
+#define VMMD_VMDEF_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/errors.h"
+#include "api/schema.h"
+
+#define VM_NAME_MAX 64
+#define VM_MEMORY_MIN_MIB 2
+#define VM_CMDLINE_MAX 4096
+#define VM_KERNEL_PATH_MAX 4096
+
+/* What the host allows; computed once at daemon start. */
+struct host_limits {
+	uint64_t max_memory_mib; /* host RAM */
+	unsigned int max_vcpus;	 /* KVM_CAP_MAX_VCPUS, capped by VM_VCPUS_LIMIT */
+};
+
+struct vm_def {
+	char name[VM_NAME_MAX + 1];
+	uint64_t memory_mib;
+	unsigned int vcpus;
+	char *kernel;
+	char *cmdline;
+	char boot[16]; /* "multiboot" or "flat" */
+	bool transient;
+};
+
+/* The vm.create parameter schema (also used by vm.update later). */
+extern const struct api_param vm_def_params[];
+
+/* Checks a VM name: 1..64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
+int vm_name_validate(const char *name, struct api_error *err);
+
+/*
+ * Builds a definition from schema-validated params, checking values against
+ * the host and the kernel file (exists, readable, a valid image for its
+ * boot protocol). *ret is owned by the caller.
+ */
+int vm_def_from_params(json_object *params, const struct host_limits *host, struct vm_def **ret,
+		       struct api_error *err);
+
+json_object *vm_def_to_json(const struct vm_def *def);
+void vm_def_free(struct vm_def *def);
+
+/* Reads host limits from /proc/meminfo and /dev/kvm. */
+void host_limits_probe(struct host_limits *ret);
+
+#endif

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmmd's control plane: the daemon, its client connections, the registry
+ * of VMs with their state machine, and the supervision of worker processes.
+ * Everything here runs on the main thread's libev loop.
+ *
+ *   daemon.c      sockets, signals, start-up and shutdown
+ *   client.c      one JSON-RPC connection per client, notifications
+ *   registry.c    VM records, vm_set_state(), events
+ *   supervisor.c  worker processes: spawn, link, exit, kill
+ *   methods.c     the method table and its handlers
+ */
+#ifndef VMMD_VMMD_H
+#define VMMD_VMMD_H
+
+#include <ev.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "api/conn.h"
+#include "api/session.h"
+#include "vmmd/vmdef.h"
+
+#define VMMD_VERSION "0.1.0"
+
+/* Named limits; docs/api.md and docs/operations.md list them. */
+struct daemon_limits {
+	unsigned int max_clients;	/* concurrent connections */
+	unsigned int max_vms;		/* defined VMs */
+	unsigned int max_in_flight;	/* requests in flight per connection */
+	size_t notify_soft_limit;	/* queued output before a subscriber is dropped */
+	size_t console_log_max;		/* bytes per console log file before rotation */
+	double worker_start_timeout_s;	/* worker.start reply */
+	double worker_stop_timeout_s;	/* power-off before SIGKILL */
+	double worker_call_timeout_s;	/* any other worker request */
+};
+
+#define VMMD_DEFAULT_LIMITS                                                      \
+	{                                                                        \
+		.max_clients = 1024, .max_vms = 1024, .max_in_flight = 64,       \
+		.notify_soft_limit = 4 << 20, .console_log_max = 1 << 20,        \
+		.worker_start_timeout_s = 30, .worker_stop_timeout_s = 5,        \
+		.worker_call_timeout_s = 10,                                     \
+	}
+
+struct daemon_config {
+	char socket_path[108];
+	char state_dir[PATH_MAX];
+	char run_dir[PATH_MAX];
+	char self_exe[PATH_MAX]; /* binary re-executed as the worker */
+	int ready_fd;		 /* write "READY\n" here once serving; -1: none */
+	struct daemon_limits limits;
+};
+
+enum vm_state {
+	VM_DEFINED,
+	VM_STARTING,
+	VM_RUNNING,
+	VM_STOPPING,
+	VM_STOPPED,
+	VM_CRASHED,
+	VM_STATE_COUNT,
+};
+
+#define VM_STATE_BIT(s) (1u << (s))
+/* States in which no worker exists. */
+#define VM_STATES_IDLE \
+	(VM_STATE_BIT(VM_DEFINED) | VM_STATE_BIT(VM_STOPPED) | VM_STATE_BIT(VM_CRASHED))
+
+struct daemon;
+struct client;
+struct worker;
+
+struct console_sub {
+	struct console_sub *next;
+	struct client *client;
+};
+
+/* A pending call waiting for a VM to reach an idle state (start error, stop). */
+struct waiter {
+	struct waiter *next;
+	struct api_call *call;
+};
+
+struct vm_record {
+	struct vm_record *prev, *next;
+	struct daemon *d;
+	struct vm_def *def;
+	enum vm_state state;
+	char reason[512];	/* why it last stopped, crashed or failed to start */
+	int exit_status;	/* valid when has_exit_status */
+	bool has_exit_status;
+	struct worker *worker;	/* while starting, running or stopping */
+	struct client *owner;	/* creator of a transient VM */
+	struct console_sub *console_subs;
+	struct waiter *start_waiters; /* answered when start succeeds or fails */
+	struct waiter *stop_waiters;  /* answered when the worker is gone */
+	bool delete_when_idle;	/* transient VM whose owner left */
+	uint64_t started_ns;
+	char console_log[PATH_MAX];
+};
+
+struct client {
+	struct client *prev, *next;
+	struct daemon *d;
+	struct rpc_conn *conn;
+	struct api_session *session;
+	unsigned int id;
+	bool events;  /* subscribed with events.subscribe */
+	bool dropped; /* being closed for falling behind */
+	bool dead;    /* connection gone; freed from the idle reaper */
+	struct client *next_dead;
+};
+
+struct daemon {
+	struct ev_loop *loop;
+	struct daemon_config cfg;
+	struct host_limits host;
+	int listen_fd;
+	ev_io listen_io;
+	ev_signal sig_term, sig_int;
+	ev_timer shutdown_timer;
+	struct client *clients;
+	unsigned int nr_clients;
+	struct client *dead_clients; /* freed outside callbacks by reaper */
+	ev_idle reaper;
+	unsigned int next_client_id;
+	struct vm_record *vms;
+	unsigned int nr_vms;
+	bool shutting_down;
+	uint64_t start_ns;
+};
+
+/* daemon.c */
+int daemon_run(const struct daemon_config *cfg);
+void daemon_shutdown(struct daemon *d, const char *why);
+/* Called whenever a worker goes away, so shutdown can finish. */
+void daemon_check_shutdown_done(struct daemon *d);
+
+/* client.c */
+int client_accept(struct daemon *d, int fd);
+void client_free(struct client *c);
+/* Sends a notification (borrowed); drops a client that has fallen too far behind. */
+void client_notify(struct client *c, json_object *msg);
+
+/* registry.c */
+const char *vm_state_name(enum vm_state s);
+struct vm_record *vm_find(struct daemon *d, const char *name);
+int vm_add(struct daemon *d, struct vm_def *def, struct client *owner, struct vm_record **ret);
+void vm_remove(struct vm_record *vm);
+/* The one place state changes: validates, logs, and notifies subscribers. */
+void vm_set_state(struct vm_record *vm, enum vm_state state, const char *reason);
+json_object *vm_info_json(const struct vm_record *vm);
+json_object *vm_summary_json(const struct vm_record *vm);
+void vm_console_subscribe(struct vm_record *vm, struct client *c);
+void vm_console_unsubscribe(struct vm_record *vm, struct client *c);
+void vm_forget_client(struct daemon *d, struct client *c);
+void events_broadcast(struct daemon *d, json_object *msg);
+int waiter_add(struct waiter **list, struct api_call *call);
+
+/* supervisor.c */
+int worker_spawn(struct vm_record *vm, struct api_error *err);
+/* Asks the worker to power off; kills it if it does not exit in time. */
+void worker_stop(struct worker *w, const char *reason);
+void worker_kill(struct worker *w, const char *reason);
+/* Forwards method(params) to the VM's worker and relays the answer to call. */
+void worker_forward(struct worker *w, struct api_call *call, const char *method,
+		    json_object *params);
+unsigned int workers_alive(struct daemon *d);
+pid_t worker_pid(const struct worker *w);
+struct rpc_conn *worker_conn(const struct worker *w);
+
+/* methods.c */
+extern const struct api_method vmmd_methods[];
+extern const size_t vmmd_nr_methods;
+
+#endif

@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmmd/worker/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/macro.h"
+#include "vcpu/vcpu.h"
+#include "vmmd/boot/boot.h"
+#include "vmmd/devices/debug-exit.h"
+#include "vmmd/devices/iobus.h"
+#include "vmmd/devices/serial.h"
+#include "vmmd/worker/memory.h"
+
+/* KVM api.rst: the only stable API version. */
+#define KVM_API_VERSION_EXPECTED 12
+/* Three pages the VMX TSS needs and the EPT identity map page, in the PC hole
+ * just below the BIOS area (the addresses QEMU and kvmtool also use). */
+#define VM_TSS_ADDR 0xFFFBD000UL
+#define VM_IDENTITY_MAP_ADDR 0xFFFBC000ULL
+/* QEMU's isa-debug-exit as configured by the test suites that use it. */
+#define VM_DEBUG_EXIT_PORT 0xF4
+/* Unhandled MMIO accesses logged per VM before going quiet. */
+#define VM_MMIO_LOG_MAX 10
+
+struct vm {
+	struct vm_config cfg;
+	int kvm_fd;
+	int vm_fd;
+	struct vm_memory mem;
+	struct iobus *bus;
+	struct serial *uart;
+	struct console *console;
+	struct vcpu **vcpus;
+	unsigned int nr_vcpus;
+	vm_wake_fn wake;
+	void *wake_ctx;
+	pthread_mutex_t lock;
+	bool ended;
+	struct vm_end end;
+	unsigned int mmio_logged;
+};
+
+static int kvm_error(struct api_error *err, const char *op, int rc)
+{
+	return api_error_set(err, API_ERR_KVM, "%s: %s", op, strerror(-rc));
+}
+
+static int vm_ioctl(struct vm *vm, unsigned long req, unsigned long arg, const char *name,
+		    struct api_error *err)
+{
+	if (ioctl(vm->vm_fd, req, arg) < 0)
+		return kvm_error(err, name, negative_errno());
+	return 0;
+}
+
+static int open_kvm(struct vm *vm, struct api_error *err)
+{
+	int version;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0)
+		return kvm_error(err, "open /dev/kvm", negative_errno());
+	version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (version != KVM_API_VERSION_EXPECTED)
+		return api_error_set(err, API_ERR_KVM, "KVM_GET_API_VERSION: %d, expected %d",
+				     version, KVM_API_VERSION_EXPECTED);
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return kvm_error(err, "KVM_CREATE_VM", negative_errno());
+	return 0;
+}
+
+static int setup_platform(struct vm *vm, struct api_error *err)
+{
+	uint64_t ident = VM_IDENTITY_MAP_ADDR;
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	int rc;
+
+	rc = vm_ioctl(vm, KVM_SET_TSS_ADDR, VM_TSS_ADDR, "KVM_SET_TSS_ADDR", err);
+	if (rc == 0)
+		rc = vm_ioctl(vm, KVM_SET_IDENTITY_MAP_ADDR, (unsigned long)&ident,
+			      "KVM_SET_IDENTITY_MAP_ADDR", err);
+	if (rc == 0)
+		rc = vm_ioctl(vm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP", err);
+	if (rc == 0)
+		rc = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2", err);
+	return rc;
+}
+
+static int setup_memory(struct vm *vm, struct api_error *err)
+{
+	struct error e;
+
+	vm_memory_layout(vm->cfg.memory_mib << 20, &vm->mem);
+	if (vm_memory_map(&vm->mem, &e) < 0)
+		return api_error_set(err, API_ERR_RESOURCE_LIMIT, "%s", e.msg);
+	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
+		struct vm_mem_region *r = &vm->mem.region[i];
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uint64_t)(uintptr_t)r->hva,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			return kvm_error(err, "KVM_SET_USER_MEMORY_REGION", negative_errno());
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- devices */
+
+static void uart_set_irq(void *ctx, int level)
+{
+	struct vm *vm = ctx;
+	struct kvm_irq_level irq = { .irq = SERIAL_COM1_IRQ, .level = (uint32_t)level };
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		log_warning("KVM_IRQ_LINE %u: %s", SERIAL_COM1_IRQ, strerror(errno));
+}
+
+static void uart_output(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct vm *vm = ctx;
+
+	console_output(vm->console, buf, len);
+}
+
+static void debug_exit_request(void *ctx, uint32_t value)
+{
+	struct vm *vm = ctx;
+	char reason[96];
+
+	snprintf(reason, sizeof(reason), "guest wrote %u to the debug-exit port 0x%x", value,
+		 VM_DEBUG_EXIT_PORT);
+	vm_request_exit(vm, VM_END_STOPPED, true, (int)value, reason);
+}
+
+static int setup_devices(struct vm *vm, struct api_error *err)
+{
+	static const struct serial_callbacks uart_cb = {
+		.set_irq = uart_set_irq,
+		.output = uart_output,
+	};
+	struct error e;
+
+	if (iobus_new(NULL, &vm->bus, &e) < 0 ||
+	    serial_create(vm->bus, SERIAL_COM1_BASE, &uart_cb, vm, &vm->uart, &e) < 0 ||
+	    debug_exit_create(vm->bus, VM_DEBUG_EXIT_PORT, debug_exit_request, vm, &e) < 0)
+		return api_error_set(err, API_ERR_RESOURCE_LIMIT, "devices: %s", e.msg);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- vCPUs */
+
+static int on_io(void *ctx, struct vcpu *v, bool is_write, uint16_t port, void *data,
+		 unsigned int size, uint32_t count)
+{
+	struct vm *vm = ctx;
+
+	return iobus_io(vm->bus, is_write, port, data, size, count);
+}
+
+static int on_mmio(void *ctx, struct vcpu *v, uint64_t addr, bool is_write, void *data,
+		   unsigned int len)
+{
+	struct vm *vm = ctx;
+
+	/* No MMIO devices yet: reads float high like an empty bus. */
+	if (!is_write)
+		memset(data, 0xFF, len);
+	if (__atomic_fetch_add(&vm->mmio_logged, 1, __ATOMIC_RELAXED) < VM_MMIO_LOG_MAX)
+		log_notice("vcpu %u: unhandled MMIO %s of %u bytes at 0x%llx", vcpu_id(v),
+			   is_write ? "write" : "read", len, (unsigned long long)addr);
+	return 0;
+}
+
+static void on_vcpu_stopped(void *ctx, struct vcpu *v, enum vcpu_stop_kind kind,
+			    const char *message)
+{
+	struct vm *vm = ctx;
+
+	if (kind == VCPU_STOP_REQUESTED)
+		return;
+	vm_request_exit(vm, VM_END_CRASHED, false, 0, message);
+}
+
+static const struct vcpu_exit_ops vm_exit_ops = {
+	.io = on_io,
+	.mmio = on_mmio,
+	.stopped = on_vcpu_stopped,
+};
+
+static struct kvm_segment flat_segment(uint16_t selector, uint8_t type)
+{
+	return (struct kvm_segment){
+		.base = 0, .limit = 0xFFFFFFFF, .selector = selector, .type = type,
+		.present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1,
+	};
+}
+
+/* The boot vCPU in the loader's 32-bit flat protected mode. */
+static int apply_boot_entry(struct vcpu *v, const struct boot_entry *entry,
+			    struct api_error *err)
+{
+	struct kvm_sregs s;
+	struct kvm_regs r = { 0 };
+	struct error e;
+
+	if (vcpu_get_sregs(v, &s, &e) < 0)
+		return api_error_set(err, API_ERR_KVM, "%s", e.msg);
+	/* Types: 0xB code execute/read accessed, 0x3 data read/write accessed. */
+	s.cs = flat_segment(entry->code_selector, 0xB);
+	s.ds = s.es = s.fs = s.gs = s.ss = flat_segment(entry->data_selector, 0x3);
+	s.gdt.base = entry->gdt_base;
+	s.gdt.limit = entry->gdt_limit;
+	s.cr0 = entry->cr0;
+	r.rip = entry->eip;
+	r.rsp = entry->esp;
+	r.rax = entry->eax;
+	r.rbx = entry->ebx;
+	r.rflags = entry->eflags;
+	if (vcpu_set_sregs(v, &s, &e) < 0 || vcpu_set_regs(v, &r, &e) < 0)
+		return api_error_set(err, API_ERR_KVM, "%s", e.msg);
+	return 0;
+}
+
+static int load_kernel(struct vm *vm, struct boot_entry *ret, struct api_error *err)
+{
+	struct boot_kernel kernel = { 0 };
+	const struct boot_loader *loader;
+	struct error e;
+	int rc;
+
+	rc = boot_loader_get(vm->cfg.boot, &loader, &e);
+	if (rc == 0)
+		rc = boot_read_kernel(vm->cfg.kernel, BOOT_KERNEL_MAX_SIZE, &kernel, &e);
+	if (rc == 0)
+		rc = loader->load(&kernel, vm->cfg.cmdline, &vm->mem, ret, &e);
+	boot_kernel_release(&kernel);
+	if (rc < 0)
+		return api_error_set(err, API_ERR_INVALID_PARAMS, "kernel: %s", e.msg);
+	return 0;
+}
+
+static int create_vcpus(struct vm *vm, const struct boot_entry *entry, struct api_error *err)
+{
+	_cleanup_free_ struct kvm_cpuid2 *cpuid = NULL;
+	struct error e;
+
+	vm->vcpus = calloc(vm->cfg.vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return api_error_set(err, API_ERR_RESOURCE_LIMIT, "out of memory for vCPUs");
+	if (vcpu_supported_cpuid(vm->kvm_fd, &cpuid, &e) < 0)
+		return api_error_set(err, API_ERR_KVM, "%s", e.msg);
+	for (unsigned int i = 0; i < vm->cfg.vcpus; i++) {
+		if (vcpu_create(vm->kvm_fd, vm->vm_fd, i, &vm_exit_ops, vm, &vm->vcpus[i], &e) < 0 ||
+		    vcpu_set_cpuid(vm->vcpus[i], cpuid, &e) < 0)
+			return api_error_set(err, API_ERR_KVM, "%s", e.msg);
+		vm->nr_vcpus++;
+	}
+	/* vCPU 0 is the bootstrap processor (KVM_SET_BOOT_CPU_ID default); the
+	 * in-kernel LAPIC keeps the others waiting for INIT-SIPI. */
+	return apply_boot_entry(vm->vcpus[0], entry, err);
+}
+
+static void console_wake(void *ctx)
+{
+	struct vm *vm = ctx;
+
+	vm->wake(vm->wake_ctx);
+}
+
+int vm_create(const struct vm_config *cfg, vm_wake_fn wake, void *ctx, struct vm **ret,
+	      struct api_error *err)
+{
+	struct boot_entry entry;
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct error e;
+	int rc;
+
+	if (!vm)
+		return api_error_set(err, API_ERR_RESOURCE_LIMIT, "out of memory");
+	vm->cfg = *cfg;
+	vm->kvm_fd = vm->vm_fd = -1;
+	vm->wake = wake;
+	vm->wake_ctx = ctx;
+	pthread_mutex_init(&vm->lock, NULL);
+
+	rc = console_new(cfg->console_log, cfg->console_log_max, console_wake, vm, &vm->console, &e);
+	if (rc < 0)
+		rc = api_error_set(err, API_ERR_IO, "%s", e.msg);
+	if (rc == 0)
+		rc = open_kvm(vm, err);
+	if (rc == 0)
+		rc = setup_platform(vm, err);
+	if (rc == 0)
+		rc = setup_memory(vm, err);
+	if (rc == 0)
+		rc = setup_devices(vm, err);
+	if (rc == 0)
+		rc = load_kernel(vm, &entry, err);
+	if (rc == 0)
+		rc = create_vcpus(vm, &entry, err);
+	if (rc < 0) {
+		vm_free(vm);
+		return rc;
+	}
+	*ret = vm;
+	return 0;
+}
+
+int vm_start(struct vm *vm, struct api_error *err)
+{
+	struct error e;
+
+	if (vcpu_init_signals() < 0)
+		return api_error_set(err, API_ERR_INTERNAL, "installing the vCPU kick signal: %s",
+				     strerror(errno));
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		if (vcpu_start(vm->vcpus[i], &e) < 0) {
+			vm_request_exit(vm, VM_END_CRASHED, false, 0, e.msg);
+			return api_error_set(err, API_ERR_RESOURCE_LIMIT, "%s", e.msg);
+		}
+	return 0;
+}
+
+void vm_request_exit(struct vm *vm, enum vm_end_state state, bool has_status, int status,
+		     const char *reason)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (vm->ended) {
+		pthread_mutex_unlock(&vm->lock);
+		return;
+	}
+	vm->ended = true;
+	vm->end.state = state;
+	vm->end.has_exit_status = has_status;
+	vm->end.exit_status = status;
+	snprintf(vm->end.reason, sizeof(vm->end.reason), "%s", reason);
+	pthread_mutex_unlock(&vm->lock);
+
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_request_stop(vm->vcpus[i]);
+	vm->wake(vm->wake_ctx);
+}
+
+bool vm_has_ended(struct vm *vm, struct vm_end *ret)
+{
+	bool ended;
+
+	pthread_mutex_lock(&vm->lock);
+	ended = vm->ended;
+	if (ended && ret)
+		*ret = vm->end;
+	pthread_mutex_unlock(&vm->lock);
+	return ended;
+}
+
+void vm_join_vcpus(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_join(vm->vcpus[i]);
+}
+
+void vm_free(struct vm *vm)
+{
+	if (!vm)
+		return;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_free(vm->vcpus[i]);
+	free(vm->vcpus);
+	iobus_free(vm->bus);
+	vm_memory_unmap(&vm->mem);
+	closep(&vm->vm_fd);
+	closep(&vm->kvm_fd);
+	console_free(vm->console);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm);
+}
+
+struct console *vm_console(struct vm *vm)
+{
+	return vm->console;
+}
+
+int vm_console_input(struct vm *vm, const uint8_t *buf, size_t len, size_t *ret_accepted)
+{
+	return serial_receive(vm->uart, buf, len, ret_accepted);
+}
