@@ -37,5 +37,7 @@ int thread_start(pthread_t *ret, const char *name, void *(*fn)(void *), void *ar
 		free(a);
 		return -rc;
 	}
+	/* Also named from here, so the name is visible as soon as we return. */
+	pthread_setname_np(*ret, name);
 	return 0;
 }

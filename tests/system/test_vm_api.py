@@ -1,0 +1,239 @@
+# The vm.* methods over raw JSON-RPC: lifecycle, state machine, and bad input
+# of every kind. Every rejected request must name the offending field and
+# leave the registry exactly as it was.
+import os
+import stat
+
+import pytest
+
+from conftest import create_vm, guest, needs_kvm, pid_alive, wait_for, wait_state
+
+
+def names(rpc):
+    return [vm["name"] for vm in rpc.result("vm.list")["vms"]]
+
+
+def test_create_info_list_delete(rpc):
+    info = create_vm(rpc, "web1", memory=48, vcpus=2, cmdline="exit=0")
+    assert info["name"] == "web1"
+    assert info["state"] == "defined"
+    assert info["memory"] == 48
+    assert info["vcpus"] == 2
+    assert info["kernel"] == guest("hello.elf")
+    assert info["cmdline"] == "exit=0"
+    assert info["boot"] == "multiboot"
+    assert info["pid"] is None and info["uptime"] is None and info["exit_status"] is None
+    assert info["console_log"].endswith("/console/web1.log")
+    create_vm(rpc, "alpha")
+    assert names(rpc) == ["alpha", "web1"]
+    listed = rpc.result("vm.list")["vms"][1]
+    assert set(listed) == {"name", "state", "memory", "vcpus", "pid", "uptime"}
+    assert rpc.result("vm.delete", {"name": "web1"}) == {"name": "web1"}
+    assert names(rpc) == ["alpha"]
+
+
+@needs_kvm
+def test_start_stop_restart_delete(rpc):
+    create_vm(rpc, "loop", kernel="echo.elf")
+    started = rpc.result("vm.start", {"name": "loop"})
+    assert started["state"] == "running"
+    pid = started["pid"]
+    assert pid_alive(pid)
+    info = rpc.result("vm.info", {"name": "loop"})
+    assert info["uptime"] >= 0
+    stopped = rpc.result("vm.stop", {"name": "loop"})
+    assert stopped["state"] == "stopped"
+    assert stopped["reason"] == "powered off by vm.stop"
+    assert stopped["pid"] is None
+    wait_for(lambda: not pid_alive(pid), what="worker exit")
+    again = rpc.result("vm.start", {"name": "loop"})
+    assert again["state"] == "running" and again["pid"] != pid
+    rpc.result("vm.stop", {"name": "loop"})
+    rpc.result("vm.delete", {"name": "loop"})
+    assert names(rpc) == []
+
+
+@needs_kvm
+def test_wrong_state_errors(rpc):
+    create_vm(rpc, "w", kernel="echo.elf")
+    err = rpc.error("vm.stop", {"name": "w"})
+    assert err["code"] == -32003
+    assert err["message"] == "VM 'w' is defined; vm.stop needs starting, running or stopping"
+    err = rpc.error("vm.console.write", {"name": "w", "data": "YQ=="})
+    assert err["code"] == -32003 and "vm.console.write needs running" in err["message"]
+    rpc.result("vm.start", {"name": "w"})
+    err = rpc.error("vm.start", {"name": "w"})
+    assert err["message"] == "VM 'w' is running; vm.start needs defined, stopped or crashed"
+    err = rpc.error("vm.delete", {"name": "w"})
+    assert err["code"] == -32003 and "vm.delete needs" in err["message"]
+    assert rpc.result("vm.info", {"name": "w"})["state"] == "running"
+    rpc.result("vm.stop", {"name": "w"})
+
+
+@pytest.mark.parametrize("method", ["vm.start", "vm.stop", "vm.delete", "vm.info",
+                                    "vm.console.attach", "vm.console.detach"])
+def test_unknown_vm(rpc, method):
+    err = rpc.error(method, {"name": "ghost"})
+    assert err["code"] == -32001
+    assert err["message"] == "VM 'ghost' not found"
+
+
+def test_duplicate_name(rpc):
+    create_vm(rpc, "dup", memory=32)
+    err = rpc.error("vm.create", {"name": "dup", "memory": 64, "kernel": guest("hello.elf")})
+    assert err["code"] == -32002
+    assert "'dup' is already taken" in err["message"]
+    assert rpc.result("vm.info", {"name": "dup"})["memory"] == 32
+
+
+def kernel_file(tmp_path, name, data, mode=0o644):
+    p = tmp_path / name
+    p.write_bytes(data)
+    p.chmod(mode)
+    return str(p)
+
+
+BAD_CREATE = [
+    # (params overriding a valid request, error fragment naming the field)
+    ({"bogus": 1}, "unknown parameter 'bogus'"),
+    ({"name": 5}, "parameter 'name' must be a string, got integer"),
+    ({"name": ""}, "parameter 'name' must not be empty"),
+    ({"name": "x" * 65}, "parameter 'name' is too long"),
+    ({"name": "a/b"}, "parameter 'name' may contain only"),
+    ({"name": "a b"}, "parameter 'name' may contain only"),
+    ({"name": ".hidden"}, "parameter 'name' must not start with '.'"),
+    ({"name": "-x"}, "parameter 'name' must not start with '-'"),
+    ({"name": "caf\u00e9"}, "parameter 'name' may contain only"),
+    ({"memory": "64"}, "parameter 'memory' must be an integer, got string"),
+    ({"memory": 64.5}, "parameter 'memory' must be an integer, got number"),
+    ({"memory": 0}, "parameter 'memory' must be between 1 and"),
+    ({"memory": 1}, "parameter 'memory' must be at least 2 MiB"),
+    ({"memory": -4}, "parameter 'memory'"),
+    ({"memory": 1 << 40}, "exceeds the host's"),
+    ({"memory": 10 ** 30}, "parameter 'memory'"),
+    ({"vcpus": 0}, "parameter 'vcpus' must be between 1 and"),
+    ({"vcpus": 100000}, "parameter 'vcpus' must be between 1 and"),
+    ({"vcpus": True}, "parameter 'vcpus' must be an integer, got boolean"),
+    ({"kernel": None}, "missing required parameter 'kernel'"),
+    ({"kernel": 7}, "parameter 'kernel' must be a string"),
+    ({"kernel": "hello.elf"}, "parameter 'kernel' must be an absolute path"),
+    ({"kernel": "/nonexistent/k.elf"}, "parameter 'kernel'"),
+    ({"kernel": "/"}, "parameter 'kernel'"),
+    ({"kernel": "/dev/null"}, "parameter 'kernel'"),
+    ({"cmdline": "x" * 5000}, "parameter 'cmdline' is too long"),
+    ({"cmdline": ["a"]}, "parameter 'cmdline' must be a string, got array"),
+    ({"boot": "bios"}, "parameter 'boot' must be one of: multiboot, flat"),
+    ({"transient": "yes"}, "parameter 'transient' must be a boolean"),
+]
+
+
+@pytest.mark.parametrize("override,fragment", BAD_CREATE)
+def test_create_rejects_bad_params(rpc, override, fragment):
+    create_vm(rpc, "keep")
+    params = {"name": "new1", "memory": 32, "kernel": guest("hello.elf")}
+    for k, v in override.items():
+        if v is None:
+            params.pop(k)
+        else:
+            params[k] = v
+    err = rpc.error("vm.create", params)
+    assert err["code"] == -32602, err
+    assert fragment in err["message"], err
+    assert names(rpc) == ["keep"], "a rejected create changed the registry"
+
+
+def test_vcpus_beyond_kvm_limit_names_the_limit(rpc):
+    limit = rpc.result("daemon.version")["max_vcpus"]
+    err = rpc.error("vm.create", {"name": "big", "memory": 32, "vcpus": limit + 1,
+                                  "kernel": guest("hello.elf")})
+    assert f"between 1 and {limit} (KVM_CAP_MAX_VCPUS" in err["message"]
+
+
+def test_memory_beyond_host_names_the_limit(rpc):
+    host = rpc.result("daemon.version")["max_memory"]
+    err = rpc.error("vm.create", {"name": "big", "memory": host + 1,
+                                  "kernel": guest("hello.elf")})
+    assert f"exceeds the host's {host} MiB of RAM" in err["message"]
+
+
+def test_malformed_kernels_are_rejected_before_any_vm_exists(rpc, tmp_path):
+    with open(guest("hello.elf"), "rb") as f:
+        good = f.read()
+    header = good.find((0x1BADB002).to_bytes(4, "little"))
+    assert header > 0
+    cases = {
+        "empty.elf": (b"", "is empty"),
+        "text.elf": (b"just some text\n" * 10, "no multiboot header"),
+        "cut-before-header.elf": (good[:200], "no multiboot header"),
+        # The header survives but the loadable segments are cut off.
+        "cut-after-header.elf": (good[:header + 48], "kernel '"),
+        "noheader.elf": (b"\x7fELF" + b"\0" * 9000, "no multiboot header"),
+    }
+    for name, (data, fragment) in cases.items():
+        path = kernel_file(tmp_path, name, data)
+        err = rpc.error("vm.create", {"name": "k", "memory": 32, "kernel": path})
+        assert err["code"] == -32602, name
+        assert err["message"].startswith("parameter 'kernel': "), err
+        assert path in err["message"] or name in err["message"], err
+        assert fragment in err["message"], (name, err)
+    assert names(rpc) == []
+
+
+def test_unreadable_kernel(rpc, tmp_path):
+    path = kernel_file(tmp_path, "secret.elf", b"x" * 100, mode=0)
+    if os.geteuid() == 0:
+        # root reads anything; a directory is unreadable as a kernel instead.
+        path = str(tmp_path)
+    err = rpc.error("vm.create", {"name": "k", "memory": 32, "kernel": path})
+    assert err["code"] == -32602
+    assert "parameter 'kernel'" in err["message"]
+
+
+def test_kernel_too_large_for_memory(rpc):
+    # hello.elf loads at 1 MiB; 2 MiB of RAM leaves room, the layout check runs.
+    info = create_vm(rpc, "tiny", memory=2)
+    assert info["memory"] == 2
+
+
+def test_params_must_be_an_object(rpc):
+    err = rpc.error("vm.info", ["web1"])
+    assert err["code"] == -32602
+    assert "named parameters" in err["message"]
+
+
+def test_missing_name(rpc):
+    for method in ("vm.start", "vm.stop", "vm.info", "vm.delete"):
+        err = rpc.error(method, {})
+        assert err == {"code": -32602, "message": "missing required parameter 'name'"}
+
+
+@needs_kvm
+def test_console_write_validation(rpc):
+    create_vm(rpc, "c", kernel="echo.elf")
+    rpc.result("vm.start", {"name": "c"})
+    err = rpc.error("vm.console.write", {"name": "c", "data": "not base64!"})
+    assert err["code"] == -32602 and "'data' must be base64" in err["message"]
+    err = rpc.error("vm.console.write", {"name": "c", "data": "A" * (200 * 1024)})
+    assert err["code"] == -32602 and "'data' is too long" in err["message"]
+    err = rpc.error("vm.console.write", {"name": "c"})
+    assert "missing required parameter 'data'" in err["message"]
+    assert rpc.result("vm.info", {"name": "c"})["state"] == "running"
+    rpc.result("vm.stop", {"name": "c"})
+
+
+@needs_kvm
+def test_state_changed_events(daemon, rpc):
+    with daemon.rpc() as ev:
+        ev.result("events.subscribe")
+        create_vm(rpc, "e", cmdline="exit=7")
+        rpc.result("vm.start", {"name": "e"})
+        seen = []
+        while not seen or seen[-1]["new"] not in ("stopped", "crashed"):
+            seen.append(ev.wait_notification("vm.state-changed", lambda p: p["name"] == "e"))
+        transitions = [(p["old"], p["new"]) for p in seen]
+        assert transitions[0] == ("defined", "starting")
+        assert ("starting", "running") in transitions
+        assert transitions[-1][1] == "stopped"
+        assert seen[-1]["exit_status"] == 7
+        assert "debug-exit" in seen[-1]["reason"]
+        assert seen[-1]["time"].endswith("Z")
