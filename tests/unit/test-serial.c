@@ -812,6 +812,33 @@ static void test_receive_queue_limit(void **state)
 	free(got);
 }
 
+static void test_input_room_after_fifo_clear_and_reset(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t big[SERIAL_INPUT_QUEUE_SIZE + 100];
+
+	memset(big, 'b', sizeof(big));
+	wr(f, SERIAL_IIR_FCR, FCR_ENABLE);
+	assert_int_equal(receive(f, big, sizeof(big)), SERIAL_INPUT_QUEUE_SIZE);
+	/* 16 bytes moved on into the FIFO, so 16 more fit, then none. */
+	assert_int_equal(receive(f, big, 100), SERIAL_FIFO_SIZE);
+	assert_int_equal(f->input_room_calls, 0);
+	/* Clearing the FIFO pulls queued bytes in: room, without a read. */
+	wr(f, SERIAL_IIR_FCR, FCR_ENABLE | FCR_CLEAR_RX);
+	assert_int_equal(f->input_room_calls, 1);
+	assert_int_equal(receive(f, big, 100), SERIAL_FIFO_SIZE);
+	/* So does a reset (16450 mode afterwards: one byte moves into RBR). */
+	serial_reset(f->uart);
+	assert_int_equal(f->input_room_calls, 2);
+	assert_int_equal(receive(f, big, 100), 1);
+	/* And leaving loopback. */
+	wr(f, SERIAL_MCR, MCR_LOOP);
+	assert_int_equal(rd(f, SERIAL_RBR_THR_DLL), 'b');
+	assert_int_equal(f->input_room_calls, 2);
+	wr(f, SERIAL_MCR, 0);
+	assert_int_equal(f->input_room_calls, 3);
+}
+
 static void test_receive_bad_arguments(void **state)
 {
 	struct fixture *f = *state;
@@ -1110,6 +1137,7 @@ int main(void)
 		T(test_overrun_in_16450_mode),
 		T(test_console_input_never_overruns),
 		T(test_receive_queue_limit),
+		T(test_input_room_after_fifo_clear_and_reset),
 		T(test_receive_bad_arguments),
 		T(test_receive_without_input_room_callback),
 		T(test_wide_accesses_split_into_registers),

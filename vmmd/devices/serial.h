@@ -66,7 +66,9 @@ struct serial_callbacks {
 	/*
 	 * The input queue has room again after serial_receive() accepted
 	 * fewer bytes than offered; called once per such refusal, from the
-	 * vCPU thread whose read made room. Optional.
+	 * thread whose access moved queued bytes on into the receive FIFO (a
+	 * vCPU reading RBR, clearing the FIFO or leaving loopback, or the
+	 * caller of serial_reset()). Optional.
 	 */
 	void (*input_room)(void *ctx);
 };
