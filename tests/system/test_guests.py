@@ -2,11 +2,16 @@
 # multiboot information the loader builds, flat binaries, a triple fault,
 # console input and output, and the console log file.
 import base64
+import os
+import pty
 import re
+import select
+import subprocess
+import time
 
 import pytest
 
-from conftest import create_vm, guest, needs_kvm, wait_state
+from conftest import VMCTL, create_vm, guest, needs_kvm, wait_state
 
 pytestmark = needs_kvm
 
@@ -122,7 +127,6 @@ def test_console_over_raw_json_rpc(daemon, rpc):
 
 
 def wait_state_history(con, name, marker):
-    import time
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         r = con.result("vm.console.attach", {"name": name})
@@ -140,3 +144,38 @@ def test_pasted_input_larger_than_the_uart_fifo_arrives_whole(daemon, rpc):
     r = daemon.vmctl("console", "echo3", input=line + "\nquit\n", timeout=60)
     assert r.returncode == 0, r.stderr
     assert line in r.stdout.replace("\r", "")
+
+
+def test_interactive_console_detaches_on_ctrl_bracket(daemon, rpc):
+    create_vm(rpc, "tty1", kernel="echo.elf")
+    rpc.result("vm.start", {"name": "tty1"})
+    master, slave = pty.openpty()
+    p = subprocess.Popen([str(VMCTL), "--socket", str(daemon.socket), "console", "tty1"],
+                         stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    out = b""
+
+    def read_until(marker, timeout=15):
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while marker not in out:
+            r, _, _ = select.select([master], [], [], max(0, deadline - time.monotonic()))
+            if not r:
+                raise TimeoutError(f"{marker!r} not seen; got {out!r}")
+            out += os.read(master, 4096)
+
+    try:
+        read_until(b"Ctrl-] detaches")
+        read_until(b"echo: ready")   # the history shown on attach
+        os.write(master, b"typed\r")  # raw mode: Enter sends CR
+        read_until(b"typed")
+        os.write(master, b"\x1d")
+        read_until(b"Detached from tty1")
+        assert p.wait(10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)
+    # Detaching leaves the VM running.
+    assert rpc.result("vm.info", {"name": "tty1"})["state"] == "running"
+    rpc.result("vm.stop", {"name": "tty1"})
