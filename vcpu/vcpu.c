@@ -31,6 +31,17 @@ struct vcpu {
 	bool thread_started;
 	bool joined;
 	atomic_bool stop;
+
+	/* Requests from other threads, served between two KVM_RUNs. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool pause_requested;
+	bool paused;	   /* the thread is parked outside KVM_RUN */
+	bool thread_ended; /* no KVM_RUN will happen any more */
+	vcpu_call_fn call_fn;
+	void *call_arg;
+	int call_rc;
+	bool call_done;
 };
 
 static void on_kick_signal(int sig)
@@ -60,6 +71,8 @@ int vcpu_create(int kvm_fd, int vm_fd, unsigned int id, const struct vcpu_exit_o
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return error_set(err, -ENOMEM, "vcpu %u: out of memory", id);
+	pthread_mutex_init(&v->lock, NULL);
+	pthread_cond_init(&v->cond, NULL);
 	v->id = id;
 	v->ops = ops;
 	v->ctx = ctx;
@@ -91,6 +104,8 @@ void vcpu_free(struct vcpu *v)
 	}
 	munmap(v->run, v->run_size);
 	close(v->fd);
+	pthread_cond_destroy(&v->cond);
+	pthread_mutex_destroy(&v->lock);
 	free(v);
 }
 
@@ -192,6 +207,70 @@ static bool dispatch_exit(struct vcpu *v)
 	}
 }
 
+/* Runs a pending vcpu_call(); lock held. */
+static void serve_call(struct vcpu *v)
+{
+	if (!v->call_fn || v->call_done)
+		return;
+	v->call_rc = v->call_fn(v, v->call_arg);
+	v->call_done = true;
+	pthread_cond_broadcast(&v->cond);
+}
+
+/*
+ * Between two KVM_RUNs: serve calls, and park while a pause is requested.
+ * Requesters set their flag before kicking, and the kick is cleared before
+ * the flags are read, so no request is missed.
+ */
+static void serve_requests(struct vcpu *v)
+{
+	pthread_mutex_lock(&v->lock);
+	serve_call(v);
+	while (v->pause_requested && !atomic_load(&v->stop)) {
+		if (!v->paused) {
+			v->paused = true;
+			pthread_cond_broadcast(&v->cond);
+		}
+		pthread_cond_wait(&v->cond, &v->lock);
+		serve_call(v);
+	}
+	if (v->paused) {
+		v->paused = false;
+		pthread_cond_broadcast(&v->cond);
+	}
+	pthread_mutex_unlock(&v->lock);
+}
+
+static void mark_thread_ended(struct vcpu *v)
+{
+	pthread_mutex_lock(&v->lock);
+	serve_call(v);
+	v->thread_ended = true;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+}
+
+static void run_loop(struct vcpu *v)
+{
+	for (;;) {
+		serve_requests(v);
+		if (atomic_load(&v->stop))
+			break;
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			int e = errno;
+			if (e == EINTR || e == EAGAIN) {
+				v->run->immediate_exit = 0;
+				continue;
+			}
+			report_stop(v, VCPU_STOP_ERROR, "KVM_RUN: %s", strerror(e));
+			return;
+		}
+		if (!dispatch_exit(v))
+			return;
+	}
+	report_stop(v, VCPU_STOP_REQUESTED, "vcpu %u stopped on request", v->id);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -200,21 +279,8 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&kick);
 	sigaddset(&kick, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
-
-	while (!atomic_load(&v->stop)) {
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			int e = errno;
-			if (e == EINTR || e == EAGAIN) {
-				v->run->immediate_exit = 0;
-				continue;
-			}
-			report_stop(v, VCPU_STOP_ERROR, "KVM_RUN: %s", strerror(e));
-			return NULL;
-		}
-		if (!dispatch_exit(v))
-			return NULL;
-	}
-	report_stop(v, VCPU_STOP_REQUESTED, "vcpu %u stopped on request", v->id);
+	run_loop(v);
+	mark_thread_ended(v);
 	return NULL;
 }
 
@@ -231,14 +297,92 @@ int vcpu_start(struct vcpu *v, struct error *err)
 	return 0;
 }
 
-void vcpu_request_stop(struct vcpu *v)
+/* Makes the thread leave KVM_RUN: immediate_exit stops a KVM_RUN that is
+ * about to start, the signal interrupts one in progress (api.rst 4.10). */
+static void kick(struct vcpu *v)
 {
-	atomic_store(&v->stop, true);
-	/* immediate_exit makes a KVM_RUN that is about to start return at once;
-	 * the signal interrupts one already in the guest. */
 	v->run->immediate_exit = 1;
 	if (v->thread_started && !v->joined)
 		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_request_stop(struct vcpu *v)
+{
+	pthread_mutex_lock(&v->lock);
+	atomic_store(&v->stop, true);
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+	kick(v);
+}
+
+/* True when no thread will run KVM_RUN on v now: never started or ended. */
+static bool thread_gone(const struct vcpu *v)
+{
+	return !v->thread_started || v->thread_ended;
+}
+
+int vcpu_call(struct vcpu *v, vcpu_call_fn fn, void *arg)
+{
+	int rc;
+
+	pthread_mutex_lock(&v->lock);
+	/* One call at a time per vCPU. */
+	while (v->call_fn && !thread_gone(v))
+		pthread_cond_wait(&v->cond, &v->lock);
+	if (thread_gone(v)) {
+		/* Nobody else uses the fd: run it here, still serialised. */
+		rc = fn(v, arg);
+		pthread_mutex_unlock(&v->lock);
+		return rc;
+	}
+	v->call_fn = fn;
+	v->call_arg = arg;
+	v->call_done = false;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+	kick(v);
+	pthread_mutex_lock(&v->lock);
+	while (!v->call_done)
+		pthread_cond_wait(&v->cond, &v->lock);
+	rc = v->call_rc;
+	v->call_fn = NULL;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+	return rc;
+}
+
+void vcpu_pause(struct vcpu *v)
+{
+	pthread_mutex_lock(&v->lock);
+	v->pause_requested = true;
+	pthread_mutex_unlock(&v->lock);
+	kick(v);
+}
+
+void vcpu_wait_paused(struct vcpu *v)
+{
+	pthread_mutex_lock(&v->lock);
+	while (v->pause_requested && !v->paused && !thread_gone(v))
+		pthread_cond_wait(&v->cond, &v->lock);
+	pthread_mutex_unlock(&v->lock);
+}
+
+void vcpu_resume(struct vcpu *v)
+{
+	pthread_mutex_lock(&v->lock);
+	v->pause_requested = false;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+}
+
+bool vcpu_is_paused(struct vcpu *v)
+{
+	bool paused;
+
+	pthread_mutex_lock(&v->lock);
+	paused = v->paused || (v->pause_requested && thread_gone(v));
+	pthread_mutex_unlock(&v->lock);
+	return paused;
 }
 
 void vcpu_join(struct vcpu *v)

@@ -60,6 +60,27 @@ void vcpu_request_stop(struct vcpu *v);
 /* Waits for the thread to end (after vcpu_request_stop or a stop of its own). */
 void vcpu_join(struct vcpu *v);
 
+/*
+ * Runs fn(v, arg) on the vCPU's thread between two KVM_RUNs and returns its
+ * result. KVM serialises vCPU ioctls with KVM_RUN, so state is read or
+ * written this way while the vCPU runs (or directly on the caller once the
+ * thread is gone). Must not be called from the vCPU's own thread, nor from
+ * inside fn.
+ */
+typedef int (*vcpu_call_fn)(struct vcpu *v, void *arg);
+int vcpu_call(struct vcpu *v, vcpu_call_fn fn, void *arg);
+
+/*
+ * Pause: the thread parks outside KVM_RUN, at an instruction boundary,
+ * until vcpu_resume(). vcpu_pause() only requests (so all vCPUs of a VM can
+ * be asked at once); vcpu_wait_paused() waits until it is parked (or gone).
+ * vcpu_call() still works while paused.
+ */
+void vcpu_pause(struct vcpu *v);
+void vcpu_wait_paused(struct vcpu *v);
+void vcpu_resume(struct vcpu *v);
+bool vcpu_is_paused(struct vcpu *v);
+
 unsigned int vcpu_id(const struct vcpu *v);
 int vcpu_fd(const struct vcpu *v);
 
