@@ -183,7 +183,7 @@ $(GUEST_OUT)/hello-flat.mb: $(GUEST_SRC)/flat-in-multiboot.S $(GUEST_OUT)/hello-
 
 # ---------------------------------------------------------------- tests
 UNIT_TESTS := $(BUILD)/tests/unit/test-util $(BUILD)/tests/unit/test-api-frame \
-	      $(BUILD)/tests/unit/test-api-jsonrpc
+	      $(BUILD)/tests/unit/test-api-jsonrpc $(BUILD)/tests/unit/test-api-client
 UNIT_TESTS += $(BUILD)/tests/unit/test-iobus $(BUILD)/tests/unit/test-serial \
 	      $(BUILD)/tests/unit/test-debug-exit
 UNIT_TESTS += $(BUILD)/tests/unit/test-boot $(BUILD)/tests/unit/test-boot-file

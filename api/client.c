@@ -111,10 +111,6 @@ int api_client_fd(const struct api_client *c)
 	return c->fd;
 }
 
-int api_client_has_queued(const struct api_client *c)
-{
-	return c->q_len > 0;
-}
 
 int api_client_send_raw(struct api_client *c, const void *data, size_t len, struct api_error *err)
 {
@@ -218,6 +214,30 @@ static int queue_push(struct api_client *c, json_object *msg)
 	return 0;
 }
 
+/*
+ * Moves messages that already sit complete in the read buffer into the
+ * queue, so callers that poll() the socket next never wait for bytes that
+ * have in fact arrived.
+ */
+static void queue_buffered(struct api_client *c)
+{
+	char *line;
+	size_t len;
+	json_object *msg;
+
+	while (c->q_len < CLIENT_QUEUE_MAX &&
+	       rpc_reader_next(&c->reader, &line, &len) == RPC_READ_LINE) {
+		if (jsonrpc_parse(line, len, &msg, NULL) == 0)
+			queue_push(c, msg);
+	}
+}
+
+int api_client_has_queued(struct api_client *c)
+{
+	queue_buffered(c);
+	return c->q_len > 0;
+}
+
 int api_client_next(struct api_client *c, int timeout_ms, json_object **ret, struct api_error *err)
 {
 	if (c->q_len) {
@@ -271,6 +291,7 @@ int api_client_call(struct api_client *c, const char *method, json_object *param
 			return rc;
 		if (match_reply(msg, id, ret_result, err, &call_rc)) {
 			json_object_put(msg);
+			queue_buffered(c);
 			return call_rc;
 		}
 		queue_push(c, msg);

@@ -43,8 +43,9 @@ int api_client_next(struct api_client *c, int timeout_ms, json_object **ret, str
 /* The socket, for callers that poll it together with other fds. */
 int api_client_fd(const struct api_client *c);
 
-/* True when api_client_next() can return a message without reading. */
-int api_client_has_queued(const struct api_client *c);
+/* True when api_client_next() can return a message without waiting: one is
+ * queued or already complete in the read buffer. */
+int api_client_has_queued(struct api_client *c);
 
 /* Default socket path per DESIGN.md: $VMMD_SOCKET, /run/vmmd/vmmd.sock as
  * root, else $XDG_RUNTIME_DIR/vmmd/vmmd.sock. Writes into buf. */

@@ -276,16 +276,24 @@ static int cmd_console(struct vmctl *ctl, int argc, char **argv)
 		return unknown_option(cmd);
 	if (expect_args(cmd, argc, argv, 1) < 0)
 		return VMCTL_EXIT_USAGE;
+	bool interactive = isatty(STDIN_FILENO);
 	char state[32];
-	int rc = vmctl_console_attach(ctl, argv[optind], true, state, sizeof(state));
+	int rc;
 
+	/* Banner before the history, so it never lands inside guest output, and
+	 * raw mode before it too, so keys typed right away reach the guest. */
+	if (interactive) {
+		fprintf(stderr, "Connected to %s's console; Ctrl-] detaches.\r\n", argv[optind]);
+		vmctl_terminal_raw();
+	}
+	rc = vmctl_console_attach(ctl, argv[optind], true, state, sizeof(state));
 	if (rc)
 		return rc;
 	if (strcmp(state, "running") != 0 && strcmp(state, "starting") != 0) {
 		fprintf(stderr, "vmctl: VM '%s' is %s\n", argv[optind], state);
 		return VMCTL_EXIT_OK;
 	}
-	return vmctl_console_loop(ctl, argv[optind], isatty(STDIN_FILENO), true, NULL);
+	return vmctl_console_loop(ctl, argv[optind], interactive, true, NULL);
 }
 
 static int cmd_help(struct vmctl *ctl, int argc, char **argv)

@@ -34,17 +34,18 @@ static void restore_terminal(void)
 	termios_saved = false;
 }
 
-static void enter_raw_mode(void)
+void vmctl_terminal_raw(void)
 {
 	struct termios raw;
 
-	if (tcgetattr(STDIN_FILENO, &saved_termios) < 0)
+	if (termios_saved || tcgetattr(STDIN_FILENO, &saved_termios) < 0)
 		return;
 	termios_saved = true;
 	atexit(restore_terminal);
 	raw = saved_termios;
 	cfmakeraw(&raw);
-	tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw);
+	/* TCSANOW: keys typed ahead are input for the guest, not to be flushed. */
+	tcsetattr(STDIN_FILENO, TCSANOW, &raw);
 }
 
 static void write_all(int fd, const uint8_t *buf, size_t len)
@@ -217,10 +218,8 @@ int vmctl_console_loop(struct vmctl *ctl, const char *name, bool interactive, bo
 	bool stdin_open = forward_stdin;
 	enum loop_event ev = LOOP_CONTINUE;
 
-	if (interactive) {
-		fprintf(stderr, "Connected to %s's console; Ctrl-] detaches.\r\n", name);
-		enter_raw_mode();
-	}
+	if (interactive)
+		vmctl_terminal_raw();
 	while (ev == LOOP_CONTINUE)
 		ev = wait_once(ctl, name, interactive, &stdin_open);
 	restore_terminal();

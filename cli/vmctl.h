@@ -65,6 +65,8 @@ int vmctl_parse_uint(const char *opt, const char *value, long max, long *ret);
 int vmctl_cmd_run(struct vmctl *ctl, int argc, char **argv);
 
 /* cli/console.c */
+/* Puts the terminal on stdin in raw mode until exit (no-op if not a tty). */
+void vmctl_terminal_raw(void);
 /* vm.console.attach; prints the history; *state receives the VM's state. */
 int vmctl_console_attach(struct vmctl *ctl, const char *name, bool history, char *state,
 			 size_t state_size);

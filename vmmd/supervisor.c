@@ -6,11 +6,15 @@
  *   vmmd -> worker   worker.start {definition}, vm.stop, console.write, ...
  *   worker -> vmmd   worker.console {data}, worker.exit {state, reason, ...}
  *
- * The final state of a VM is decided when its worker process is gone: what
- * the worker reported before exiting (guest exit, power-off), or "crashed"
- * with the wait status when it died without a word. Calls waiting on the
- * VM (vm.start that failed, vm.stop) are answered at that moment, so a
- * reply always describes a settled VM.
+ * A VM settles into its final state when its guest can no longer run:
+ * either the worker reported how it ended (worker.exit, sent once every
+ * vCPU thread has been joined) or the worker process is gone without a word
+ * ("crashed", with the wait status). Calls waiting on the VM (a vm.start
+ * that failed, vm.stop) are answered at that moment, so a reply always
+ * describes a settled VM. Tearing a KVM VM down takes the kernel several
+ * milliseconds; a worker that has reported is detached from its VM and
+ * reaped in the background, so that time is off every caller's path (the
+ * daemon still waits for it before it exits).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +39,8 @@
 
 struct worker {
 	struct daemon *d;
-	struct vm_record *vm;
+	struct vm_record *vm;	  /* NULL once detached (settled, being reaped) */
+	struct worker *next_reaping;
 	pid_t pid;
 	struct rpc_conn *conn;
 	ev_child child;
@@ -69,7 +74,24 @@ unsigned int workers_alive(struct daemon *d)
 
 	for (struct vm_record *vm = d->vms; vm; vm = vm->next)
 		n += vm->worker != NULL;
+	for (struct worker *w = d->reaping; w; w = w->next_reaping)
+		n++;
 	return n;
+}
+
+static void reaping_add(struct worker *w)
+{
+	w->next_reaping = w->d->reaping;
+	w->d->reaping = w;
+}
+
+static void reaping_remove(struct worker *w)
+{
+	for (struct worker **pp = &w->d->reaping; *pp; pp = &(*pp)->next_reaping)
+		if (*pp == w) {
+			*pp = w->next_reaping;
+			return;
+		}
 }
 
 static void answer_waiters(struct waiter **list, const struct api_error *err,
@@ -106,7 +128,8 @@ static void worker_free(struct worker *w)
 	free(w);
 }
 
-/* Decides the VM's state now that its worker process is gone. */
+/* Decides the VM's final state: from the worker's report, or from the wait
+ * status of a worker that died without one. Detaches the worker. */
 static void settle_vm(struct worker *w, int status)
 {
 	struct vm_record *vm = w->vm;
@@ -114,6 +137,7 @@ static void settle_vm(struct worker *w, int status)
 	char reason[512];
 
 	vm->worker = NULL;
+	w->vm = NULL;
 	vm->has_exit_status = false;
 	if (w->start_failed) {
 		vm_set_state(vm, w->idle_state, w->start_error.message);
@@ -138,18 +162,27 @@ static void settle_vm(struct worker *w, int status)
 	answer_waiters(&vm->stop_waiters, NULL, vm);
 }
 
+static void settle_and_tidy(struct worker *w, int status)
+{
+	struct vm_record *vm = w->vm;
+
+	settle_vm(w, status);
+	if (vm->delete_when_idle)
+		vm_remove(vm);
+}
+
 static void on_child_exit(struct ev_loop *loop, ev_child *c, int revents)
 {
 	struct worker *w = c->data;
 	struct daemon *d = w->d;
-	struct vm_record *vm = w->vm;
 
 	ev_child_stop(loop, c);
-	log_debug("worker %d of VM '%s' exited (status 0x%x)", w->pid, vm->def->name, c->rstatus);
-	settle_vm(w, c->rstatus);
+	log_debug("worker %d exited (status 0x%x)", w->pid, c->rstatus);
+	if (w->vm)
+		settle_and_tidy(w, c->rstatus);
+	else
+		reaping_remove(w);
 	worker_free(w);
-	if (vm->delete_when_idle)
-		vm_remove(vm);
 	daemon_check_shutdown_done(d);
 }
 
@@ -157,8 +190,7 @@ static void on_kill_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = t->data;
 
-	log_warning("VM '%s': worker %d did not exit in time; killing it", w->vm->def->name,
-		    w->pid);
+	log_warning("worker %d did not exit in time; killing it", w->pid);
 	kill(w->pid, SIGKILL);
 }
 
@@ -201,10 +233,12 @@ static void record_exit_report(struct worker *w, json_object *params)
 		 api_param_string(params, "reason", "worker exited"));
 	w->has_exit_status = json_object_is_type(status, json_type_int);
 	w->exit_status = w->has_exit_status ? json_object_get_int(status) : 0;
-	/* The guest has ended; the worker is on its way out. */
-	if (w->vm->state == VM_RUNNING)
-		vm_set_state(w->vm, VM_STOPPING, w->final_reason);
+	/* The guest can no longer run: settle now, reap the process later. */
 	arm_kill_timer(w);
+	if (w->started) {
+		reaping_add(w);
+		settle_and_tidy(w, 0);
+	}
 }
 
 static void on_worker_message(struct rpc_conn *c, json_object *msg, void *userdata)
@@ -214,6 +248,8 @@ static void on_worker_message(struct rpc_conn *c, json_object *msg, void *userda
 	json_object *id;
 	struct api_error err;
 
+	if (!w->vm)
+		return; /* detached: its VM has settled */
 	if (jsonrpc_classify(msg, &m, &id, &err) < 0 || m.kind != JSONRPC_NOTIFICATION) {
 		log_warning("VM '%s': ignoring unexpected message from worker", w->vm->def->name);
 		return;
@@ -231,14 +267,14 @@ static void on_worker_bad_message(struct rpc_conn *c, const struct api_error *er
 {
 	struct worker *w = userdata;
 
-	log_warning("VM '%s': malformed message from worker: %s", w->vm->def->name, err->message);
+	log_warning("worker %d: malformed message: %s", w->pid, err->message);
 }
 
 static void on_worker_closed(struct rpc_conn *c, const char *reason, void *userdata)
 {
 	struct worker *w = userdata;
 
-	log_debug("VM '%s': worker link closed: %s", w->vm->def->name, reason);
+	log_debug("worker %d: link closed: %s", w->pid, reason);
 	/* The process normally exits right after; make sure it does. */
 	arm_kill_timer(w);
 }
@@ -254,6 +290,8 @@ static void on_start_reply(void *data, json_object *result, const struct api_err
 	struct worker *w = data;
 	struct vm_record *vm = w->vm;
 
+	if (!vm)
+		return;
 	if (error) {
 		w->start_failed = true;
 		w->start_error = *error;
@@ -269,6 +307,11 @@ static void on_start_reply(void *data, json_object *result, const struct api_err
 	vm->started_ns = time_monotonic_ns();
 	vm_set_state(vm, VM_RUNNING, "started");
 	answer_waiters(&vm->start_waiters, NULL, vm);
+	/* The guest may have ended before the start reply was read. */
+	if (w->reported) {
+		reaping_add(w);
+		settle_and_tidy(w, 0);
+	}
 }
 
 static json_object *start_params(const struct vm_record *vm)
@@ -362,8 +405,7 @@ static void on_stop_reply(void *data, json_object *result, const struct api_erro
 	struct worker *w = data;
 
 	if (error)
-		log_warning("VM '%s': worker did not confirm power-off: %s", w->vm->def->name,
-			    error->message);
+		log_warning("worker %d did not confirm power-off: %s", w->pid, error->message);
 }
 
 static json_object *stop_params(const char *reason)

@@ -130,6 +130,7 @@ struct daemon {
 	unsigned int next_client_id;
 	struct vm_record *vms;
 	unsigned int nr_vms;
+	struct worker *reaping; /* settled workers whose process has not exited */
 	bool shutting_down;
 	uint64_t start_ns;
 };
