@@ -130,14 +130,21 @@ GUEST_FLAGS := -ffreestanding -fno-builtin -nostdlib -fno-pic -fno-pie \
 	       -fno-stack-protector -fno-asynchronous-unwind-tables -O2 \
 	       -std=gnu11 $(WARNINGS) -I$(GUEST_SRC) -I$(GUEST_SRC)/lib -MD -MP
 GUEST_FLAGS32 := -m32 -march=i686 -mgeneral-regs-only $(GUEST_FLAGS)
+# Ring-0 code stays off SSE so system calls need not save vector state.
+GUEST_ARCH64 := -mgeneral-regs-only
+GUEST_FLAGS64 = -m64 -mno-red-zone $(GUEST_ARCH64) $(GUEST_FLAGS)
 GUEST_LDFLAGS := -nostdlib --build-id=none -z max-page-size=0x1000 -z noexecstack
 
 GUEST_LIB32 := $(addprefix $(GUEST_OBJ)/32/lib/,entry32.o start32.o serial.o \
 	       print.o string.o boot.o)
 GUEST_MB32 := $(GUEST_OBJ)/32/lib/multiboot-header.o
 
+GUEST_LIB64 := $(addprefix $(GUEST_OBJ)/64/lib/,serial.o print.o string.o boot.o)
+DEMO_OBJS := $(addprefix $(GUEST_OBJ)/64/demo/,entry.o kernel.o tsc.o console.o user.o)
+
 GUESTS := $(addprefix $(GUEST_OUT)/,hello.elf hello-pvh.elf bootinfo.elf \
-	  bootinfo-pvh.elf triple-fault.elf echo.elf hello-flat.bin hello-flat.mb)
+	  bootinfo-pvh.elf triple-fault.elf echo.elf hello-flat.bin hello-flat.mb \
+	  demo64.elf demo.elf demo-pvh.elf)
 guests: $(GUESTS)
 
 $(GUEST_OBJ)/32/%.o: $(GUEST_SRC)/%.c
@@ -149,6 +156,19 @@ $(GUEST_OBJ)/32/%.o: $(GUEST_SRC)/%.S
 	$(call msg,AS32,$<)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(GUEST_FLAGS32) -c $< -o $@
+
+$(GUEST_OBJ)/64/%.o: $(GUEST_SRC)/%.c
+	$(call msg,CC64,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(GUEST_FLAGS64) -c $< -o $@
+
+$(GUEST_OBJ)/64/%.o: $(GUEST_SRC)/%.S
+	$(call msg,AS64,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(GUEST_FLAGS64) -c $< -o $@
+
+# The demo's ring-3 computation uses SSE (no AVX: XSAVE state is not enabled).
+$(GUEST_OBJ)/64/demo/user.o: GUEST_ARCH64 := -msse2 -mno-avx -mfpmath=sse
 
 # Multiboot + PVH ELF: tests/guests/NAME.c on the 32-bit library.
 $(GUEST_OUT)/%.elf: $(GUEST_MB32) $(GUEST_LIB32) $(GUEST_OBJ)/32/%.o $(GUEST_SRC)/lib/guest32.ld
@@ -180,6 +200,22 @@ $(GUEST_OUT)/hello-flat.mb: $(GUEST_SRC)/flat-in-multiboot.S $(GUEST_OUT)/hello-
 		{ echo "hello-flat.bin is too large for hello-flat.mb" >&2; exit 1; }
 	$(Q)$(CC) -m32 -c -DFLAT_BIN='"$(GUEST_OUT)/hello-flat.bin"' $< -o $(GUEST_OBJ)/hello-flat-mb.o
 	$(Q)objcopy -O binary -j .text $(GUEST_OBJ)/hello-flat-mb.o $@
+
+$(GUEST_OUT)/demo64.elf: $(GUEST_OBJ)/64/lib/multiboot-header.o $(DEMO_OBJS) $(GUEST_LIB64) \
+		$(GUEST_SRC)/demo/demo.ld
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)ld -m elf_x86_64 $(GUEST_LDFLAGS) -T $(GUEST_SRC)/demo/demo.ld -o $@ $(filter %.o,$^)
+
+$(GUEST_OUT)/demo-pvh.elf: $(DEMO_OBJS) $(GUEST_LIB64) $(GUEST_SRC)/demo/demo.ld
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)ld -m elf_x86_64 $(GUEST_LDFLAGS) -T $(GUEST_SRC)/demo/demo.ld -o $@ $(filter %.o,$^)
+
+# ELF32 container, same bytes and addresses: QEMU's multiboot refuses ELF64.
+$(GUEST_OUT)/demo.elf: $(GUEST_OUT)/demo64.elf
+	$(call msg,OBJCOPY,$@)
+	$(Q)objcopy -O elf32-i386 $< $@
 
 # ---------------------------------------------------------------- tests
 UNIT_TESTS := $(BUILD)/tests/unit/test-util $(BUILD)/tests/unit/test-api-frame \
