@@ -223,7 +223,12 @@ UNIT_TESTS := $(BUILD)/tests/unit/test-util $(BUILD)/tests/unit/test-api-frame \
 UNIT_TESTS += $(BUILD)/tests/unit/test-iobus $(BUILD)/tests/unit/test-serial \
 	      $(BUILD)/tests/unit/test-debug-exit
 UNIT_TESTS += $(BUILD)/tests/unit/test-boot $(BUILD)/tests/unit/test-boot-file
+UNIT_TESTS += $(BUILD)/tests/unit/test-boot-guests
 unit-tests: $(UNIT_TESTS)
+
+# The loaders against the guests this build produced.
+$(OBJDIR)/tests/unit/test-boot-guests.o: ALL_CFLAGS += -DGUEST_DIR='"$(abspath $(GUEST_OUT))"'
+$(BUILD)/tests/unit/test-boot-guests: | $(GUESTS)
 
 $(BUILD)/tests/unit/%: $(OBJDIR)/tests/unit/%.o $(ALL_LIBS)
 	$(call msg,LD,$@)
