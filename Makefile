@@ -147,45 +147,42 @@ GUESTS := $(addprefix $(GUEST_OUT)/,hello.elf hello-pvh.elf bootinfo.elf \
 	  demo64.elf demo.elf demo-pvh.elf)
 guests: $(GUESTS)
 
+# $(call guest_cc,32|64) and $(call guest_ld,EMULATION,SCRIPT[,FLAGS]): recipes.
+define guest_cc
+	$(call msg,CC$(1),$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(GUEST_FLAGS$(1)) -c $< -o $@
+endef
+
+define guest_ld
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)ld -m $(1) $(GUEST_LDFLAGS) $(3) -T $(2) -o $@ $(filter %.o,$^)
+endef
+
 $(GUEST_OBJ)/32/%.o: $(GUEST_SRC)/%.c
-	$(call msg,CC32,$<)
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(GUEST_FLAGS32) -c $< -o $@
-
+	$(call guest_cc,32)
 $(GUEST_OBJ)/32/%.o: $(GUEST_SRC)/%.S
-	$(call msg,AS32,$<)
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(GUEST_FLAGS32) -c $< -o $@
-
+	$(call guest_cc,32)
 $(GUEST_OBJ)/64/%.o: $(GUEST_SRC)/%.c
-	$(call msg,CC64,$<)
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(GUEST_FLAGS64) -c $< -o $@
-
+	$(call guest_cc,64)
 $(GUEST_OBJ)/64/%.o: $(GUEST_SRC)/%.S
-	$(call msg,AS64,$<)
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(GUEST_FLAGS64) -c $< -o $@
+	$(call guest_cc,64)
 
 # The demo's ring-3 computation uses SSE (no AVX: XSAVE state is not enabled).
 $(GUEST_OBJ)/64/demo/user.o: GUEST_ARCH64 := -msse2 -mno-avx -mfpmath=sse
 
 # Multiboot + PVH ELF: tests/guests/NAME.c on the 32-bit library.
 $(GUEST_OUT)/%.elf: $(GUEST_MB32) $(GUEST_LIB32) $(GUEST_OBJ)/32/%.o $(GUEST_SRC)/lib/guest32.ld
-	$(call msg,LD,$@)
-	@mkdir -p $(dir $@)
-	$(Q)ld -m elf_i386 $(GUEST_LDFLAGS) -T $(GUEST_SRC)/lib/guest32.ld -o $@ $(filter %.o,$^)
+	$(call guest_ld,elf_i386,$(GUEST_SRC)/lib/guest32.ld)
 
 # NAME-pvh.elf: without the multiboot header, so QEMU takes the PVH entry.
 $(GUEST_OUT)/%-pvh.elf: $(GUEST_LIB32) $(GUEST_OBJ)/32/%.o $(GUEST_SRC)/lib/guest32.ld
-	$(call msg,LD,$@)
-	@mkdir -p $(dir $@)
-	$(Q)ld -m elf_i386 $(GUEST_LDFLAGS) -T $(GUEST_SRC)/lib/guest32.ld -o $@ $(filter %.o,$^)
+	$(call guest_ld,elf_i386,$(GUEST_SRC)/lib/guest32.ld)
 
+# One segment holds code and data, so it is writable and executable.
 $(GUEST_OBJ)/hello-flat.elf: $(GUEST_LIB32) $(GUEST_OBJ)/32/hello.o $(GUEST_SRC)/lib/flat.ld
-	$(call msg,LD,$@)
-	$(Q)ld -m elf_i386 $(GUEST_LDFLAGS) --no-warn-rwx-segments -T $(GUEST_SRC)/lib/flat.ld \
-		-o $@ $(filter %.o,$^)
+	$(call guest_ld,elf_i386,$(GUEST_SRC)/lib/flat.ld,--no-warn-rwx-segments)
 
 $(GUEST_OUT)/hello-flat.bin: $(GUEST_OBJ)/hello-flat.elf
 	$(call msg,OBJCOPY,$@)
@@ -203,14 +200,10 @@ $(GUEST_OUT)/hello-flat.mb: $(GUEST_SRC)/flat-in-multiboot.S $(GUEST_OUT)/hello-
 
 $(GUEST_OUT)/demo64.elf: $(GUEST_OBJ)/64/lib/multiboot-header.o $(DEMO_OBJS) $(GUEST_LIB64) \
 		$(GUEST_SRC)/demo/demo.ld
-	$(call msg,LD,$@)
-	@mkdir -p $(dir $@)
-	$(Q)ld -m elf_x86_64 $(GUEST_LDFLAGS) -T $(GUEST_SRC)/demo/demo.ld -o $@ $(filter %.o,$^)
+	$(call guest_ld,elf_x86_64,$(GUEST_SRC)/demo/demo.ld)
 
 $(GUEST_OUT)/demo-pvh.elf: $(DEMO_OBJS) $(GUEST_LIB64) $(GUEST_SRC)/demo/demo.ld
-	$(call msg,LD,$@)
-	@mkdir -p $(dir $@)
-	$(Q)ld -m elf_x86_64 $(GUEST_LDFLAGS) -T $(GUEST_SRC)/demo/demo.ld -o $@ $(filter %.o,$^)
+	$(call guest_ld,elf_x86_64,$(GUEST_SRC)/demo/demo.ld)
 
 # ELF32 container, same bytes and addresses: QEMU's multiboot refuses ELF64.
 $(GUEST_OUT)/demo.elf: $(GUEST_OUT)/demo64.elf
