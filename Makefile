@@ -130,42 +130,59 @@ GUEST_FLAGS := -ffreestanding -fno-builtin -nostdlib -fno-pic -fno-pie \
 	       -fno-stack-protector -fno-asynchronous-unwind-tables -O2 \
 	       -std=gnu11 $(WARNINGS) -I$(GUEST_SRC) -I$(GUEST_SRC)/lib -MD -MP
 GUEST_FLAGS32 := -m32 -march=i686 -mgeneral-regs-only $(GUEST_FLAGS)
+# Ring-0 code stays off SSE so system calls need not save vector state.
+GUEST_ARCH64 := -mgeneral-regs-only
+GUEST_FLAGS64 = -m64 -mno-red-zone $(GUEST_ARCH64) $(GUEST_FLAGS)
 GUEST_LDFLAGS := -nostdlib --build-id=none -z max-page-size=0x1000 -z noexecstack
 
 GUEST_LIB32 := $(addprefix $(GUEST_OBJ)/32/lib/,entry32.o start32.o serial.o \
 	       print.o string.o boot.o)
 GUEST_MB32 := $(GUEST_OBJ)/32/lib/multiboot-header.o
 
+GUEST_LIB64 := $(addprefix $(GUEST_OBJ)/64/lib/,serial.o print.o string.o boot.o)
+DEMO_OBJS := $(addprefix $(GUEST_OBJ)/64/demo/,entry.o kernel.o tsc.o console.o user.o)
+
 GUESTS := $(addprefix $(GUEST_OUT)/,hello.elf hello-pvh.elf bootinfo.elf \
-	  bootinfo-pvh.elf triple-fault.elf echo.elf hello-flat.bin hello-flat.mb)
+	  bootinfo-pvh.elf triple-fault.elf echo.elf hello-flat.bin hello-flat.mb \
+	  demo64.elf demo.elf demo-pvh.elf)
 guests: $(GUESTS)
 
-$(GUEST_OBJ)/32/%.o: $(GUEST_SRC)/%.c
-	$(call msg,CC32,$<)
+# $(call guest_cc,32|64) and $(call guest_ld,EMULATION,SCRIPT[,FLAGS]): recipes.
+define guest_cc
+	$(call msg,CC$(1),$<)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(GUEST_FLAGS32) -c $< -o $@
+	$(Q)$(CC) $(GUEST_FLAGS$(1)) -c $< -o $@
+endef
 
-$(GUEST_OBJ)/32/%.o: $(GUEST_SRC)/%.S
-	$(call msg,AS32,$<)
+define guest_ld
+	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(GUEST_FLAGS32) -c $< -o $@
+	$(Q)ld -m $(1) $(GUEST_LDFLAGS) $(3) -T $(2) -o $@ $(filter %.o,$^)
+endef
+
+$(GUEST_OBJ)/32/%.o: $(GUEST_SRC)/%.c
+	$(call guest_cc,32)
+$(GUEST_OBJ)/32/%.o: $(GUEST_SRC)/%.S
+	$(call guest_cc,32)
+$(GUEST_OBJ)/64/%.o: $(GUEST_SRC)/%.c
+	$(call guest_cc,64)
+$(GUEST_OBJ)/64/%.o: $(GUEST_SRC)/%.S
+	$(call guest_cc,64)
+
+# The demo's ring-3 computation uses SSE (no AVX: XSAVE state is not enabled).
+$(GUEST_OBJ)/64/demo/user.o: GUEST_ARCH64 := -msse2 -mno-avx -mfpmath=sse
 
 # Multiboot + PVH ELF: tests/guests/NAME.c on the 32-bit library.
 $(GUEST_OUT)/%.elf: $(GUEST_MB32) $(GUEST_LIB32) $(GUEST_OBJ)/32/%.o $(GUEST_SRC)/lib/guest32.ld
-	$(call msg,LD,$@)
-	@mkdir -p $(dir $@)
-	$(Q)ld -m elf_i386 $(GUEST_LDFLAGS) -T $(GUEST_SRC)/lib/guest32.ld -o $@ $(filter %.o,$^)
+	$(call guest_ld,elf_i386,$(GUEST_SRC)/lib/guest32.ld)
 
 # NAME-pvh.elf: without the multiboot header, so QEMU takes the PVH entry.
 $(GUEST_OUT)/%-pvh.elf: $(GUEST_LIB32) $(GUEST_OBJ)/32/%.o $(GUEST_SRC)/lib/guest32.ld
-	$(call msg,LD,$@)
-	@mkdir -p $(dir $@)
-	$(Q)ld -m elf_i386 $(GUEST_LDFLAGS) -T $(GUEST_SRC)/lib/guest32.ld -o $@ $(filter %.o,$^)
+	$(call guest_ld,elf_i386,$(GUEST_SRC)/lib/guest32.ld)
 
+# One segment holds code and data, so it is writable and executable.
 $(GUEST_OBJ)/hello-flat.elf: $(GUEST_LIB32) $(GUEST_OBJ)/32/hello.o $(GUEST_SRC)/lib/flat.ld
-	$(call msg,LD,$@)
-	$(Q)ld -m elf_i386 $(GUEST_LDFLAGS) --no-warn-rwx-segments -T $(GUEST_SRC)/lib/flat.ld \
-		-o $@ $(filter %.o,$^)
+	$(call guest_ld,elf_i386,$(GUEST_SRC)/lib/flat.ld,--no-warn-rwx-segments)
 
 $(GUEST_OUT)/hello-flat.bin: $(GUEST_OBJ)/hello-flat.elf
 	$(call msg,OBJCOPY,$@)
@@ -181,13 +198,30 @@ $(GUEST_OUT)/hello-flat.mb: $(GUEST_SRC)/flat-in-multiboot.S $(GUEST_OUT)/hello-
 	$(Q)$(CC) -m32 -c -DFLAT_BIN='"$(GUEST_OUT)/hello-flat.bin"' $< -o $(GUEST_OBJ)/hello-flat-mb.o
 	$(Q)objcopy -O binary -j .text $(GUEST_OBJ)/hello-flat-mb.o $@
 
+$(GUEST_OUT)/demo64.elf: $(GUEST_OBJ)/64/lib/multiboot-header.o $(DEMO_OBJS) $(GUEST_LIB64) \
+		$(GUEST_SRC)/demo/demo.ld
+	$(call guest_ld,elf_x86_64,$(GUEST_SRC)/demo/demo.ld)
+
+$(GUEST_OUT)/demo-pvh.elf: $(DEMO_OBJS) $(GUEST_LIB64) $(GUEST_SRC)/demo/demo.ld
+	$(call guest_ld,elf_x86_64,$(GUEST_SRC)/demo/demo.ld)
+
+# ELF32 container, same bytes and addresses: QEMU's multiboot refuses ELF64.
+$(GUEST_OUT)/demo.elf: $(GUEST_OUT)/demo64.elf
+	$(call msg,OBJCOPY,$@)
+	$(Q)objcopy -O elf32-i386 $< $@
+
 # ---------------------------------------------------------------- tests
 UNIT_TESTS := $(BUILD)/tests/unit/test-util $(BUILD)/tests/unit/test-api-frame \
 	      $(BUILD)/tests/unit/test-api-jsonrpc $(BUILD)/tests/unit/test-api-client
 UNIT_TESTS += $(BUILD)/tests/unit/test-iobus $(BUILD)/tests/unit/test-serial \
 	      $(BUILD)/tests/unit/test-debug-exit
 UNIT_TESTS += $(BUILD)/tests/unit/test-boot $(BUILD)/tests/unit/test-boot-file
+UNIT_TESTS += $(BUILD)/tests/unit/test-boot-guests
 unit-tests: $(UNIT_TESTS)
+
+# The loaders against the guests this build produced.
+$(OBJDIR)/tests/unit/test-boot-guests.o: ALL_CFLAGS += -DGUEST_DIR='"$(abspath $(GUEST_OUT))"'
+$(BUILD)/tests/unit/test-boot-guests: | $(GUESTS)
 
 $(BUILD)/tests/unit/%: $(OBJDIR)/tests/unit/%.o $(ALL_LIBS)
 	$(call msg,LD,$@)

@@ -53,10 +53,11 @@ struct boot_kernel {
 
 /*
  * Initial state of the boot vCPU: 32-bit flat protected mode, paging off,
- * interrupts off. CS and DS/ES/FS/GS/SS are flat 4 GiB segments (base 0,
- * limit 0xFFFFFFFF, 32-bit; code execute/read, data read/write) and their
- * selectors index the GDT the loader wrote at gdt_base, so a kernel that
- * reloads them before installing its own GDT keeps the same segments.
+ * interrupts off, CR4 and EFER zero. CS and DS/ES/FS/GS/SS are flat 4 GiB
+ * segments (base 0, limit 0xFFFFFFFF, 32-bit; code execute/read, data
+ * read/write) and their selectors index the GDT the loader wrote at
+ * gdt_base, so a kernel that reloads them before installing its own GDT
+ * keeps the same segments.
  */
 struct boot_entry {
 	uint32_t eip;
