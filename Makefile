@@ -254,9 +254,20 @@ bench: deps
 	$(Q)scripts/run-bench.sh $(BUILD)
 
 # ---------------------------------------------------------------- install
+BINDIR  := $(PREFIX)/bin
+SBINDIR := $(PREFIX)/sbin
+DOCDIR  := $(PREFIX)/share/doc/vmmd
+DOCS    := README.md $(wildcard docs/*.md)
+
 install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BUILD)/vmmd $(DESTDIR)$(SBINDIR)/vmmd
+	install -m 0755 $(BUILD)/vmctl $(DESTDIR)$(BINDIR)/vmctl
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 
 uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/vmmd $(DESTDIR)$(BINDIR)/vmctl
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf $(BUILD)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/vmctl.h"
+#include "util/path.h"
 
 #define READY_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 10000
@@ -29,8 +30,10 @@ struct private_daemon {
 	char dir[PATH_MAX];
 };
 
+/* vmmd beside vmctl (build tree), in ../sbin (installed), else on PATH. */
 static void find_vmmd(char *buf, size_t size)
 {
+	static const char *const candidates[] = { "/vmmd", "/../sbin/vmmd" };
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	char *slash;
@@ -38,12 +41,12 @@ static void find_vmmd(char *buf, size_t size)
 	if (n > 0) {
 		self[n] = '\0';
 		slash = strrchr(self, '/');
-		if (slash) {
+		if (slash)
 			*slash = '\0';
-			int len = snprintf(buf, size, "%s/vmmd", self);
-			if (len > 0 && (size_t)len < size && access(buf, X_OK) == 0)
+		for (size_t i = 0; slash && i < sizeof(candidates) / sizeof(candidates[0]); i++)
+			if (path_format(buf, size, "%s%s", self, candidates[i]) == 0 &&
+			    access(buf, X_OK) == 0)
 				return;
-		}
 	}
 	snprintf(buf, size, "vmmd");
 }

@@ -19,15 +19,13 @@
 /* Without /dev/kvm the real limit is unknown; start will report the error. */
 #define VM_VCPUS_FALLBACK 1
 
-static const char *const boot_protocols[] = { "multiboot", "flat", NULL };
-
 const struct api_param vm_def_params[] = {
 	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
 	{ .name = "memory", .type = API_T_INT, .required = true, .min = 1, .max = INT64_MAX },
 	{ .name = "vcpus", .type = API_T_INT, .min = 1, .max = INT32_MAX },
 	{ .name = "kernel", .type = API_T_STRING, .required = true, .max_len = VM_KERNEL_PATH_MAX },
 	{ .name = "cmdline", .type = API_T_STRING, .max_len = VM_CMDLINE_MAX },
-	{ .name = "boot", .type = API_T_ENUM, .choices = boot_protocols },
+	{ .name = "boot", .type = API_T_STRING, .max_len = 32 }, /* checked against the loaders */
 	{ .name = "transient", .type = API_T_BOOL },
 	{ 0 },
 };
@@ -106,6 +104,16 @@ static int check_kernel(const struct vm_def *def, struct api_error *err)
 	return 0;
 }
 
+static int check_boot_protocol(const char *boot, struct api_error *err)
+{
+	const struct boot_loader *loader;
+	struct error e;
+
+	if (boot_loader_get(boot, &loader, &e) < 0)
+		return api_error_set(err, API_ERR_INVALID_PARAMS, "parameter 'boot': %s", e.msg);
+	return 0;
+}
+
 int vm_def_from_params(json_object *params, const struct host_limits *host, struct vm_def **ret,
 		       struct api_error *err)
 {
@@ -114,6 +122,9 @@ int vm_def_from_params(json_object *params, const struct host_limits *host, stru
 	int rc;
 
 	rc = vm_name_validate(name, err);
+	if (rc < 0)
+		return rc;
+	rc = check_boot_protocol(api_param_string(params, "boot", "multiboot"), err);
 	if (rc < 0)
 		return rc;
 	rc = check_memory(api_param_int(params, "memory", 0), host, err);

@@ -179,3 +179,11 @@ def test_interactive_console_detaches_on_ctrl_bracket(daemon, rpc):
     # Detaching leaves the VM running.
     assert rpc.result("vm.info", {"name": "tty1"})["state"] == "running"
     rpc.result("vm.stop", {"name": "tty1"})
+
+
+def test_demo_guest(daemon):
+    r = daemon.vmctl("run", guest("demo.elf"), "--memory", 128, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "vmmd demo: long mode, computing in ring 3" in r.stdout
+    assert "primes below 100000000: 5761455" in r.stdout
+    assert "demo: ok" in r.stdout

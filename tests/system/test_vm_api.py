@@ -122,7 +122,8 @@ BAD_CREATE = [
     ({"kernel": "/dev/null"}, "parameter 'kernel'"),
     ({"cmdline": "x" * 5000}, "parameter 'cmdline' is too long"),
     ({"cmdline": ["a"]}, "parameter 'cmdline' must be a string, got array"),
-    ({"boot": "bios"}, "parameter 'boot' must be one of: multiboot, flat"),
+    ({"boot": "bios"}, "parameter 'boot': unknown boot protocol 'bios' (supported: multiboot, flat)"),
+    ({"boot": 3}, "parameter 'boot' must be a string, got integer"),
     ({"transient": "yes"}, "parameter 'transient' must be a boolean"),
 ]
 
