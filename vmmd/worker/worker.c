@@ -27,6 +27,9 @@
 #define WORKER_LINK_FD 3
 /* Console bytes per worker.console notification. */
 #define CONSOLE_CHUNK (48 * 1024)
+/* Guest output is gathered this long before it is forwarded: one message per
+ * burst instead of one per UART write, and still imperceptible when typing. */
+#define CONSOLE_FLUSH_DELAY_S 0.002
 
 struct worker_state {
 	struct ev_loop *loop;
@@ -34,6 +37,7 @@ struct worker_state {
 	struct api_session *session;
 	struct vm *vm;
 	ev_async wake;
+	ev_timer console_flush;
 	ev_signal sig_term;
 	char name[VM_NAME_MAX + 1];
 	bool reported;
@@ -83,17 +87,25 @@ static void report_exit(struct worker_state *ws, const struct vm_end *end)
 		ev_break(ws->loop, EVBREAK_ALL);
 }
 
+static void on_console_flush(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	forward_console(t->data);
+}
+
 static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct worker_state *ws = w->data;
 	struct vm_end end;
 
-	forward_console(ws);
 	if (ws->vm && !ws->reported && vm_has_ended(ws->vm, &end)) {
 		vm_join_vcpus(ws->vm);
+		ev_timer_stop(loop, &ws->console_flush);
 		forward_console(ws);
 		report_exit(ws, &end);
+		return;
 	}
+	if (!ev_is_active(&ws->console_flush))
+		ev_timer_start(loop, &ws->console_flush);
 }
 
 static void wake_main_loop(void *ctx)
@@ -312,6 +324,8 @@ int worker_main(const char *name)
 	ev_async_init(&ws.wake, on_wake);
 	ws.wake.data = &ws;
 	ev_async_start(ws.loop, &ws.wake);
+	ev_timer_init(&ws.console_flush, on_console_flush, CONSOLE_FLUSH_DELAY_S, 0);
+	ws.console_flush.data = &ws;
 	ev_signal_init(&ws.sig_term, on_sigterm, SIGTERM);
 	ws.sig_term.data = &ws;
 	ev_signal_start(ws.loop, &ws.sig_term);

@@ -1,0 +1,19 @@
+#!/bin/sh
+# make bench: runs every benchmark under bench/ against the given build
+# directory. BENCH=name runs one. Results: BUILD/bench/*.json.
+set -eu
+build=${1:-build}
+only=${BENCH:-}
+
+run() {
+	name=$1
+	shift
+	if [ -n "$only" ] && [ "$only" != "$name" ]; then
+		return 0
+	fi
+	echo "==> bench/$name"
+	"$@"
+	echo
+}
+
+run startup /usr/bin/python3 bench/startup.py --build "$build"
