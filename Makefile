@@ -29,8 +29,10 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 EV_LIBS    := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
+# -Wno-format-truncation: human messages are cut at their buffer on purpose;
+# paths, where truncation would be wrong, go through path_format(), which checks.
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	    -Wpointer-arith -Wformat=2 -Wno-unused-parameter
+	    -Wpointer-arith -Wformat=2 -Wno-unused-parameter -Wno-format-truncation
 ifeq ($(WERROR),1)
 WARNINGS += -Werror
 endif
@@ -50,7 +52,7 @@ OBJDIR := $(BUILD)/obj
 .SECONDARY:
 
 # ---------------------------------------------------------------- util/
-UTIL_SRCS := util/log.c util/error.c util/base64.c util/thread.c util/time.c util/path.c
+UTIL_SRCS := util/log.c util/error.c util/base64.c util/thread.c util/time.c util/path.c util/fileio.c
 
 # ---------------------------------------------------------------- mmu/ (libc only)
 MMU_SRCS :=
@@ -73,7 +75,7 @@ VM_SRCS += vmmd/boot/boot.c vmmd/boot/elf.c vmmd/boot/multiboot.c vmmd/boot/flat
 
 # ---------------------------------------------------------------- vmmd/ control plane
 VMMD_SRCS := vmmd/main.c vmmd/daemon.c vmmd/client.c vmmd/registry.c \
-	     vmmd/supervisor.c vmmd/methods.c
+	     vmmd/supervisor.c vmmd/methods.c vmmd/store.c
 
 # ---------------------------------------------------------------- cli/
 VMCTL_SRCS := cli/vmctl.c cli/commands.c cli/console.c cli/run.c cli/private.c

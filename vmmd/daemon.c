@@ -193,13 +193,16 @@ static void raise_fd_limit(void)
 
 static int prepare_dirs(const struct daemon_config *cfg)
 {
-	char console_dir[PATH_MAX + 16];
+	char console_dir[PATH_MAX + 16], vms_dir[PATH_MAX + 16];
 	int rc;
 
 	snprintf(console_dir, sizeof(console_dir), "%s/console", cfg->state_dir);
+	snprintf(vms_dir, sizeof(vms_dir), "%s/vms", cfg->state_dir);
 	rc = mkdir_parents(cfg->state_dir, 0700);
 	if (rc == 0)
 		rc = mkdir_parents(console_dir, 0700);
+	if (rc == 0)
+		rc = mkdir_parents(vms_dir, 0700);
 	if (rc < 0) {
 		log_error("cannot create state directory %s: %s", cfg->state_dir, strerror(-rc));
 		return rc;
@@ -249,6 +252,8 @@ int daemon_run(const struct daemon_config *cfg)
 	rc = prepare_dirs(&d.cfg);
 	if (rc == 0)
 		rc = listen_on(d.cfg.socket_path, &d.listen_fd);
+	if (rc == 0)
+		rc = store_load(&d);
 	if (rc < 0)
 		return rc;
 

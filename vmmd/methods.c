@@ -98,13 +98,19 @@ static void m_vm_create(struct api_call *call, json_object *params, void *ctx)
 			      d->cfg.limits.max_vms);
 		return;
 	}
-	if (vm_def_from_params(params, &d->host, &def, &err) < 0) {
+	if (vm_def_from_params(params, &d->host, true, &def, &err) < 0) {
 		api_call_fail_error(call, &err);
 		return;
 	}
 	if (vm_add(d, def, def->transient ? call_client(call) : NULL, &vm) < 0) {
 		vm_def_free(def);
 		api_call_fail(call, API_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	if (store_save_vm(vm) < 0) {
+		vm_remove(vm);
+		api_call_fail(call, API_ERR_IO, "VM '%s' not created: its definition could not be saved",
+			      api_param_string(params, "name", ""));
 		return;
 	}
 	log_info("VM '%s' defined (%llu MiB, %u vCPUs, %s kernel %s)", def->name,
@@ -155,11 +161,70 @@ static void m_vm_delete(struct api_call *call, json_object *params, void *ctx)
 
 	if (!vm)
 		return;
+	if (!vm->def->transient && store_remove_vm(vm->d, vm->def->name) < 0) {
+		api_call_fail(call, API_ERR_IO, "VM '%s' not deleted: its definition file could not be removed",
+			      vm->def->name);
+		return;
+	}
 	r = json_object_new_object();
 	json_object_object_add(r, "name", json_object_new_string(vm->def->name));
 	log_info("VM '%s' deleted", vm->def->name);
 	vm_remove(vm);
 	api_call_reply(call, r);
+}
+
+/* The current definition with the given fields replaced. */
+static json_object *merged_definition(const struct vm_record *vm, json_object *params)
+{
+	json_object *merged = vm->state == VM_BROKEN ? json_object_new_object()
+						     : vm_def_to_json(vm->def);
+
+	json_object_object_del(merged, "transient");
+	json_object_object_foreach(params, key, val)
+		json_object_object_add(merged, key, json_object_get(val));
+	json_object_object_add(merged, "name", json_object_new_string(vm->def->name));
+	return merged;
+}
+
+static void m_vm_update(struct api_call *call, json_object *params, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct vm_record *vm = lookup_vm(call, params, d);
+	struct vm_def *def, *old;
+	struct api_error err;
+	json_object *merged;
+	int rc;
+
+	if (!vm)
+		return;
+	if (vm->def->transient) {
+		api_call_fail(call, API_ERR_WRONG_STATE, "VM '%s' is transient; vm.update needs a persistent VM",
+			      vm->def->name);
+		return;
+	}
+	merged = merged_definition(vm, params);
+	rc = api_params_validate(vm_def_params, merged, &err);
+	if (rc == 0)
+		rc = vm_def_from_params(merged, &d->host, true, &def, &err);
+	json_object_put(merged);
+	if (rc < 0) {
+		api_call_fail_error(call, &err);
+		return;
+	}
+	old = vm->def;
+	vm->def = def;
+	if (store_save_vm(vm) < 0 && vm->state != VM_BROKEN) {
+		vm->def = old;
+		vm_def_free(def);
+		api_call_fail(call, API_ERR_IO, "VM '%s' not updated: its definition could not be saved",
+			      vm->def->name);
+		return;
+	}
+	vm_def_free(old);
+	if (vm->state == VM_BROKEN)
+		vm_set_state(vm, VM_DEFINED, "definition replaced by vm.update");
+	log_info("VM '%s' updated", vm->def->name);
+	api_call_reply(call, vm_info_json(vm));
 }
 
 static int compare_names(const void *a, const void *b)
@@ -321,6 +386,17 @@ static const struct api_param p_name[] = {
 	{ 0 },
 };
 
+/* vm.create's parameters minus transient: the name picks the VM, the rest replace. */
+static const struct api_param p_update[] = {
+	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
+	{ .name = "memory", .type = API_T_INT, .min = 1, .max = INT64_MAX },
+	{ .name = "vcpus", .type = API_T_INT, .min = 1, .max = INT32_MAX },
+	{ .name = "kernel", .type = API_T_STRING, .max_len = VM_KERNEL_PATH_MAX },
+	{ .name = "cmdline", .type = API_T_STRING, .max_len = VM_CMDLINE_MAX },
+	{ .name = "boot", .type = API_T_STRING, .max_len = 32 },
+	{ 0 },
+};
+
 static const struct api_param p_attach[] = {
 	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
 	{ .name = "history", .type = API_T_BOOL },
@@ -343,7 +419,11 @@ const struct api_method vmmd_methods[] = {
 	{ .name = "vm.stop", .handler = m_vm_stop, .params = p_name, .needs_write = true,
 	  .allowed_states = LIVE_STATES, .summary = "power a VM off" },
 	{ .name = "vm.delete", .handler = m_vm_delete, .params = p_name, .needs_write = true,
-	  .allowed_states = VM_STATES_IDLE, .summary = "forget a VM that is not running" },
+	  .allowed_states = VM_STATES_IDLE | VM_STATE_BIT(VM_BROKEN),
+	  .summary = "forget a VM that is not running" },
+	{ .name = "vm.update", .handler = m_vm_update, .params = p_update, .needs_write = true,
+	  .allowed_states = VM_STATES_IDLE | VM_STATE_BIT(VM_BROKEN),
+	  .summary = "change a VM's definition while it is not running" },
 	{ .name = "vm.list", .handler = m_vm_list, .params = p_none,
 	  .summary = "every VM with its state" },
 	{ .name = "vm.info", .handler = m_vm_info, .params = p_name, .allowed_states = ANY_STATE,

@@ -17,6 +17,7 @@
 static const char *const state_names[VM_STATE_COUNT] = {
 	[VM_DEFINED] = "defined",   [VM_STARTING] = "starting", [VM_RUNNING] = "running",
 	[VM_STOPPING] = "stopping", [VM_STOPPED] = "stopped",	[VM_CRASHED] = "crashed",
+	[VM_BROKEN] = "broken",
 };
 
 /* allowed[from] = set of states reachable from `from`. */
@@ -29,7 +30,15 @@ static const unsigned int allowed_transitions[VM_STATE_COUNT] = {
 	[VM_RUNNING] = VM_STATE_BIT(VM_STOPPING) | VM_STATE_BIT(VM_STOPPED) |
 		       VM_STATE_BIT(VM_CRASHED),
 	[VM_STOPPING] = VM_STATE_BIT(VM_STOPPED) | VM_STATE_BIT(VM_CRASHED),
+	/* vm.update with a complete definition repairs a broken VM. */
+	[VM_BROKEN] = VM_STATE_BIT(VM_DEFINED),
 };
+
+/* States worth remembering across a vmmd restart. */
+static bool state_is_stored(enum vm_state s)
+{
+	return s == VM_DEFINED || s == VM_RUNNING || s == VM_STOPPED || s == VM_CRASHED;
+}
 
 const char *vm_state_name(enum vm_state s)
 {
@@ -142,6 +151,8 @@ void vm_set_state(struct vm_record *vm, enum vm_state state, const char *reason)
 		snprintf(vm->reason, sizeof(vm->reason), "%s", reason);
 	log_info("VM '%s': %s -> %s%s%s", vm->def->name, vm_state_name(old), vm_state_name(state),
 		 reason ? ": " : "", reason ? reason : "");
+	if (state_is_stored(state))
+		store_save_vm(vm);
 	notify_state_change(vm, old, reason);
 }
 

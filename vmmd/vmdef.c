@@ -79,7 +79,7 @@ static int check_vcpus(int64_t n, const struct host_limits *host, struct api_err
 	return 0;
 }
 
-static int check_kernel(const struct vm_def *def, struct api_error *err)
+static int check_kernel_file(const struct vm_def *def, struct api_error *err)
 {
 	struct boot_kernel kernel = { 0 };
 	const struct boot_loader *loader;
@@ -114,8 +114,8 @@ static int check_boot_protocol(const char *boot, struct api_error *err)
 	return 0;
 }
 
-int vm_def_from_params(json_object *params, const struct host_limits *host, struct vm_def **ret,
-		       struct api_error *err)
+int vm_def_from_params(json_object *params, const struct host_limits *host, bool check_kernel,
+		       struct vm_def **ret, struct api_error *err)
 {
 	const char *name = api_param_string(params, "name", "");
 	struct vm_def *def;
@@ -148,7 +148,7 @@ int vm_def_from_params(json_object *params, const struct host_limits *host, stru
 		vm_def_free(def);
 		return api_error_set(err, API_ERR_INTERNAL, "out of memory");
 	}
-	rc = check_kernel(def, err);
+	rc = check_kernel ? check_kernel_file(def, err) : 0;
 	if (rc < 0) {
 		vm_def_free(def);
 		return rc;

@@ -42,11 +42,11 @@ int vm_name_validate(const char *name, struct api_error *err);
 
 /*
  * Builds a definition from schema-validated params, checking values against
- * the host and the kernel file (exists, readable, a valid image for its
- * boot protocol). *ret is owned by the caller.
+ * the host and, with check_kernel, the kernel file (exists, readable, a
+ * valid image for its boot protocol). *ret is owned by the caller.
  */
-int vm_def_from_params(json_object *params, const struct host_limits *host, struct vm_def **ret,
-		       struct api_error *err);
+int vm_def_from_params(json_object *params, const struct host_limits *host, bool check_kernel,
+		       struct vm_def **ret, struct api_error *err);
 
 json_object *vm_def_to_json(const struct vm_def *def);
 void vm_def_free(struct vm_def *def);

@@ -62,6 +62,7 @@ enum vm_state {
 	VM_STOPPING,
 	VM_STOPPED,
 	VM_CRASHED,
+	VM_BROKEN, /* its stored definition could not be loaded */
 	VM_STATE_COUNT,
 };
 
@@ -101,6 +102,7 @@ struct vm_record {
 	bool delete_when_idle;	/* transient VM whose owner left */
 	uint64_t started_ns;
 	char console_log[PATH_MAX];
+	char stored_boot_id[64]; /* boot id recorded with the stored runtime state */
 };
 
 struct client {
@@ -161,6 +163,12 @@ void vm_console_unsubscribe(struct vm_record *vm, struct client *c);
 void vm_forget_client(struct daemon *d, struct client *c);
 void events_broadcast(struct daemon *d, json_object *msg);
 int waiter_add(struct waiter **list, struct api_call *call);
+
+/* store.c: STATE/vms/NAME.json */
+int store_load(struct daemon *d);
+int store_save_vm(const struct vm_record *vm);
+int store_remove_vm(const struct daemon *d, const char *name);
+void store_read_boot_id(char *buf, size_t size);
 
 /* supervisor.c */
 int worker_spawn(struct vm_record *vm, struct api_error *err);

@@ -1,0 +1,197 @@
+# Persistent VM definitions: one file per VM in STATE/vms, written
+# atomically, loaded at start; corrupt files make only their VM "broken".
+import json
+import os
+import stat
+
+import pytest
+
+from conftest import Daemon, create_vm, guest, needs_kvm, wait_state
+
+
+@pytest.fixture
+def persistent():
+    d = Daemon().start()
+    yield d
+    try:
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+def restart(d):
+    assert d.stop() == 0
+    d.log.close()
+    return d.start()
+
+
+def names(rpc):
+    return [v["name"] for v in rpc.result("vm.list")["vms"]]
+
+
+def record(d, name):
+    return d.state_dir / "vms" / f"{name}.json"
+
+
+def test_definitions_survive_a_restart(persistent):
+    with persistent.rpc() as r:
+        create_vm(r, "web1", memory=48, vcpus=2, cmdline="exit=3")
+        create_vm(r, "tmp", transient=True)
+    path = record(persistent, "web1")
+    assert path.exists()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    saved = json.loads(path.read_text())
+    assert saved["format"] == 1
+    assert saved["definition"]["memory"] == 48
+    assert not record(persistent, "tmp").exists(), "transient VMs must not be stored"
+    restart(persistent)
+    with persistent.rpc() as r:
+        assert names(r) == ["web1"]
+        info = r.result("vm.info", {"name": "web1"})
+        assert (info["memory"], info["vcpus"], info["cmdline"]) == (48, 2, "exit=3")
+        assert info["state"] == "defined"
+    assert not [p for p in (persistent.state_dir / "vms").iterdir() if ".tmp." in p.name]
+
+
+@needs_kvm
+def test_last_state_and_exit_status_survive_a_restart(persistent):
+    with persistent.rpc() as r:
+        create_vm(r, "h", cmdline="exit=7")
+        r.result("vm.start", {"name": "h"})
+        wait_state(r, "h", "stopped")
+    restart(persistent)
+    with persistent.rpc() as r:
+        info = r.result("vm.info", {"name": "h"})
+        assert info["state"] == "stopped"
+        assert info["exit_status"] == 7
+        assert "debug-exit" in info["reason"]
+
+
+def test_delete_removes_the_record(persistent):
+    with persistent.rpc() as r:
+        create_vm(r, "gone")
+        r.result("vm.delete", {"name": "gone"})
+    assert not record(persistent, "gone").exists()
+    restart(persistent)
+    with persistent.rpc() as r:
+        assert names(r) == []
+
+
+GOOD = {"name": "X", "memory": 32, "vcpus": 1, "kernel": "/k.elf", "cmdline": "", "boot": "multiboot"}
+
+CORRUPT = [
+    ("empty", b"", "parse error"),
+    ("garbage", b"\x00\xff\xfe not json", "parse error"),
+    ("truncated", json.dumps({"format": 1, "definition": GOOD}).encode()[:30], "parse error"),
+    ("wrong-format", json.dumps({"format": 99, "definition": GOOD}).encode(), "format 1"),
+    ("no-definition", json.dumps({"format": 1}).encode(), "'definition' is missing"),
+    ("bad-type", json.dumps({"format": 1, "definition": dict(GOOD, memory="lots")}).encode(),
+     "parameter 'memory' must be an integer"),
+    ("unknown-field", json.dumps({"format": 1, "definition": dict(GOOD, colour="red")}).encode(),
+     "unknown parameter 'colour'"),
+    ("too-small", json.dumps({"format": 1, "definition": dict(GOOD, memory=1)}).encode(),
+     "at least 2 MiB"),
+    ("other-name", json.dumps({"format": 1, "definition": dict(GOOD, name="someone")}).encode(),
+     "defines VM 'someone'"),
+    ("huge", b" " * (70 * 1024), "more than the limit"),
+]
+
+
+@pytest.mark.parametrize("label,content,fragment", CORRUPT)
+def test_corrupt_record_makes_only_its_vm_broken(persistent, label, content, fragment):
+    with persistent.rpc() as r:
+        create_vm(r, "healthy")
+    assert persistent.stop() == 0
+    data = content.replace(b'"X"', f'"{label}"'.encode())
+    record(persistent, label).write_bytes(data)
+    persistent.log.close()
+    persistent.start()
+    with persistent.rpc() as r:
+        assert names(r) == sorted(["healthy", label])
+        info = r.result("vm.info", {"name": label})
+        assert info["state"] == "broken"
+        assert fragment in info["reason"], info["reason"]
+        assert str(record(persistent, label)) in info["reason"] or "cannot read" in info["reason"]
+        assert r.result("vm.info", {"name": "healthy"})["state"] == "defined"
+        err = r.error("vm.start", {"name": label})
+        assert err["code"] == -32003 and f"VM '{label}' is broken" in err["message"]
+        r.result("vm.delete", {"name": label})
+    assert not record(persistent, label).exists()
+
+
+def test_record_that_is_a_directory_is_broken(persistent):
+    assert persistent.stop() == 0
+    (persistent.state_dir / "vms" / "dir.json").mkdir()
+    persistent.log.close()
+    persistent.start()
+    with persistent.rpc() as r:
+        info = r.result("vm.info", {"name": "dir"})
+        assert info["state"] == "broken" and "not a regular file" in info["reason"]
+
+
+def test_files_that_cannot_name_a_vm_are_ignored(persistent):
+    assert persistent.stop() == 0
+    vms = persistent.state_dir / "vms"
+    (vms / "bad name.json").write_text("{}")
+    (vms / "readme.txt").write_text("hello")
+    (vms / "x.json.tmp.123").write_text("half-written")
+    persistent.log.close()
+    persistent.start()
+    with persistent.rpc() as r:
+        assert names(r) == []
+    assert "'bad name' is not a valid VM name" in persistent.read_log()
+    assert not (vms / "x.json.tmp.123").exists(), "stale temporary file left behind"
+
+
+def test_update_changes_only_given_fields_and_persists(persistent):
+    with persistent.rpc() as r:
+        create_vm(r, "u", memory=32, cmdline="exit=1")
+        info = r.result("vm.update", {"name": "u", "memory": 64})
+        assert info["memory"] == 64 and info["cmdline"] == "exit=1"
+        assert info["kernel"] == guest("hello.elf")
+    restart(persistent)
+    with persistent.rpc() as r:
+        assert r.result("vm.info", {"name": "u"})["memory"] == 64
+
+
+@pytest.mark.parametrize("change,fragment", [
+    ({"memory": 0}, "parameter 'memory'"),
+    ({"memory": "64"}, "parameter 'memory' must be an integer"),
+    ({"vcpus": 100000}, "parameter 'vcpus' must be between"),
+    ({"kernel": "/nonexistent.elf"}, "parameter 'kernel'"),
+    ({"boot": "bios"}, "unknown boot protocol 'bios'"),
+    ({"transient": True}, "unknown parameter 'transient'"),
+    ({"colour": "red"}, "unknown parameter 'colour'"),
+])
+def test_update_validates_like_create(persistent, change, fragment):
+    with persistent.rpc() as r:
+        create_vm(r, "v", memory=32)
+        err = r.error("vm.update", {"name": "v", **change})
+        assert err["code"] == -32602 and fragment in err["message"], err
+        assert r.result("vm.info", {"name": "v"})["memory"] == 32
+    assert json.loads(record(persistent, "v").read_text())["definition"]["memory"] == 32
+
+
+@needs_kvm
+def test_update_refused_while_running(persistent):
+    with persistent.rpc() as r:
+        create_vm(r, "busy", kernel="echo.elf")
+        r.result("vm.start", {"name": "busy"})
+        err = r.error("vm.update", {"name": "busy", "memory": 64})
+        assert err["code"] == -32003
+        assert "vm.update needs defined, stopped, crashed or broken" in err["message"]
+        r.result("vm.stop", {"name": "busy"})
+
+
+def test_update_repairs_a_broken_vm(persistent):
+    assert persistent.stop() == 0
+    record(persistent, "fixme").write_text("{not json")
+    persistent.log.close()
+    persistent.start()
+    with persistent.rpc() as r:
+        assert r.result("vm.info", {"name": "fixme"})["state"] == "broken"
+        err = r.error("vm.update", {"name": "fixme", "memory": 32})
+        assert "missing required parameter 'kernel'" in err["message"]
+        info = r.result("vm.update", {"name": "fixme", "memory": 32, "kernel": guest("hello.elf")})
+        assert info["state"] == "defined"
+    assert json.loads(record(persistent, "fixme").read_text())["definition"]["memory"] == 32
