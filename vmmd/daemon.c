@@ -2,8 +2,10 @@
 /*
  * The daemon: listening socket, signals, and the order of start-up and
  * shutdown. On SIGTERM/SIGINT vmmd stops accepting, tells subscribers it is
- * going away, powers off the VMs it runs, waits for their workers (each is
- * killed if it overstays worker_stop_timeout_s) and exits 0.
+ * going away, lets go of the workers of persistent VMs (they keep running
+ * and the next vmmd reattaches them), powers off transient VMs, whose
+ * clients go away with it, waits for those workers (each is killed if it
+ * overstays worker_stop_timeout_s) and exits 0.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,7 @@
 #include "util/log.h"
 #include "util/macro.h"
 #include "util/time.h"
+#include "vmmd/rundir.h"
 #include "vmmd/vmmd.h"
 
 /* mkdir -p with the given mode for directories it creates. */
@@ -167,9 +170,14 @@ void daemon_shutdown(struct daemon *d, const char *why)
 	log_notice("shutting down: %s", why);
 	ev_io_stop(d->loop, &d->listen_io);
 	notify_shutdown(d, why);
-	for (struct vm_record *vm = d->vms; vm; vm = vm->next)
-		if (vm->worker)
+	for (struct vm_record *vm = d->vms; vm; vm = vm->next) {
+		if (!vm->worker)
+			continue;
+		if (vm->def->transient || vm->state != VM_RUNNING)
 			worker_stop(vm->worker, "vmmd shut down");
+		else
+			worker_detach(vm->worker);
+	}
 	daemon_check_shutdown_done(d);
 }
 
@@ -208,8 +216,14 @@ static int prepare_dirs(const struct daemon_config *cfg)
 		return rc;
 	}
 	rc = mkdir_parents(cfg->run_dir, 0755);
-	if (rc < 0)
+	if (rc == 0) {
+		struct error e;
+		rc = rundir_prepare(cfg->run_dir, &e);
+		if (rc < 0)
+			log_error("%s", e.msg);
+	} else {
 		log_error("cannot create run directory %s: %s", cfg->run_dir, strerror(-rc));
+	}
 	return rc;
 }
 
@@ -254,6 +268,8 @@ int daemon_run(const struct daemon_config *cfg)
 		rc = listen_on(d.cfg.socket_path, &d.listen_fd);
 	if (rc == 0)
 		rc = store_load(&d);
+	if (rc == 0)
+		supervisor_reattach_all(&d);
 	if (rc < 0)
 		return rc;
 

@@ -175,6 +175,10 @@ int worker_spawn(struct vm_record *vm, struct api_error *err);
 /* Asks the worker to power off; kills it if it does not exit in time. */
 void worker_stop(struct worker *w, const char *reason);
 void worker_kill(struct worker *w, const char *reason);
+/* Lets go of a worker that keeps running: its VM stays running for the next vmmd. */
+void worker_detach(struct worker *w);
+/* At start: adopt live workers from the run directory, settle the rest. */
+void supervisor_reattach_all(struct daemon *d);
 /* Forwards method(params) to the VM's worker and relays the answer to call. */
 void worker_forward(struct worker *w, struct api_call *call, const char *method,
 		    json_object *params);

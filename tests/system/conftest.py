@@ -225,10 +225,32 @@ class Daemon:
                     pids.append(int(entry))
         return pids
 
-    def stop(self, sig=signal.SIGTERM, timeout=20):
+    def stop_running_vms(self):
+        """Powers off every live VM through the API (persistent VMs outlive vmmd)."""
+        with self.rpc() as r:
+            for vm in r.result("vm.list")["vms"]:
+                if vm["state"] in ("starting", "running", "stopping"):
+                    r.call("vm.stop", {"name": vm["name"]})
+
+    def run_dir_workers(self):
+        """Worker pids recorded in this daemon's run directory."""
+        pids = []
+        for f in (self.run_dir / "vms").glob("*.pid"):
+            try:
+                pid = json.loads(f.read_text())["pid"]
+            except (OSError, ValueError, KeyError):
+                continue
+            cmd = proc_cmdline(pid)
+            if cmd and b"--worker" in cmd and pid_alive(pid):
+                pids.append(pid)
+        return pids
+
+    def stop(self, sig=signal.SIGTERM, timeout=20, stop_vms=True):
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
-        workers = self.worker_pids()
+        if stop_vms:
+            self.stop_running_vms()
+        workers = self.worker_pids() if stop_vms else []
         self.proc.send_signal(sig)
         try:
             rc = self.proc.wait(timeout)
@@ -240,10 +262,17 @@ class Daemon:
             wait_for(lambda: not pid_alive(pid), what=f"worker {pid} to exit")
         return rc
 
+    def kill(self):
+        """kill -9 of vmmd itself; its workers keep running."""
+        self.proc.kill()
+        self.proc.wait()
+
     def cleanup(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        for pid in self.run_dir_workers():
+            os.kill(pid, signal.SIGKILL)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -3,8 +3,15 @@
  * The VM worker process. Its main thread runs a libev loop that serves the
  * link to vmmd (the same JSON-RPC layer as clients use) and collects what
  * the vCPU threads signal through one ev_async: console output to forward
- * and the end of the VM. The worker exits after it has told vmmd how the VM
- * ended (worker.exit) and that message has been written.
+ * and the end of the VM.
+ *
+ * A worker outlives the vmmd that started it. Once its VM runs it publishes
+ * a socket and a pid file in the run directory (vmmd/rundir.h); if the link
+ * to vmmd breaks, a persistent VM keeps running and a new vmmd reattaches
+ * through that socket (worker.attach). A transient VM belongs to a client
+ * of the old vmmd and is powered off instead. When the VM ends, the worker
+ * records how in NAME.exit, withdraws its socket and pid file, reports
+ * worker.exit if a vmmd is attached, and exits.
  */
 #include "vmmd/worker/worker.h"
 
@@ -13,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/conn.h"
@@ -20,10 +29,11 @@
 #include "api/session.h"
 #include "util/base64.h"
 #include "util/log.h"
+#include "vmmd/rundir.h"
 #include "vmmd/vmdef.h"
 #include "vmmd/worker/vm.h"
 
-/* The link inherited from vmmd. */
+/* The link inherited from the vmmd that started this worker. */
 #define WORKER_LINK_FD 3
 /* Console bytes per worker.console notification. */
 #define CONSOLE_CHUNK (48 * 1024)
@@ -33,26 +43,44 @@
 
 struct worker_state {
 	struct ev_loop *loop;
-	struct rpc_conn *link;
+	struct rpc_conn *link; /* NULL while no vmmd is attached */
 	struct api_session *session;
 	struct vm *vm;
+	json_object *definition; /* worker.start's params */
+	struct rundir_paths paths;
+	int listen_fd;
+	ev_io listen_io;
 	ev_async wake;
 	ev_timer console_flush;
 	ev_signal sig_term;
 	char name[VM_NAME_MAX + 1];
-	bool reported;
+	bool transient;
+	bool published;
+	bool ended;
 	bool start_failed;
+	double started_at; /* CLOCK_REALTIME seconds */
 };
+
+static const struct rpc_conn_ops link_ops;
+static const struct api_session_ops link_session_ops;
+static struct api_session_config worker_session_config(void);
+
+static bool linked(const struct worker_state *ws)
+{
+	return ws->link && rpc_conn_is_open(ws->link);
+}
 
 static void send_notification(struct worker_state *ws, const char *method, json_object *params)
 {
 	json_object *msg = jsonrpc_notification_new(method, params);
 
-	if (ws->link && rpc_conn_is_open(ws->link) && rpc_conn_send(ws->link, msg) < 0)
+	if (linked(ws) && rpc_conn_send(ws->link, msg) < 0)
 		log_warning("cannot send %s to vmmd", method);
 	json_object_put(msg);
 }
 
+/* Pending output goes to vmmd, or nowhere while none is attached (the log
+ * and the history ring already have it). */
 static void forward_console(struct worker_state *ws)
 {
 	static uint8_t buf[CONSOLE_CHUNK];
@@ -62,11 +90,35 @@ static void forward_console(struct worker_state *ws)
 	if (!ws->vm)
 		return;
 	while ((n = console_take_pending(vm_console(ws->vm), buf, sizeof(buf))) > 0) {
+		if (!linked(ws))
+			continue;
 		json_object *p = json_object_new_object();
 		base64_encode(buf, n, text);
 		json_object_object_add(p, "data", json_object_new_string(text));
 		send_notification(ws, "worker.console", p);
 	}
+}
+
+/* ---------------------------------------------------------------- the end */
+
+static void record_exit(struct worker_state *ws, const struct vm_end *end)
+{
+	struct rundir_exit e = {
+		.has_exit_status = end->has_exit_status,
+		.exit_status = end->exit_status,
+	};
+	struct error err;
+
+	if (!ws->published)
+		return;
+	snprintf(e.state, sizeof(e.state), "%s",
+		 end->state == VM_END_STOPPED ? "stopped" : "crashed");
+	snprintf(e.reason, sizeof(e.reason), "%s", end->reason);
+	/* The exit record first: a scanning vmmd sees a live worker or its end. */
+	if (rundir_write_exit(&ws->paths, &e, &err) < 0)
+		log_error("cannot record how the VM ended: %s", err.msg);
+	rundir_unpublish(&ws->paths);
+	ws->published = false;
 }
 
 static void report_exit(struct worker_state *ws, const struct vm_end *end)
@@ -79,12 +131,21 @@ static void report_exit(struct worker_state *ws, const struct vm_end *end)
 	if (end->has_exit_status)
 		json_object_object_add(p, "exit_status", json_object_new_int(end->exit_status));
 	send_notification(ws, "worker.exit", p);
-	ws->reported = true;
 	log_info("VM ended: %s", end->reason);
-	if (ws->link && rpc_conn_is_open(ws->link))
+	if (linked(ws))
 		rpc_conn_close_after_flush(ws->link);
 	else
 		ev_break(ws->loop, EVBREAK_ALL);
+}
+
+static void finish_vm(struct worker_state *ws, const struct vm_end *end)
+{
+	ws->ended = true;
+	vm_join_vcpus(ws->vm);
+	ev_timer_stop(ws->loop, &ws->console_flush);
+	forward_console(ws);
+	record_exit(ws, end);
+	report_exit(ws, end);
 }
 
 static void on_console_flush(struct ev_loop *loop, ev_timer *t, int revents)
@@ -97,11 +158,8 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 	struct worker_state *ws = w->data;
 	struct vm_end end;
 
-	if (ws->vm && !ws->reported && vm_has_ended(ws->vm, &end)) {
-		vm_join_vcpus(ws->vm);
-		ev_timer_stop(loop, &ws->console_flush);
-		forward_console(ws);
-		report_exit(ws, &end);
+	if (ws->vm && !ws->ended && vm_has_ended(ws->vm, &end)) {
+		finish_vm(ws, &end);
 		return;
 	}
 	if (!ev_is_active(&ws->console_flush))
@@ -113,6 +171,101 @@ static void wake_main_loop(void *ctx)
 	struct worker_state *ws = ctx;
 
 	ev_async_send(ws->loop, &ws->wake);
+}
+
+static void power_off(struct worker_state *ws, const char *reason)
+{
+	if (ws->vm)
+		vm_request_exit(ws->vm, VM_END_STOPPED, false, 0, reason);
+	else
+		ev_break(ws->loop, EVBREAK_ALL);
+}
+
+/* ---------------------------------------------------------------- the link */
+
+static void drop_link(struct worker_state *ws)
+{
+	api_session_free(ws->session);
+	ws->session = NULL;
+	rpc_conn_free(ws->link);
+	ws->link = NULL;
+}
+
+static int set_link(struct worker_state *ws, int fd)
+{
+	struct rpc_conn_limits limits = { .out_max = 64 << 20, .out_high = 32 << 20 };
+	struct api_session_config scfg = worker_session_config();
+
+	ws->link = rpc_conn_new(ws->loop, fd, &limits, &link_ops, ws);
+	ws->session = api_session_new(&scfg, &link_session_ops, ws, ws);
+	if (!ws->link || !ws->session) {
+		drop_link(ws);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Only the user vmmd runs as (or root) may take over the VM. */
+static bool peer_may_attach(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return false;
+	return cred.uid == 0 || cred.uid == geteuid();
+}
+
+static void refuse_attach(int fd, const char *why)
+{
+	char line[512];
+	int n = snprintf(line, sizeof(line),
+			 "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32006,\"message\":\"%s\"}}\n",
+			 why);
+	ssize_t _unused_ w = send(fd, line, (size_t)n, MSG_NOSIGNAL);
+	close(fd);
+}
+
+static void on_attach_connection(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct worker_state *ws = w->data;
+	int fd = accept4(ws->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	if (!peer_may_attach(fd)) {
+		log_warning("refused a connection from another user");
+		refuse_attach(fd, "permission denied");
+		return;
+	}
+	if (linked(ws) || ws->ended) {
+		refuse_attach(fd, "this worker is attached to another vmmd");
+		return;
+	}
+	if (ws->link)
+		drop_link(ws);
+	if (set_link(ws, fd) < 0)
+		log_error("cannot take the new link: out of memory");
+	else
+		log_notice("a vmmd connected");
+}
+
+static int publish(struct worker_state *ws, const char *run_dir, struct api_error *err)
+{
+	struct error e;
+
+	if (rundir_paths(run_dir, ws->name, &ws->paths) < 0)
+		return api_error_set(err, API_ERR_IO, "run directory %s: path too long", run_dir);
+	if (rundir_prepare(run_dir, &e) < 0 || rundir_listen(&ws->paths, &ws->listen_fd, &e) < 0 ||
+	    rundir_write_pid(&ws->paths, ws->name, &e) < 0)
+		return api_error_set(err, API_ERR_IO, "%s", e.msg);
+	/* A previous run's exit record no longer describes this VM. */
+	unlink(ws->paths.exit);
+	ws->published = true;
+	ev_io_init(&ws->listen_io, on_attach_connection, ws->listen_fd, EV_READ);
+	ws->listen_io.data = ws;
+	ev_io_start(ws->loop, &ws->listen_io);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- methods */
@@ -127,13 +280,25 @@ static const struct api_param p_start[] = {
 	{ .name = "transient", .type = API_T_BOOL },
 	{ .name = "console_log", .type = API_T_STRING, .required = true, .max_len = 4096 },
 	{ .name = "console_log_max", .type = API_T_INT, .min = 0, .max = INT64_MAX },
+	{ .name = "run_dir", .type = API_T_STRING, .required = true, .max_len = 4096 },
 	{ 0 },
 };
 
-static void finish_failed_start(struct worker_state *ws)
+static void fail_start(struct worker_state *ws, struct api_call *call,
+		       const struct api_error *err)
 {
+	log_error("VM '%s' failed to start: %s", ws->name, err->message);
+	api_call_fail_error(call, err);
 	ws->start_failed = true;
 	rpc_conn_close_after_flush(ws->link);
+}
+
+static double realtime_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void w_start(struct api_call *call, json_object *params, void *ctx)
@@ -156,15 +321,37 @@ static void w_start(struct api_call *call, json_object *params, void *ctx)
 		return;
 	}
 	snprintf(cfg.name, sizeof(cfg.name), "%s", api_param_string(params, "name", ""));
+	snprintf(ws->name, sizeof(ws->name), "%s", cfg.name);
+	ws->transient = api_param_bool(params, "transient", false);
 	if (vm_create(&cfg, wake_main_loop, ws, &ws->vm, &err) < 0 ||
+	    publish(ws, api_param_string(params, "run_dir", ""), &err) < 0 ||
 	    vm_start(ws->vm, &err) < 0) {
-		log_error("VM '%s' failed to start: %s", cfg.name, err.message);
-		api_call_fail_error(call, &err);
-		finish_failed_start(ws);
+		fail_start(ws, call, &err);
+		return;
+	}
+	ws->definition = json_object_get(params);
+	ws->started_at = realtime_now();
+	r = json_object_new_object();
+	json_object_object_add(r, "pid", json_object_new_int(getpid()));
+	api_call_reply(call, r);
+}
+
+/* A new vmmd takes over: what it needs to know about this VM. */
+static void w_attach(struct api_call *call, json_object *params, void *ctx)
+{
+	struct worker_state *ws = ctx;
+	json_object *r;
+
+	if (!ws->vm || ws->ended) {
+		api_call_fail(call, API_ERR_WRONG_STATE, "no VM is running in this worker");
 		return;
 	}
 	r = json_object_new_object();
+	json_object_object_add(r, "name", json_object_new_string(ws->name));
 	json_object_object_add(r, "pid", json_object_new_int(getpid()));
+	json_object_object_add(r, "state", json_object_new_string("running"));
+	json_object_object_add(r, "started_at", json_object_new_double(ws->started_at));
+	json_object_object_add(r, "definition", json_object_get(ws->definition));
 	api_call_reply(call, r);
 }
 
@@ -242,18 +429,27 @@ static const struct api_param p_none[] = { { 0 } };
 
 static const struct api_method worker_methods[] = {
 	{ .name = "worker.start", .handler = w_start, .params = p_start },
+	{ .name = "worker.attach", .handler = w_attach, .params = p_none },
 	{ .name = "vm.stop", .handler = w_stop, .params = p_stop },
 	{ .name = "console.write", .handler = w_console_write, .params = p_console_write },
 	{ .name = "console.history", .handler = w_console_history, .params = p_none },
 };
 
-/* ---------------------------------------------------------------- link */
+static struct api_session_config worker_session_config(void)
+{
+	return (struct api_session_config){
+		.methods = worker_methods,
+		.nr_methods = sizeof(worker_methods) / sizeof(worker_methods[0]),
+	};
+}
+
+/* ---------------------------------------------------------------- link callbacks */
 
 static int link_send(void *conn, json_object *msg)
 {
 	struct worker_state *ws = conn;
 
-	return rpc_conn_send(ws->link, msg);
+	return ws->link ? rpc_conn_send(ws->link, msg) : -EPIPE;
 }
 
 static const struct api_session_ops link_session_ops = { .send = link_send };
@@ -262,30 +458,34 @@ static void on_link_message(struct rpc_conn *c, json_object *msg, void *userdata
 {
 	struct worker_state *ws = userdata;
 
-	api_session_handle(ws->session, msg);
+	if (ws->session)
+		api_session_handle(ws->session, msg);
 }
 
 static void on_link_bad_message(struct rpc_conn *c, const struct api_error *err, void *userdata)
 {
 	struct worker_state *ws = userdata;
 
-	api_session_bad_message(ws->session, err);
+	if (ws->session)
+		api_session_bad_message(ws->session, err);
 }
 
 static void on_link_closed(struct rpc_conn *c, const char *reason, void *userdata)
 {
 	struct worker_state *ws = userdata;
 
-	if (ws->reported || ws->start_failed) {
+	if (ws->ended || ws->start_failed || !ws->vm) {
 		ev_break(ws->loop, EVBREAK_ALL);
 		return;
 	}
-	/* vmmd is gone and nobody could control this VM any more. */
-	log_warning("lost the link to vmmd (%s); powering off", reason);
-	if (ws->vm)
-		vm_request_exit(ws->vm, VM_END_STOPPED, false, 0, "vmmd went away");
-	else
-		ev_break(ws->loop, EVBREAK_ALL);
+	drop_link(ws);
+	if (ws->transient) {
+		log_notice("lost the link to vmmd (%s); powering off this transient VM", reason);
+		power_off(ws, "vmmd went away and the VM was transient");
+		return;
+	}
+	log_notice("lost the link to vmmd (%s); the VM keeps running until a vmmd reattaches",
+		   reason);
 }
 
 static const struct rpc_conn_ops link_ops = {
@@ -296,22 +496,25 @@ static const struct rpc_conn_ops link_ops = {
 
 static void on_sigterm(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	struct worker_state *ws = w->data;
+	power_off(w->data, "worker received SIGTERM");
+}
 
-	if (ws->vm)
-		vm_request_exit(ws->vm, VM_END_STOPPED, false, 0, "worker received SIGTERM");
-	else
-		ev_break(loop, EVBREAK_ALL);
+static void worker_cleanup(struct worker_state *ws)
+{
+	if (ws->listen_fd >= 0) {
+		ev_io_stop(ws->loop, &ws->listen_io);
+		close(ws->listen_fd);
+	}
+	if (ws->published)
+		rundir_unpublish(&ws->paths);
+	drop_link(ws);
+	vm_free(ws->vm);
+	json_object_put(ws->definition);
 }
 
 int worker_main(const char *name)
 {
-	struct api_session_config scfg = {
-		.methods = worker_methods,
-		.nr_methods = sizeof(worker_methods) / sizeof(worker_methods[0]),
-	};
-	struct rpc_conn_limits limits = { .out_max = 64 << 20, .out_high = 32 << 20 };
-	struct worker_state ws = { 0 };
+	struct worker_state ws = { .listen_fd = -1 };
 	char ident[96];
 
 	snprintf(ident, sizeof(ident), "vmmd-worker %s", name);
@@ -330,16 +533,11 @@ int worker_main(const char *name)
 	ws.sig_term.data = &ws;
 	ev_signal_start(ws.loop, &ws.sig_term);
 
-	ws.link = rpc_conn_new(ws.loop, WORKER_LINK_FD, &limits, &link_ops, &ws);
-	ws.session = api_session_new(&scfg, &link_session_ops, &ws, &ws);
-	if (!ws.link || !ws.session) {
+	if (set_link(&ws, WORKER_LINK_FD) < 0) {
 		log_error("cannot set up the link to vmmd");
 		return 1;
 	}
 	ev_run(ws.loop, 0);
-
-	api_session_free(ws.session);
-	rpc_conn_free(ws.link);
-	vm_free(ws.vm);
+	worker_cleanup(&ws);
 	return ws.start_failed ? 1 : 0;
 }

@@ -1,0 +1,191 @@
+# Restart without VM downtime: workers outlive vmmd, and a new vmmd on the
+# same state and run directories reattaches them.
+import base64
+import json
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from conftest import Daemon, create_vm, needs_kvm, pid_alive, wait_for, wait_state
+
+pytestmark = needs_kvm
+
+
+@pytest.fixture
+def daemon2():
+    d = Daemon().start()
+    yield d
+    try:
+        if d.proc.poll() is None:
+            d.stop()
+    finally:
+        d.cleanup()
+
+
+def ticks(text):
+    """Numbers of the complete tick lines (a trailing partial line is ignored)."""
+    return [int(n) for n in re.findall(r"^tick=(\d+)\r?\n", text, re.M)]
+
+
+def console_log(d, name):
+    return (d.state_dir / "console" / f"{name}.log").read_text()
+
+
+def assert_consecutive(numbers):
+    assert numbers, "no ticks"
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), \
+        f"ticks not consecutive: {numbers}"
+
+
+def start_counters(d, names):
+    pids = {}
+    with d.rpc() as r:
+        for n in names:
+            create_vm(r, n, kernel="counter.elf", cmdline="period_ms=20 gap_ms=500")
+            pids[n] = r.result("vm.start", {"name": n})["pid"]
+    for n in names:
+        wait_for(lambda: len(ticks(console_log(d, n))) >= 3, what=f"{n} to count")
+    return pids
+
+
+@pytest.mark.parametrize("how", ["kill -9", "SIGTERM"])
+def test_three_vms_survive_a_vmmd_restart(daemon2, how):
+    names = ["c1", "c2", "c3"]
+    pids = start_counters(daemon2, names)
+    if how == "kill -9":
+        daemon2.kill()
+    else:
+        assert daemon2.stop(stop_vms=False) == 0
+    # vmmd is gone; the guests keep counting on their own.
+    before = {n: len(ticks(console_log(daemon2, n))) for n in names}
+    time.sleep(0.5)
+    for n in names:
+        assert pid_alive(pids[n])
+        assert len(ticks(console_log(daemon2, n))) >= before[n] + 10, f"{n} stalled without vmmd"
+    daemon2.log.close()
+    daemon2.start()
+    with daemon2.rpc() as r:
+        for n in names:
+            info = r.result("vm.info", {"name": n})
+            assert info["state"] == "running"
+            assert info["pid"] == pids[n], "a new worker replaced the old one"
+            assert info["uptime"] >= 0.5
+            # The console history kept by the worker covers the downtime, and
+            # the live stream continues exactly where it ended.
+            text = base64.b64decode(r.result("vm.console.attach", {"name": n})["history"])
+            seen = len(ticks(text.decode()))
+            while len(ticks(text.decode())) < seen + 3:
+                note = r.wait_notification("vm.console.output", lambda p: p["name"] == n)
+                text += base64.b64decode(note["data"])
+            assert_consecutive(ticks(text.decode()))
+            r.result("vm.console.detach", {"name": n})
+        for n in names:
+            stopped = r.result("vm.stop", {"name": n})
+            assert stopped["state"] == "stopped"
+            assert stopped["reason"] == "powered off by vm.stop"
+    for n in names:
+        wait_for(lambda: not pid_alive(pids[n]), what=f"worker {n} to exit")
+        log = console_log(daemon2, n)
+        assert_consecutive(ticks(log))
+        assert "GAP" not in log, f"{n} was interrupted: {log}"
+    assert not list((daemon2.run_dir / "vms").glob("*.pid"))
+
+
+def test_vm_that_ends_while_vmmd_is_away(daemon2):
+    with daemon2.rpc() as r:
+        create_vm(r, "short", kernel="counter.elf", cmdline="period_ms=20 count=15")
+        pid = r.result("vm.start", {"name": "short"})["pid"]
+    daemon2.kill()
+    wait_for(lambda: not pid_alive(pid), what="the guest to finish")
+    exit_record = daemon2.run_dir / "vms" / "short.exit"
+    assert json.loads(exit_record.read_text())["exit_status"] == 0
+    daemon2.log.close()
+    daemon2.start()
+    with daemon2.rpc() as r:
+        info = r.result("vm.info", {"name": "short"})
+        assert info["state"] == "stopped"
+        assert info["exit_status"] == 0
+        assert info["reason"] == "guest wrote 0 to the debug-exit port 0xf4"
+    assert not exit_record.exists()
+
+
+def test_worker_killed_while_vmmd_is_away(daemon2):
+    with daemon2.rpc() as r:
+        create_vm(r, "doomed", kernel="counter.elf")
+        pid = r.result("vm.start", {"name": "doomed"})["pid"]
+    daemon2.kill()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(pid), what="worker death")
+    daemon2.log.close()
+    daemon2.start()
+    with daemon2.rpc() as r:
+        info = r.result("vm.info", {"name": "doomed"})
+        assert info["state"] == "crashed"
+        assert f"worker {pid} ended while vmmd was not running" in info["reason"]
+        # It can be started again.
+        assert r.result("vm.start", {"name": "doomed"})["state"] == "running"
+
+
+def test_reused_pid_is_never_adopted(daemon2):
+    with daemon2.rpc() as r:
+        create_vm(r, "ghost", kernel="counter.elf")
+        pid = r.result("vm.start", {"name": "ghost"})["pid"]
+    daemon2.kill()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(pid), what="worker death")
+    # The pid file now names a live process that is not that worker: this test.
+    pidfile = daemon2.run_dir / "vms" / "ghost.pid"
+    record = json.loads(pidfile.read_text())
+    record["pid"] = os.getpid()
+    pidfile.write_text(json.dumps(record))
+    daemon2.log.close()
+    daemon2.start()
+    with daemon2.rpc() as r:
+        info = r.result("vm.info", {"name": "ghost"})
+        assert info["state"] == "crashed"
+        assert info["pid"] is None
+    assert pid_alive(os.getpid())
+
+
+def test_corrupt_run_directory_records(daemon2):
+    with daemon2.rpc() as r:
+        create_vm(r, "p1", kernel="counter.elf")
+        create_vm(r, "p2", kernel="counter.elf")
+        pids = [r.result("vm.start", {"name": n})["pid"] for n in ("p1", "p2")]
+    daemon2.kill()
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(pid), what="worker death")
+    vms = daemon2.run_dir / "vms"
+    (vms / "p1.pid").write_text("{not json")
+    (vms / "p2.exit").write_bytes(b"\x00" * 100)
+    daemon2.log.close()
+    daemon2.start()
+    with daemon2.rpc() as r:
+        for n in ("p1", "p2"):
+            assert r.result("vm.info", {"name": n})["state"] == "crashed"
+
+
+def test_transient_vm_does_not_outlive_a_dead_vmmd(daemon2):
+    with daemon2.rpc() as r:
+        create_vm(r, "t", kernel="counter.elf", transient=True)
+        pid = r.result("vm.start", {"name": "t"})["pid"]
+        daemon2.kill()
+    wait_for(lambda: not pid_alive(pid), what="the transient VM to power off")
+
+
+def test_a_second_vmmd_cannot_take_an_attached_worker(daemon2):
+    with daemon2.rpc() as r:
+        create_vm(r, "mine", kernel="counter.elf")
+        r.result("vm.start", {"name": "mine"})
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(daemon2.run_dir / "vms" / "mine.sock"))
+    reply = json.loads(s.makefile().readline())
+    s.close()
+    assert reply["error"]["message"] == "this worker is attached to another vmmd"
+    with daemon2.rpc() as r:
+        assert r.result("vm.info", {"name": "mine"})["state"] == "running"
