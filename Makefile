@@ -75,7 +75,7 @@ VM_SRCS += vmmd/boot/boot.c vmmd/boot/elf.c vmmd/boot/multiboot.c vmmd/boot/flat
 
 # ---------------------------------------------------------------- vmmd/ control plane
 VMMD_SRCS := vmmd/main.c vmmd/daemon.c vmmd/client.c vmmd/registry.c \
-	     vmmd/supervisor.c vmmd/methods.c vmmd/store.c
+	     vmmd/supervisor.c vmmd/methods.c vmmd/store.c vmmd/listen.c vmmd/limits.c
 
 # ---------------------------------------------------------------- cli/
 VMCTL_SRCS := cli/vmctl.c cli/commands.c cli/console.c cli/run.c cli/private.c

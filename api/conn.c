@@ -41,6 +41,7 @@ struct rpc_conn {
 	bool closing;       /* close once output is flushed */
 	bool free_requested;
 	bool reading_paused;
+	double last_input;
 };
 
 static const struct rpc_conn_ops no_ops;
@@ -202,7 +203,8 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 	} else if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			conn_fail(c, strerror(errno));
-	} else if (rpc_reader_feed(&c->reader, buf, (size_t)n) < 0) {
+	} else if ((c->last_input = ev_now(loop)),
+		   rpc_reader_feed(&c->reader, buf, (size_t)n) < 0) {
 		conn_fail(c, "out of memory");
 	} else {
 		drain_lines(c);
@@ -267,6 +269,7 @@ struct rpc_conn *rpc_conn_new(struct ev_loop *loop, int fd, const struct rpc_con
 	}
 	c->next_id = 1;
 	c->open = true;
+	c->last_input = ev_now(loop);
 	set_nonblock_cloexec(fd);
 	rpc_reader_init(&c->reader, c->limits.max_message);
 	rpc_writer_init(&c->writer, c->limits.out_max);
@@ -402,6 +405,16 @@ void rpc_conn_cancel_calls(struct rpc_conn *c, void *data)
 bool rpc_conn_is_open(const struct rpc_conn *c)
 {
 	return c->open && !c->closing;
+}
+
+double rpc_conn_last_input(const struct rpc_conn *c)
+{
+	return c->last_input;
+}
+
+bool rpc_conn_has_partial_input(const struct rpc_conn *c)
+{
+	return rpc_reader_has_partial(&c->reader);
 }
 
 int rpc_conn_fd(const struct rpc_conn *c)

@@ -75,6 +75,10 @@ void rpc_conn_close_after_flush(struct rpc_conn *c);
 void rpc_conn_cancel_calls(struct rpc_conn *c, void *data);
 
 bool rpc_conn_is_open(const struct rpc_conn *c);
+/* ev_now() of the last bytes received (or of creation). */
+double rpc_conn_last_input(const struct rpc_conn *c);
+/* True while part of a message has arrived without its end. */
+bool rpc_conn_has_partial_input(const struct rpc_conn *c);
 int rpc_conn_fd(const struct rpc_conn *c);
 size_t rpc_conn_output_pending(const struct rpc_conn *c);
 unsigned int rpc_conn_calls_pending(const struct rpc_conn *c);

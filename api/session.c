@@ -193,10 +193,21 @@ static int check_call(struct api_session *s, const struct jsonrpc_msg *m,
 	if (!method)
 		return api_error_set(err, API_ERR_METHOD_NOT_FOUND, "method '%.64s' not found",
 				     m->method);
-	if (method->needs_write && s->cfg.read_only)
-		return api_error_set(err, API_ERR_PERMISSION,
-				     "permission denied: %s changes state and this connection is read-only",
-				     method->name);
+	if (s->cfg.access == API_ACCESS_NONE ||
+	    (method->needs_write && s->cfg.access == API_ACCESS_READ_ONLY)) {
+		if (s->cfg.access == API_ACCESS_NONE)
+			api_error_set(err, API_ERR_PERMISSION, "permission denied: %s",
+				      s->cfg.access_reason ? s->cfg.access_reason
+							   : "this connection may not call methods");
+		else
+			api_error_set(err, API_ERR_PERMISSION,
+				      "permission denied: %s changes state and this connection is read-only%s%s",
+				      method->name, s->cfg.access_reason ? " " : "",
+				      s->cfg.access_reason ? s->cfg.access_reason : "");
+		if (s->ops->denied)
+			s->ops->denied(s->conn, method, err->message);
+		return -EACCES;
+	}
 	if (s->cfg.max_in_flight && s->in_flight >= s->cfg.max_in_flight)
 		return api_error_set(err, API_ERR_RESOURCE_LIMIT,
 				     "too many requests in flight on this connection (limit %u)",

@@ -40,13 +40,23 @@ struct api_method {
 struct api_session_ops {
 	/* Queue msg (borrowed) to the peer; a negative errno if it cannot. */
 	int (*send)(void *conn, json_object *msg);
+	/* A call was refused for lack of access (optional; for the log). */
+	void (*denied)(void *conn, const struct api_method *m, const char *why);
+};
+
+enum api_access {
+	API_ACCESS_FULL,      /* every method */
+	API_ACCESS_READ_ONLY, /* methods that do not change state */
+	API_ACCESS_NONE,      /* nothing: the peer is not authorised */
 };
 
 struct api_session_config {
 	const struct api_method *methods;
 	size_t nr_methods;
 	unsigned int max_in_flight; /* 0: unlimited */
-	bool read_only;
+	enum api_access access;
+	/* With API_ACCESS_NONE / READ_ONLY: why, for the error message. */
+	const char *access_reason;
 };
 
 struct api_session *api_session_new(const struct api_session_config *cfg,

@@ -28,7 +28,18 @@ static int client_send(void *conn, json_object *msg)
 	return rc;
 }
 
-static const struct api_session_ops client_session_ops = { .send = client_send };
+static void client_denied(void *conn, const struct api_method *m, const char *why)
+{
+	struct client *c = conn;
+
+	log_warning("denied %s to uid %u pid %d: %s", m->name, (unsigned)c->peer.uid,
+		    (int)c->peer.pid, why);
+}
+
+static const struct api_session_ops client_session_ops = {
+	.send = client_send,
+	.denied = client_denied,
+};
 
 static void client_mark_dead(struct client *c)
 {
@@ -74,19 +85,22 @@ static const struct rpc_conn_ops client_conn_ops = {
 	.closed = on_client_closed,
 };
 
-int client_accept(struct daemon *d, int fd)
+int client_accept(struct daemon *d, int fd, const struct peer *peer)
 {
+	struct client *c = calloc(1, sizeof(*c));
 	struct api_session_config scfg = {
 		.methods = vmmd_methods,
 		.nr_methods = vmmd_nr_methods,
 		.max_in_flight = d->cfg.limits.max_in_flight,
+		.access = peer->access,
 	};
-	struct client *c = calloc(1, sizeof(*c));
 
 	if (!c) {
 		close(fd);
 		return -ENOMEM;
 	}
+	c->peer = *peer;
+	scfg.access_reason = c->peer.reason[0] ? c->peer.reason : NULL;
 	c->d = d;
 	c->id = ++d->next_client_id;
 	c->conn = rpc_conn_new(d->loop, fd, NULL, &client_conn_ops, c);
@@ -104,6 +118,9 @@ int client_accept(struct daemon *d, int fd)
 		d->clients->prev = c;
 	d->clients = c;
 	d->nr_clients++;
+	log_debug("client %u: uid %u pid %d, %s access", c->id, (unsigned)peer->uid, (int)peer->pid,
+		  peer->access == API_ACCESS_FULL ? "full" :
+		  peer->access == API_ACCESS_READ_ONLY ? "read-only" : "no");
 	return 0;
 }
 
@@ -148,4 +165,48 @@ void client_notify(struct client *c, json_object *msg)
 		return;
 	}
 	client_send(c, msg);
+}
+
+/* Sends a last error (id null) and closes once it is written. */
+static void close_with_error(struct client *c, int code, const char *msg)
+{
+	json_object *e = jsonrpc_error_new(NULL, code, msg, NULL);
+
+	rpc_conn_send(c->conn, e);
+	json_object_put(e);
+	rpc_conn_close_after_flush(c->conn);
+}
+
+/* Subscribers wait for notifications and callers for replies: not idle. */
+static bool client_is_waiting(const struct client *c)
+{
+	return c->events || c->console_views > 0 || api_session_in_flight(c->session) > 0;
+}
+
+void clients_sweep(struct daemon *d)
+{
+	const struct daemon_limits *l = &d->cfg.limits;
+	double now = ev_now(d->loop);
+	char msg[128];
+
+	for (struct client *c = d->clients; c; c = c->next) {
+		double quiet = now - rpc_conn_last_input(c->conn);
+
+		if (c->dead || !rpc_conn_is_open(c->conn))
+			continue;
+		if (l->partial_timeout_s > 0 && rpc_conn_has_partial_input(c->conn) &&
+		    quiet > l->partial_timeout_s) {
+			snprintf(msg, sizeof(msg),
+				 "incomplete message stalled for %.0f s (partial-timeout); closing",
+				 l->partial_timeout_s);
+			log_notice("client %u (uid %u): %s", c->id, (unsigned)c->peer.uid, msg);
+			close_with_error(c, API_ERR_INVALID_REQUEST, msg);
+		} else if (l->idle_timeout_s > 0 && !client_is_waiting(c) &&
+			   !rpc_conn_has_partial_input(c->conn) && quiet > l->idle_timeout_s) {
+			snprintf(msg, sizeof(msg), "idle for %.0f s (idle-timeout); closing",
+				 l->idle_timeout_s);
+			log_info("client %u (uid %u): %s", c->id, (unsigned)c->peer.uid, msg);
+			close_with_error(c, API_ERR_RESOURCE_LIMIT, msg);
+		}
+	}
 }

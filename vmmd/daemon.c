@@ -16,7 +16,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "api/jsonrpc.h"
@@ -63,75 +62,6 @@ static int dirname_of(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-/* True when something accepts connections at path (another daemon). */
-static bool socket_in_use(const struct sockaddr_un *sa)
-{
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	return fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
-}
-
-static int listen_on(const char *path, int *ret_fd)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	_cleanup_close_ int fd = -1;
-	char dir[PATH_MAX];
-	int rc;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		log_error("socket path '%s' is too long (limit %zu bytes)", path,
-			  sizeof(sa.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, path);
-	rc = dirname_of(path, dir, sizeof(dir));
-	if (rc == 0)
-		rc = mkdir_parents(dir, 0755);
-	if (rc < 0) {
-		log_error("cannot create the directory of socket '%s': %s", path, strerror(-rc));
-		return rc;
-	}
-	if (socket_in_use(&sa)) {
-		log_error("another vmmd is already serving %s", path);
-		return -EADDRINUSE;
-	}
-	/* Nobody answers: a stale socket from a vmmd that died. */
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(path, 0660) < 0 || listen(fd, SOMAXCONN) < 0) {
-		rc = negative_errno();
-		log_error("cannot listen on %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	*ret_fd = TAKE_FD(fd);
-	return 0;
-}
-
-static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct daemon *d = w->data;
-
-	for (;;) {
-		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				log_warning("accept: %s; connections wait until descriptors free up",
-					    strerror(errno));
-			return;
-		}
-		if (d->nr_clients >= d->cfg.limits.max_clients) {
-			static const char msg[] =
-				"{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32005,"
-				"\"message\":\"too many connections (limit reached)\"}}\n";
-			ssize_t _unused_ n = send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL);
-			close(fd);
-			continue;
-		}
-		client_accept(d, fd);
-	}
-}
-
 static void on_reaper(struct ev_loop *loop, ev_idle *w, int revents)
 {
 	struct daemon *d = w->data;
@@ -168,7 +98,8 @@ void daemon_shutdown(struct daemon *d, const char *why)
 		return;
 	d->shutting_down = true;
 	log_notice("shutting down: %s", why);
-	ev_io_stop(d->loop, &d->listen_io);
+	listeners_stop(d);
+	ev_timer_stop(d->loop, &d->sweep);
 	notify_shutdown(d, why);
 	for (struct vm_record *vm = d->vms; vm; vm = vm->next) {
 		if (!vm->worker)
@@ -199,10 +130,32 @@ static void raise_fd_limit(void)
 	}
 }
 
+static int prepare_socket_dir(const char *socket_path)
+{
+	char dir[PATH_MAX];
+	int rc;
+
+	if (!socket_path[0])
+		return 0;
+	rc = dirname_of(socket_path, dir, sizeof(dir));
+	if (rc == 0)
+		rc = mkdir_parents(dir, 0755);
+	if (rc < 0)
+		log_error("cannot create the directory of socket '%s': %s", socket_path,
+			  strerror(-rc));
+	return rc;
+}
+
 static int prepare_dirs(const struct daemon_config *cfg)
 {
 	char console_dir[PATH_MAX + 16], vms_dir[PATH_MAX + 16];
 	int rc;
+
+	rc = prepare_socket_dir(cfg->socket_path);
+	if (rc == 0)
+		rc = prepare_socket_dir(cfg->ro_socket_path);
+	if (rc < 0)
+		return rc;
 
 	snprintf(console_dir, sizeof(console_dir), "%s/console", cfg->state_dir);
 	snprintf(vms_dir, sizeof(vms_dir), "%s/vms", cfg->state_dir);
@@ -242,15 +195,32 @@ static void daemon_free(struct daemon *d)
 		client_free(d->clients);
 	while (d->vms)
 		vm_remove(d->vms);
-	if (d->listen_fd >= 0) {
-		close(d->listen_fd);
-		unlink(d->cfg.socket_path);
+	listeners_close(d);
+}
+
+static void on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	clients_sweep(t->data);
+}
+
+/* The operator's per-VM limits, where they are lower than the host's. */
+static void apply_vm_limits(struct daemon *d)
+{
+	const struct daemon_limits *l = &d->cfg.limits;
+
+	if (l->max_vcpus && l->max_vcpus < d->host.max_vcpus) {
+		d->host.max_vcpus = l->max_vcpus;
+		d->host.vcpus_source = "vmmd's max-vcpus limit";
+	}
+	if (l->max_memory_mib && l->max_memory_mib < d->host.max_memory_mib) {
+		d->host.max_memory_mib = l->max_memory_mib;
+		d->host.memory_source = "vmmd's max-memory limit";
 	}
 }
 
 int daemon_run(const struct daemon_config *cfg)
 {
-	struct daemon d = { .cfg = *cfg, .listen_fd = -1 };
+	struct daemon d = { .cfg = *cfg };
 	int rc;
 
 	d.loop = ev_default_loop(EVFLAG_AUTO);
@@ -261,21 +231,25 @@ int daemon_run(const struct daemon_config *cfg)
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	host_limits_probe(&d.host);
+	apply_vm_limits(&d);
 	d.start_ns = time_monotonic_ns();
 
 	rc = prepare_dirs(&d.cfg);
 	if (rc == 0)
-		rc = listen_on(d.cfg.socket_path, &d.listen_fd);
+		rc = listeners_open(&d);
 	if (rc == 0)
 		rc = store_load(&d);
 	if (rc == 0)
 		supervisor_reattach_all(&d);
-	if (rc < 0)
+	if (rc < 0) {
+		daemon_free(&d);
 		return rc;
+	}
 
-	ev_io_init(&d.listen_io, on_accept, d.listen_fd, EV_READ);
-	d.listen_io.data = &d;
-	ev_io_start(d.loop, &d.listen_io);
+	listeners_start(&d);
+	ev_timer_init(&d.sweep, on_sweep, 1.0, 1.0);
+	d.sweep.data = &d;
+	ev_timer_start(d.loop, &d.sweep);
 	ev_signal_init(&d.sig_term, on_signal, SIGTERM);
 	ev_signal_init(&d.sig_int, on_signal, SIGINT);
 	d.sig_term.data = d.sig_int.data = &d;

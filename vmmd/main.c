@@ -17,21 +17,47 @@
 
 static void usage(FILE *out)
 {
+	const struct daemon_limits defaults = VMMD_DEFAULT_LIMITS;
+
 	fprintf(out,
 		"Usage: vmmd [OPTION]...\n"
 		"KVM virtual machine monitor daemon: serves JSON-RPC 2.0 on a Unix socket.\n"
 		"\n"
 		"  --socket PATH      API socket (default /run/vmmd/vmmd.sock as root,\n"
 		"                     $XDG_RUNTIME_DIR/vmmd/vmmd.sock otherwise; or $VMMD_SOCKET)\n"
+		"  --ro-socket PATH   also serve the query methods to anyone on PATH (mode 0666)\n"
+		"  --group NAME       members get full access on the main socket (default vmmd)\n"
 		"  --state-dir DIR    VM definitions and console logs (default /var/lib/vmmd\n"
 		"                     as root, ~/.local/share/vmmd otherwise)\n"
 		"  --run-dir DIR      worker sockets and pid files (default: the socket's directory)\n"
+		"  --limit NAME=VAL   set a limit (repeatable); the limits and their defaults:\n");
+	daemon_limits_print(&defaults, out);
+	fprintf(out,
 		"  --log-level LEVEL  err, warning, notice, info (default) or debug\n"
 		"  --ready-fd FD      write \"READY\\n\" to FD once the socket serves, then close it\n"
 		"  --version          print the version and exit\n"
 		"  --help             print this help and exit\n"
 		"\n"
-		"See docs/api.md for the methods and docs/operations.md for running it as a service.\n");
+		"Sockets may also come from systemd socket activation (LISTEN_FDS; one named\n"
+		"\"ro\" is the read-only socket). See docs/api.md for the methods and\n"
+		"docs/operations.md for running vmmd as a service.\n");
+}
+
+static int parse_limit(struct daemon_limits *l, const char *arg)
+{
+	char name[64], err[200];
+	const char *eq = strchr(arg, '=');
+
+	if (!eq || (size_t)(eq - arg) >= sizeof(name)) {
+		fprintf(stderr, "vmmd: --limit needs NAME=VALUE, got '%s'\n", arg);
+		return -EINVAL;
+	}
+	snprintf(name, sizeof(name), "%.*s", (int)(eq - arg), arg);
+	if (daemon_limit_set(l, name, eq + 1, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vmmd: %s\n", err);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int copy_path(char *dst, size_t size, const char *src, const char *what)
@@ -93,11 +119,14 @@ static int parse_fd(const char *s, int *ret)
 	return 0;
 }
 
-enum { OPT_SOCKET = 256, OPT_STATE_DIR, OPT_RUN_DIR, OPT_LOG_LEVEL, OPT_READY_FD,
-       OPT_WORKER, OPT_VERSION, OPT_HELP };
+enum { OPT_SOCKET = 256, OPT_RO_SOCKET, OPT_GROUP, OPT_LIMIT, OPT_STATE_DIR, OPT_RUN_DIR,
+       OPT_LOG_LEVEL, OPT_READY_FD, OPT_WORKER, OPT_VERSION, OPT_HELP };
 
 static const struct option options[] = {
 	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "ro-socket", required_argument, NULL, OPT_RO_SOCKET },
+	{ "group", required_argument, NULL, OPT_GROUP },
+	{ "limit", required_argument, NULL, OPT_LIMIT },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "run-dir", required_argument, NULL, OPT_RUN_DIR },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
@@ -115,6 +144,13 @@ static int parse_option(int opt, struct daemon_config *cfg, bool *run_dir_set)
 	switch (opt) {
 	case OPT_SOCKET:
 		return copy_path(cfg->socket_path, sizeof(cfg->socket_path), optarg, "socket");
+	case OPT_RO_SOCKET:
+		return copy_path(cfg->ro_socket_path, sizeof(cfg->ro_socket_path), optarg,
+				 "read-only socket");
+	case OPT_GROUP:
+		return copy_path(cfg->group, sizeof(cfg->group), optarg, "group");
+	case OPT_LIMIT:
+		return parse_limit(&cfg->limits, optarg);
 	case OPT_STATE_DIR:
 		return copy_path(cfg->state_dir, sizeof(cfg->state_dir), optarg, "state directory");
 	case OPT_RUN_DIR:
@@ -154,7 +190,8 @@ static int find_self(struct daemon_config *cfg)
 
 int main(int argc, char **argv)
 {
-	struct daemon_config cfg = { .ready_fd = -1, .limits = VMMD_DEFAULT_LIMITS };
+	struct daemon_config cfg = { .ready_fd = -1, .limits = VMMD_DEFAULT_LIMITS,
+				     .group = "vmmd" };
 	bool run_dir_set = false;
 	int opt;
 

@@ -82,6 +82,7 @@ static void subs_free(struct vm_record *vm)
 	while (vm->console_subs) {
 		struct console_sub *s = vm->console_subs;
 		vm->console_subs = s->next;
+		s->client->console_views--;
 		free(s);
 	}
 }
@@ -209,6 +210,7 @@ void vm_console_subscribe(struct vm_record *vm, struct client *c)
 	s->client = c;
 	s->next = vm->console_subs;
 	vm->console_subs = s;
+	c->console_views++;
 }
 
 void vm_console_unsubscribe(struct vm_record *vm, struct client *c)
@@ -218,6 +220,7 @@ void vm_console_unsubscribe(struct vm_record *vm, struct client *c)
 			struct console_sub *s = *pp;
 			*pp = s->next;
 			free(s);
+			c->console_views--;
 			return;
 		}
 	}

@@ -65,8 +65,9 @@ static int check_memory(int64_t mib, const struct host_limits *host, struct api_
 				     VM_MEMORY_MIN_MIB, (long long)mib);
 	if ((uint64_t)mib > host->max_memory_mib)
 		return api_error_set(err, API_ERR_INVALID_PARAMS,
-				     "parameter 'memory' (%lld MiB) exceeds the host's %llu MiB of RAM",
-				     (long long)mib, (unsigned long long)host->max_memory_mib);
+				     "parameter 'memory' (%lld MiB) exceeds %s of %llu MiB",
+				     (long long)mib, host->memory_source,
+				     (unsigned long long)host->max_memory_mib);
 	return 0;
 }
 
@@ -74,8 +75,8 @@ static int check_vcpus(int64_t n, const struct host_limits *host, struct api_err
 {
 	if (n < 1 || (uint64_t)n > host->max_vcpus)
 		return api_error_set(err, API_ERR_INVALID_PARAMS,
-				     "parameter 'vcpus' must be between 1 and %u (KVM_CAP_MAX_VCPUS on this host), got %lld",
-				     host->max_vcpus, (long long)n);
+				     "parameter 'vcpus' must be between 1 and %u (%s), got %lld",
+				     host->max_vcpus, host->vcpus_source, (long long)n);
 	return 0;
 }
 
@@ -212,4 +213,6 @@ void host_limits_probe(struct host_limits *ret)
 {
 	ret->max_memory_mib = host_memory_mib();
 	ret->max_vcpus = kvm_max_vcpus();
+	ret->memory_source = "the host's RAM";
+	ret->vcpus_source = "KVM_CAP_MAX_VCPUS on this host";
 }

@@ -20,8 +20,10 @@
 
 /* What the host allows; computed once at daemon start. */
 struct host_limits {
-	uint64_t max_memory_mib; /* host RAM */
-	unsigned int max_vcpus;	 /* KVM_CAP_MAX_VCPUS, capped by VM_VCPUS_LIMIT */
+	uint64_t max_memory_mib;   /* host RAM, or the operator's lower limit */
+	unsigned int max_vcpus;	   /* KVM_CAP_MAX_VCPUS capped by VM_VCPUS_LIMIT, or lower */
+	const char *memory_source; /* where the memory limit comes from, for messages */
+	const char *vcpus_source;
 };
 
 struct vm_def {

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -26,28 +27,44 @@
 
 #define VMMD_VERSION "0.1.0"
 
-/* Named limits; docs/api.md and docs/operations.md list them. */
+/* Named limits; `vmmd --limit NAME=VALUE` sets them, docs/operations.md
+ * lists them. */
 struct daemon_limits {
-	unsigned int max_clients;	/* concurrent connections */
-	unsigned int max_vms;		/* defined VMs */
-	unsigned int max_in_flight;	/* requests in flight per connection */
-	size_t notify_soft_limit;	/* queued output before a subscriber is dropped */
-	size_t console_log_max;		/* bytes per console log file before rotation */
-	double worker_start_timeout_s;	/* worker.start reply */
-	double worker_stop_timeout_s;	/* power-off before SIGKILL */
-	double worker_call_timeout_s;	/* any other worker request */
+	unsigned int max_clients;	  /* concurrent connections */
+	unsigned int max_clients_per_uid; /* concurrent connections of one user */
+	unsigned int max_vms;		  /* defined VMs */
+	unsigned int max_in_flight;	  /* requests in flight per connection */
+	unsigned int max_vcpus;		  /* per VM; 0: what KVM allows */
+	uint64_t max_memory_mib;	  /* per VM; 0: the host's RAM */
+	size_t notify_soft_limit;	  /* queued output before a subscriber is dropped */
+	size_t console_log_max;		  /* bytes per console log file before rotation */
+	double idle_timeout_s;		  /* a connection doing nothing is closed */
+	double partial_timeout_s;	  /* a half-sent message that stalls is dropped */
+	double worker_start_timeout_s;	  /* worker.start reply */
+	double worker_stop_timeout_s;	  /* power-off before SIGKILL */
+	double worker_call_timeout_s;	  /* any other worker request */
 };
 
-#define VMMD_DEFAULT_LIMITS                                                      \
-	{                                                                        \
-		.max_clients = 1024, .max_vms = 1024, .max_in_flight = 64,       \
-		.notify_soft_limit = 4 << 20, .console_log_max = 1 << 20,        \
-		.worker_start_timeout_s = 30, .worker_stop_timeout_s = 5,        \
-		.worker_call_timeout_s = 10,                                     \
+#define VMMD_DEFAULT_LIMITS                                                           \
+	{                                                                             \
+		.max_clients = 1024, .max_clients_per_uid = 256, .max_vms = 1024,     \
+		.max_in_flight = 64, .notify_soft_limit = 4 << 20,                    \
+		.console_log_max = 1 << 20, .idle_timeout_s = 600,                    \
+		.partial_timeout_s = 30, .worker_start_timeout_s = 30,                \
+		.worker_stop_timeout_s = 5, .worker_call_timeout_s = 10,              \
 	}
+
+/* Sets a limit by its option name ("max-connections"); -EINVAL when unknown
+ * or out of range, with the message in err. */
+int daemon_limit_set(struct daemon_limits *l, const char *name, const char *value,
+		     char *err, size_t err_size);
+/* "name=value" lines of every limit, for --help and docs. */
+void daemon_limits_print(const struct daemon_limits *l, FILE *out);
 
 struct daemon_config {
 	char socket_path[108];
+	char ro_socket_path[108]; /* "" for none */
+	char group[64];		  /* members get full access on the main socket */
 	char state_dir[PATH_MAX];
 	char run_dir[PATH_MAX];
 	char self_exe[PATH_MAX]; /* binary re-executed as the worker */
@@ -105,12 +122,34 @@ struct vm_record {
 	char stored_boot_id[64]; /* boot id recorded with the stored runtime state */
 };
 
+/* Who is on the other end of a connection, and what they may do. */
+struct peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	enum api_access access;
+	char reason[160];
+};
+
+struct listener {
+	struct daemon *d;
+	int fd;
+	ev_io io;
+	bool read_only;
+	bool owned; /* ours to unlink (not socket-activated) */
+	char path[108];
+};
+
+#define VMMD_MAX_LISTENERS 4
+
 struct client {
 	struct client *prev, *next;
 	struct daemon *d;
 	struct rpc_conn *conn;
 	struct api_session *session;
+	struct peer peer;
 	unsigned int id;
+	unsigned int console_views; /* consoles attached */
 	bool events;  /* subscribed with events.subscribe */
 	bool dropped; /* being closed for falling behind */
 	bool dead;    /* connection gone; freed from the idle reaper */
@@ -121,9 +160,11 @@ struct daemon {
 	struct ev_loop *loop;
 	struct daemon_config cfg;
 	struct host_limits host;
-	int listen_fd;
-	ev_io listen_io;
+	struct listener listeners[VMMD_MAX_LISTENERS];
+	unsigned int nr_listeners;
+	gid_t group; /* (gid_t)-1 when the group does not exist */
 	ev_signal sig_term, sig_int;
+	ev_timer sweep; /* idle and half-sent connections */
 	ev_timer shutdown_timer;
 	struct client *clients;
 	unsigned int nr_clients;
@@ -143,8 +184,16 @@ void daemon_shutdown(struct daemon *d, const char *why);
 /* Called whenever a worker goes away, so shutdown can finish. */
 void daemon_check_shutdown_done(struct daemon *d);
 
+/* listen.c */
+int listeners_open(struct daemon *d);
+void listeners_start(struct daemon *d);
+void listeners_stop(struct daemon *d);
+void listeners_close(struct daemon *d);
+
 /* client.c */
-int client_accept(struct daemon *d, int fd);
+int client_accept(struct daemon *d, int fd, const struct peer *peer);
+/* Closes connections idle or stalled beyond their limits. */
+void clients_sweep(struct daemon *d);
 void client_free(struct client *c);
 /* Sends a notification (borrowed); drops a client that has fallen too far behind. */
 void client_notify(struct client *c, json_object *msg);

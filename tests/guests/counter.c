@@ -7,7 +7,9 @@
  * restart of vmmd.
  *
  * Command line: period_ms=P (default 20), gap_ms=G (default 1000),
- *               count=N (default 0: forever), tsc_mhz=F (default 2000).
+ *               count=N (default 0: forever), tsc_mhz=F (default 2000),
+ *               pad=B (default 0: B filler characters after each tick, to
+ *               make a lot of console output).
  * Output:
  *   counter: period_ms=P gap_ms=G
  *   tick=1
@@ -48,6 +50,7 @@ int main(void)
 	uint64_t gap_ms = cmdline_number("gap_ms", 1000);
 	uint64_t count = cmdline_number("count", 0);
 	uint64_t per_ms = cmdline_number("tsc_mhz", 2000) * 1000;
+	uint64_t pad = cmdline_number("pad", 0);
 	uint64_t last = rdtsc(), next = last + period_ms * per_ms;
 
 	print("counter: period_ms=");
@@ -66,6 +69,10 @@ int main(void)
 		}
 		last = now;
 		if (now >= next) {
+			for (uint64_t i = 0; i < pad; i++)
+				print_char('.');
+			if (pad)
+				print_char('\n');
 			print_kv_dec("tick", tick++);
 			next += period_ms * per_ms;
 			/* After a stall, do not print a burst of catch-up ticks. */

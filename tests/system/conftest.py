@@ -225,9 +225,22 @@ class Daemon:
                     pids.append(int(entry))
         return pids
 
+    def rpc_when_possible(self, timeout=10):
+        """A connection, retried while vmmd refuses new ones (limits being tested)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                r = self.rpc()
+                r.result("daemon.version")
+                return r
+            except (ConnectionError, OSError, KeyError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
     def stop_running_vms(self):
         """Powers off every live VM through the API (persistent VMs outlive vmmd)."""
-        with self.rpc() as r:
+        with self.rpc_when_possible() as r:
             for vm in r.result("vm.list")["vms"]:
                 if vm["state"] in ("starting", "running", "stopping"):
                     r.call("vm.stop", {"name": vm["name"]})

@@ -397,7 +397,7 @@ static struct api_session *new_session(struct sink *sink, bool ro, unsigned int 
 	struct api_session_config cfg = {
 		.methods = methods,
 		.nr_methods = 4,
-		.read_only = ro,
+		.access = ro ? API_ACCESS_READ_ONLY : API_ACCESS_FULL,
 		.max_in_flight = max_in_flight,
 	};
 
@@ -580,6 +580,37 @@ static void test_read_only_session_refuses_writes(void **state)
 	api_session_free(s);
 }
 
+static int denied_count;
+static char denied_why[256];
+
+static void sink_denied(void *conn, const struct api_method *m, const char *why)
+{
+	denied_count++;
+	snprintf(denied_why, sizeof(denied_why), "%s: %s", m->name, why);
+}
+
+static void test_unauthorised_session_refuses_everything_and_reports_it(void **state)
+{
+	static const struct api_session_ops ops = { .send = sink_send, .denied = sink_denied };
+	struct api_session_config cfg = {
+		.methods = methods,
+		.nr_methods = 4,
+		.access = API_ACCESS_NONE,
+		.access_reason = "uid 1000 is not in group 'vmmd'",
+	};
+	struct sink sink = { 0 };
+	struct api_session *s = api_session_new(&cfg, &ops, &sink, &sink);
+
+	denied_count = 0;
+	feed_session(s, "{\"jsonrpc\":\"2.0\",\"method\":\"t.echo\",\"params\":{\"name\":\"x\"},\"id\":1}");
+	assert_int_equal(sink.n, 1);
+	assert_string_equal(sink.out[0], "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32006,"
+					 "\"message\":\"permission denied: uid 1000 is not in group 'vmmd'\"}}");
+	assert_int_equal(denied_count, 1);
+	assert_string_equal(denied_why, "t.echo: permission denied: uid 1000 is not in group 'vmmd'");
+	api_session_free(s);
+}
+
 static void test_in_flight_limit(void **state)
 {
 	struct sink sink;
@@ -634,6 +665,7 @@ int main(void)
 		cmocka_unit_test(test_async_batch_waits_for_every_member),
 		cmocka_unit_test(test_reply_after_client_left_is_dropped),
 		cmocka_unit_test(test_read_only_session_refuses_writes),
+		cmocka_unit_test(test_unauthorised_session_refuses_everything_and_reports_it),
 		cmocka_unit_test(test_in_flight_limit),
 		cmocka_unit_test(test_stray_response_is_invalid),
 	};
