@@ -55,7 +55,8 @@ OBJDIR := $(BUILD)/obj
 UTIL_SRCS := util/log.c util/error.c util/base64.c util/thread.c util/time.c util/path.c util/fileio.c
 
 # ---------------------------------------------------------------- mmu/ (libc only)
-MMU_SRCS :=
+MMU_SRCS := mmu/strbuf.c mmu/role.c mmu/context.c mmu/walk.c mmu/walk-format.c \
+	    mmu/cpuid.c mmu/nested.c mmu/validate.c
 
 # ---------------------------------------------------------------- api/
 API_SRCS := api/errors.c api/frame.c api/jsonrpc.c api/schema.c api/conn.c \
@@ -219,6 +220,7 @@ UNIT_TESTS += $(BUILD)/tests/unit/test-iobus $(BUILD)/tests/unit/test-serial \
 	      $(BUILD)/tests/unit/test-debug-exit
 UNIT_TESTS += $(BUILD)/tests/unit/test-boot $(BUILD)/tests/unit/test-boot-file
 UNIT_TESTS += $(BUILD)/tests/unit/test-boot-guests
+UNIT_TESTS += $(BUILD)/tests/unit/test-mmu-walk
 unit-tests: $(UNIT_TESTS)
 
 # The loaders against the guests this build produced.
