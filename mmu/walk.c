@@ -382,7 +382,7 @@ static void set_ept_fault(struct mmu_fault *fault, enum mmu_fault_type type, uns
 }
 
 /* Access bits of an EPT-violation qualification (SDM Vol. 3C Table 28-7). */
-static uint64_t ept_access_qual(const struct mmu_context *ctx, uint32_t access)
+static uint64_t ept_access_qual(const struct mmu_context *ctx, uint32_t access, bool table)
 {
 	uint64_t q = 0;
 
@@ -392,8 +392,12 @@ static uint64_t ept_access_qual(const struct mmu_context *ctx, uint32_t access)
 		q |= MMU_EPT_QUAL_WRITE;
 	else
 		q |= MMU_EPT_QUAL_READ;
-	/* KVM ORs PFERR_USER_MASK ("read" for EPT) into every nested access. */
-	if (ctx->kvm_compat)
+	/*
+	 * SDM Vol. 3C §29.3.3.2: with EPT A/D flags on, a paging-structure
+	 * access is a write and its violation sets both bits 0 and 1. KVM ORs
+	 * PFERR_USER_MASK ("read" for EPT) into every nested access.
+	 */
+	if ((table && ctx->ept_ad && (access & MMU_ACCESS_WRITE)) || ctx->kvm_compat)
 		q |= MMU_EPT_QUAL_READ;
 	return q;
 }
@@ -410,11 +414,12 @@ static bool ept_access_allowed(const struct mmu_context *ctx, unsigned int rwx, 
 }
 
 static int ept_walk(struct walker *w, const struct mmu_context *ctx, uint64_t gpa,
-		    uint32_t access, struct stage_walk *sw, struct mmu_fault *fault)
+		    uint32_t access, bool table_access, struct stage_walk *sw,
+		    struct mmu_fault *fault)
 {
 	unsigned int level = ctx->role.level;
 	uint64_t table = ctx->root, entry = 0;
-	uint64_t qual = ept_access_qual(ctx, access);
+	uint64_t qual = ept_access_qual(ctx, access, table_access);
 	unsigned int rwx = EPTE_RWX;
 	int r;
 
@@ -539,7 +544,7 @@ static int stage2_translate(struct walker *w, const struct mmu_context *s2, uint
 
 	for (unsigned int tries = 0;; tries++) {
 		if (s2->role.ept)
-			r = ept_walk(w, s2, gpa, access, sw, fault);
+			r = ept_walk(w, s2, gpa, access, table, sw, fault);
 		else
 			/* Every NPT access is a user access (MMU.md §5.2). */
 			r = x86_walk(w, s2, NULL, s2->root, gpa, access | MMU_ACCESS_USER, NULL,

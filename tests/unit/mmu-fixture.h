@@ -306,13 +306,13 @@ static inline uint64_t fx_map(struct fixture *fx, enum mmu_paging_mode mode, uin
 	return gpa;
 }
 
-/* ORs `set` into and clears `clear` from the entry for va at level. */
+/* Clears `clear` from, then ORs `set` into, the entry for va at level. */
 static inline void fx_modify(struct fixture *fx, enum mmu_paging_mode mode, uint64_t root,
 			     uint64_t va, unsigned int level, uint64_t set, uint64_t clear)
 {
 	uint64_t gpa = fx_entry(fx, mode, root, va, level);
 
-	fx_write_entry(fx, mode, gpa, (fx_read_entry(fx, mode, gpa) | set) & ~clear);
+	fx_write_entry(fx, mode, gpa, (fx_read_entry(fx, mode, gpa) & ~clear) | set);
 }
 
 /* A root table for mode (a PAE PDPT is a whole page here). */
