@@ -5,6 +5,7 @@
  * NPT and nested EPT.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "mmu/mmu-internal.h"
 
@@ -245,10 +246,14 @@ static int check_inputs(const struct mmu_cpu_features *f, unsigned int flags)
 	return 0;
 }
 
+/*
+ * Contexts are zeroed bytewise (padding included), so contexts built from
+ * equal inputs compare equal with memcmp() and can key a cache.
+ */
 static void context_from_role(struct mmu_context *ctx, union mmu_role role,
 			      const struct mmu_cpu_features *f, unsigned int flags)
 {
-	*ctx = (struct mmu_context){ 0 };
+	memset(ctx, 0, sizeof(*ctx));
 	ctx->role = role;
 	ctx->mode = mmu_role_mode(role);
 	ctx->maxphyaddr = f->maxphyaddr;
@@ -272,7 +277,7 @@ int mmu_context_init(struct mmu_context *ret_ctx, const struct mmu_role_regs *re
 	if (r < 0)
 		return r;
 	context_from_role(&ctx, mmu_role_compute(regs, flags), features, flags);
-	*ret_ctx = ctx;
+	memcpy(ret_ctx, &ctx, sizeof(ctx));
 	return 0;
 }
 
@@ -303,7 +308,7 @@ int mmu_context_init_npt(struct mmu_context *ret_ctx, uint64_t l1_cr4, uint64_t 
 	context_from_role(&ctx, mmu_role_compute(&regs, flags), features, flags);
 	ctx.stage2 = true;
 	ctx.root = ncr3;
-	*ret_ctx = ctx;
+	memcpy(ret_ctx, &ctx, sizeof(ctx));
 	return 0;
 }
 
@@ -346,7 +351,7 @@ int mmu_context_init_ept(struct mmu_context *ret_ctx, uint64_t eptp,
 			 struct mmu_error *err)
 {
 	union mmu_role role = { .word = 0 };
-	struct mmu_context ctx = { 0 };
+	struct mmu_context ctx;
 	int r;
 
 	if (!ret_ctx) {
@@ -372,6 +377,7 @@ int mmu_context_init_ept(struct mmu_context *ret_ctx, uint64_t eptp,
 	role.execonly = !!(features->ept_caps & MMU_EPT_CAP_EXECUTE_ONLY);
 	role.valid = 1;
 
+	memset(&ctx, 0, sizeof(ctx));
 	ctx.role = role;
 	ctx.mode = mmu_role_mode(role);
 	ctx.maxphyaddr = features->maxphyaddr;
@@ -381,6 +387,6 @@ int mmu_context_init_ept(struct mmu_context *ret_ctx, uint64_t eptp,
 	ctx.eptp = eptp;
 	ctx.root = eptp & MMU_BITS(12, 51);
 	mmu_rsvd_masks_ept(&ctx, features);
-	*ret_ctx = ctx;
+	memcpy(ret_ctx, &ctx, sizeof(ctx));
 	return 0;
 }

@@ -275,6 +275,7 @@ int mmu_role_format(union mmu_role role, enum mmu_format fmt, char *buf, size_t 
  * Everything a walk needs, precomputed from a role: reserved-bit masks per
  * level and page size, the permission table and the PKRU mask. Fields are
  * read-only for callers. A stage-2 context (NPT/EPT) also holds its root.
+ * Contexts built from equal inputs are byte-identical (memcmp() works).
  */
 struct mmu_context {
 	union mmu_role role;
