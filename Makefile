@@ -222,7 +222,7 @@ UNIT_TESTS += $(BUILD)/tests/unit/test-boot $(BUILD)/tests/unit/test-boot-file
 UNIT_TESTS += $(BUILD)/tests/unit/test-boot-guests
 UNIT_TESTS += $(BUILD)/tests/unit/test-mmu-walk $(BUILD)/tests/unit/test-mmu-role \
 	      $(BUILD)/tests/unit/test-mmu-nested $(BUILD)/tests/unit/test-mmu-cpuid \
-	      $(BUILD)/tests/unit/test-mmu-validate
+	      $(BUILD)/tests/unit/test-mmu-validate $(BUILD)/tests/unit/test-mmu-property
 unit-tests: $(UNIT_TESTS)
 
 # The loaders against the guests this build produced.

@@ -383,6 +383,32 @@ static void test_e42_ept_execute_only(void **state)
 	assert_true(r.fault.address == (FRAME | (cfg_gva(MMU_MODE_4LEVEL) & 0xFFF)));
 }
 
+/* Bits 5:3 of the qualification AND the rights of every EPT entry used. */
+static void test_ept_qualification_ands_levels(void **state)
+{
+	struct mmu_walk_result r;
+	struct nested n;
+
+	nested_build(&n, MMU_MODE_4LEVEL, MMU_MODE_EPT4, 0, 0);
+	s2_modify(&n, FRAME, 2, 0, FX_EPT_W); /* the EPT PDE: R and X only */
+	n.req.access = MMU_ACCESS_WRITE;
+	r = nwalk(&n);
+	assert_int_equal(r.fault.type, MMU_FAULT_EPT_VIOLATION);
+	assert_int_equal(r.fault.level, 1);
+	assert_true(r.fault.exit_qualification ==
+		    (MMU_EPT_QUAL_WRITE | MMU_EPT_QUAL_READABLE | MMU_EPT_QUAL_EXECUTABLE |
+		     MMU_EPT_QUAL_GLA_VALID | MMU_EPT_QUAL_GLA_FINAL));
+	/* Not present half-way: the AND includes the empty entry, so 5:3 are 0. */
+	s2_modify(&n, FRAME, 2, 0, FX_EPT_RWX);
+	n.req.access = MMU_ACCESS_FETCH;
+	r = nwalk(&n);
+	assert_int_equal(r.fault.type, MMU_FAULT_EPT_VIOLATION);
+	assert_int_equal(r.fault.level, 2);
+	assert_true(r.fault.exit_qualification ==
+		    (MMU_EPT_QUAL_FETCH | MMU_EPT_QUAL_GLA_VALID | MMU_EPT_QUAL_GLA_FINAL));
+	nested_free(&n);
+}
+
 /* E43: memory type 7 in a leaf, or bit 3 in a PML4E: misconfiguration. */
 static void test_e43_ept_reserved(void **state)
 {
@@ -443,6 +469,38 @@ static void test_e44_ept_ad(void **state)
 	assert_true(fx_r64(n.l1, fx_entry(n.l1, n.m2, n.s2_root, s1_table_l2(&n, 1), 1)) &
 		    FX_EPT_D);
 	nested_free(&n);
+}
+
+/* Inspection (no MMU_WALK_SET_AD) writes neither stage; SET_AD writes both. */
+static void test_nested_inspection_writes_nothing(void **state)
+{
+	static const enum mmu_paging_mode s2_modes[] = { MMU_MODE_4LEVEL, MMU_MODE_EPT4 };
+
+	for (size_t i = 0; i < sizeof(s2_modes) / sizeof(s2_modes[0]); i++) {
+		uint64_t a = fx_is_ept(s2_modes[i]) ? FX_EPT_A : FX_A;
+		struct mmu_walk_result r;
+		struct nested n;
+
+		nested_build(&n, MMU_MODE_4LEVEL, s2_modes[i], 1ULL << 6, 0);
+		for (unsigned int l = 1; l <= 4; l++)
+			s2_modify(&n, FRAME, l, 0, a);
+		fx_w64(n.l1, s1_entry_l1(&n, 1), fx_r64(n.l1, s1_entry_l1(&n, 1)) & ~FX_A);
+		n.l1->cmpxchg_calls = 0;
+		n.mem = fx_mem_copy(n.l1);
+		n.req.access = MMU_ACCESS_WRITE;
+		r = nwalk(&n);
+		assert_int_equal(r.fault.type, MMU_FAULT_NONE);
+		assert_int_equal(n.l1->cmpxchg_calls, 0);
+		assert_int_equal(r.ad_written, 0);
+
+		n.req.flags = MMU_WALK_SET_AD;
+		r = nwalk(&n);
+		assert_int_equal(r.fault.type, MMU_FAULT_NONE);
+		for (unsigned int e = 0; e < r.nr_stage2_entries; e++)
+			assert_true(fx_r64(n.l1, r.stage2_entries[e].gpa) & a);
+		assert_true(fx_r64(n.l1, s1_entry_l1(&n, 1)) & (FX_A | FX_D));
+		nested_free(&n);
+	}
 }
 
 /* E45: L2's CR0.WP changes the stage-1 role only; stage 2 is untouched. */
@@ -923,8 +981,10 @@ int main(void)
 		cmocka_unit_test(test_e40_npt_pae),
 		cmocka_unit_test(test_e41_ept_write_only),
 		cmocka_unit_test(test_e42_ept_execute_only),
+		cmocka_unit_test(test_ept_qualification_ands_levels),
 		cmocka_unit_test(test_e43_ept_reserved),
 		cmocka_unit_test(test_e44_ept_ad),
+		cmocka_unit_test(test_nested_inspection_writes_nothing),
 		cmocka_unit_test(test_e45_stage2_ignores_l2_cr0),
 		cmocka_unit_test(test_e46_npt_readonly_table),
 		cmocka_unit_test(test_e46_ept_readonly_table),

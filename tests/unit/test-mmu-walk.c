@@ -208,6 +208,11 @@ static const struct wcase walk_cases[] = {
 	  .leaf_level = 2, .set[2] = 3ULL << 13, .gpa_extra = 3ULL << 32 },
 	{ .name = "E10: same under KVM compatibility", .mode = MMU_MODE_32BIT,
 	  .kvm_compat = true, .leaf_level = 2, .set[2] = 3ULL << 13, .gpa_extra = 3ULL << 32 },
+	{ .name = "E10: MAXPHYADDR 36: PDE[16:13] give PA[35:32]", .mode = MMU_MODE_32BIT,
+	  .maxphyaddr = 36, .leaf_level = 2, .set[2] = 0xFULL << 13, .gpa_extra = 0xFULL << 32 },
+	{ .name = "E10: MAXPHYADDR 46: PSE-36 reaches PA[39:32] through PDE[20:13]",
+	  .mode = MMU_MODE_32BIT, .leaf_level = 2, .set[2] = 0xFFULL << 13,
+	  .gpa_extra = 0xFFULL << 32 },
 	{ .name = "E11: 32-bit 4M PDE bit 17, KVM compatibility (fixed 36-bit PSE-36)",
 	  .mode = MMU_MODE_32BIT, .kvm_compat = true, .leaf_level = 2, .set[2] = 1ULL << 17,
 	  .fault = MMU_FAULT_PF, .error_code = PF_P | PF_RSVD, .fault_level = 2 },
@@ -516,14 +521,25 @@ static void test_e35_rom_page_tables(void **state)
 
 		build(&c, copy, &s);
 		s.req.flags = MMU_WALK_SET_AD;
-		/* The PTE page only is ROM: the others get their A bits. */
-		fx_set_readonly(s.fx, fx_entry(s.fx, s.mode, s.req.cr3, s.req.addr, 1));
+		/* The page directory only is ROM: the entries above and below get A. */
+		fx_set_readonly(s.fx, fx_entry(s.fx, s.mode, s.req.cr3, s.req.addr, 2));
 		assert_int_equal(mmu_walk(&s.ctx, NULL, &s.mem, &s.req, &r), 0);
 		assert_int_equal(r.fault.type, MMU_FAULT_NONE);
-		assert_false(entry_now(&s, &r.entries[3]) & FX_A);
-		for (unsigned int i = 0; i < 3; i++)
-			assert_true(entry_now(&s, &r.entries[i]) & FX_A);
+		assert_false(entry_now(&s, &r.entries[2]) & FX_A);
+		assert_true(entry_now(&s, &r.entries[0]) & FX_A);
+		assert_true(entry_now(&s, &r.entries[1]) & FX_A);
+		assert_true(entry_now(&s, &r.entries[3]) & FX_A);
 		assert_int_equal(r.ad_written, 3);
+
+		/* Everything ROM: still a successful access, nothing written. */
+		for (unsigned int l = 1; l <= 4; l++)
+			fx_set_readonly(s.fx, fx_entry(s.fx, s.mode, s.req.cr3, s.req.addr, l));
+		fx_modify(s.fx, s.mode, s.req.cr3, s.req.addr, 1, 0, FX_A);
+		s.req.access = W;
+		assert_int_equal(mmu_walk(&s.ctx, NULL, &s.mem, &s.req, &r), 0);
+		assert_int_equal(r.fault.type, MMU_FAULT_NONE);
+		assert_int_equal(r.ad_written, 0);
+		assert_false(entry_now(&s, &r.entries[3]) & (FX_A | FX_D));
 		fx_free(s.fx);
 	}
 }
