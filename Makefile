@@ -121,7 +121,15 @@ $(BUILD)/vmmd: $(call objs,$(VMMD_SRCS)) $(ALL_LIBS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(call objs,$(VMMD_SRCS)) $(ALL_LIBS) $(LIBS)
 
-all: $(PROGRAMS) guests
+# ---------------------------------------------------------------- benchmarks
+BENCHES := $(BUILD)/bench/mmu
+
+$(BUILD)/bench/mmu: $(OBJDIR)/bench/mmu.o $(LIB_MMU)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
+all: $(PROGRAMS) $(BENCHES) guests
 
 # ---------------------------------------------------------------- guests
 # Freestanding test kernels, built from source in tests/guests/ into

@@ -120,26 +120,6 @@ void mmu_rsvd_masks_ept(struct mmu_context *ctx, const struct mmu_cpu_features *
 	ctx->ept_bad_mt_xwr = ept_bad_mt_xwr(ctx->role.execonly);
 }
 
-bool mmu_is_last_level(const struct mmu_context *ctx, unsigned int level, uint64_t entry)
-{
-	if (level == 1)
-		return true;
-	/* 32-bit paging: bit 7 is a page size only in a PDE with CR4.PSE=1. */
-	if (ctx->role.has_4_byte_gpte)
-		return level == 2 && ctx->role.cr4_pse && (entry & PTE_PS);
-	return entry & PTE_PS;
-}
-
-bool mmu_is_reserved(const struct mmu_context *ctx, unsigned int level, uint64_t entry)
-{
-	return entry & ctx->rsvd[(entry & PTE_PS) ? 1 : 0][level - 1];
-}
-
-bool mmu_ept_is_misconfig(const struct mmu_context *ctx, unsigned int level, uint64_t entry)
-{
-	return mmu_is_reserved(ctx, level, entry) || (ctx->ept_bad_mt_xwr >> (entry & 63)) & 1;
-}
-
 /* ---------------------------------------------------------------- permissions */
 
 /*
@@ -197,44 +177,6 @@ void mmu_perm_tables(struct mmu_context *ctx)
 	for (unsigned int i = 0; i < MMU_ARRAY_SIZE(ctx->perm); i++)
 		ctx->perm[i] = perm_byte(ctx->role, i);
 	ctx->pkru_mask = pkru_mask(ctx->role);
-}
-
-uint32_t mmu_fetch_error_bit(const struct mmu_context *ctx, uint32_t access)
-{
-	bool nx_counts;
-
-	if (!(access & MMU_ACCESS_FETCH))
-		return 0;
-	/*
-	 * SDM Vol. 3A §4.7: I is set for fetches if CR4.SMEP, or if NXE with
-	 * PAE/4/5-level paging. KVM uses the role's efer_nx in every mode.
-	 */
-	nx_counts = ctx->role.efer_nx && (ctx->kvm_compat || !ctx->role.has_4_byte_gpte);
-	return (nx_counts || ctx->role.cr4_smep) ? MMU_PFERR_I : 0;
-}
-
-uint32_t mmu_permission_fault(const struct mmu_context *ctx, unsigned int rights,
-			      unsigned int pkey, uint32_t access, bool eflags_ac, uint32_t pkru)
-{
-	uint32_t pfec = access & (MMU_PFERR_W | MMU_PFERR_U | MMU_PFERR_I);
-	bool smap_override = eflags_ac && !(access & MMU_ACCESS_IMPLICIT);
-	unsigned int idx = (pfec | (smap_override ? MMU_PFERR_RSVD : 0)) >> 1;
-	bool fault = (ctx->perm[idx] >> rights) & 1;
-	uint32_t code = 0;
-
-	if (ctx->pkru_mask) {
-		uint32_t offset = pfec | ((rights & ACC_USER) ? MMU_PFERR_RSVD : 0);
-		uint32_t key_bits = (pkru >> (2 * pkey)) & 3;
-
-		if (key_bits & (ctx->pkru_mask >> offset)) {
-			code |= MMU_PFERR_PK;
-			fault = true;
-		}
-	}
-	if (!fault)
-		return 0;
-	return code | MMU_PFERR_P | (access & (MMU_PFERR_W | MMU_PFERR_U)) |
-	       mmu_fetch_error_bit(ctx, access);
 }
 
 /* ---------------------------------------------------------------- construction */

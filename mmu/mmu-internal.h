@@ -99,22 +99,81 @@ void mmu_rsvd_masks_ept(struct mmu_context *ctx, const struct mmu_cpu_features *
 /* Permission table and PKRU mask (MMU.md §3.3, §3.4). */
 void mmu_perm_tables(struct mmu_context *ctx);
 
+/* ---- per-entry checks, inline: they run at every level of every walk ---- */
+
 /*
- * Returns the #PF error code of a permission / protection-key fault for a
- * walk that ended with effective rights `rights` (ACC_*) and leaf key
- * `pkey`, or 0 if the access is allowed.
+ * Whether an entry ends the walk at `level` (MMU.md §2.3): level 1 always;
+ * bit 7 elsewhere, except that 32-bit paging honours it only in a PDE
+ * with CR4.PSE=1. Scalar arguments so hot loops can keep them in registers.
  */
-uint32_t mmu_permission_fault(const struct mmu_context *ctx, unsigned int rights,
-			      unsigned int pkey, uint32_t access, bool eflags_ac, uint32_t pkru);
+static inline bool mmu_last_level(unsigned int level, uint64_t entry, bool four_byte, bool pse)
+{
+	return level == 1 || ((entry & PTE_PS) && (!four_byte || (level == 2 && pse)));
+}
 
-/* I bit of a #PF / NPF error code for this access (MMU.md §3.5). */
-uint32_t mmu_fetch_error_bit(const struct mmu_context *ctx, uint32_t access);
+static inline bool mmu_is_last_level(const struct mmu_context *ctx, unsigned int level,
+				     uint64_t entry)
+{
+	return mmu_last_level(level, entry, ctx->role.has_4_byte_gpte, ctx->role.cr4_pse);
+}
 
-/* Whether an entry with bit 7 as given ends the walk at `level` (§2.3). */
-bool mmu_is_last_level(const struct mmu_context *ctx, unsigned int level, uint64_t entry);
+static inline bool mmu_is_reserved(const struct mmu_context *ctx, unsigned int level,
+				   uint64_t entry)
+{
+	return entry & ctx->rsvd[(entry & PTE_PS) ? 1 : 0][level - 1];
+}
 
-bool mmu_is_reserved(const struct mmu_context *ctx, unsigned int level, uint64_t entry);
-/* EPT: reserved bits or bad memory type / XWR combination (§5.3). */
-bool mmu_ept_is_misconfig(const struct mmu_context *ctx, unsigned int level, uint64_t entry);
+/* EPT: reserved bits or a bad memory type / XWR combination (§5.3). */
+static inline bool mmu_ept_is_misconfig(const struct mmu_context *ctx, unsigned int level,
+					uint64_t entry)
+{
+	return mmu_is_reserved(ctx, level, entry) || ((ctx->ept_bad_mt_xwr >> (entry & 63)) & 1);
+}
+
+/*
+ * I bit of a #PF / NPF error code (MMU.md §3.5). SDM Vol. 3A §4.7: set for
+ * fetches if CR4.SMEP, or if EFER.NXE with PAE/4/5-level paging. KVM uses
+ * the role's efer_nx in every mode.
+ */
+static inline uint32_t mmu_fetch_error_bit(const struct mmu_context *ctx, uint32_t access)
+{
+	bool nx_counts;
+
+	if (!(access & MMU_ACCESS_FETCH))
+		return 0;
+	nx_counts = ctx->role.efer_nx && (ctx->kvm_compat || !ctx->role.has_4_byte_gpte);
+	return (nx_counts || ctx->role.cr4_smep) ? MMU_PFERR_I : 0;
+}
+
+/*
+ * The #PF error code of a permission / protection-key fault for a walk
+ * that ended with effective rights `rights` (ACC_*) and leaf key `pkey`,
+ * or 0 if the access is allowed (KVM's permission_fault() method, §3.3).
+ */
+static inline uint32_t mmu_permission_fault(const struct mmu_context *ctx, unsigned int rights,
+					    unsigned int pkey, uint32_t access, bool eflags_ac,
+					    uint32_t pkru)
+{
+	uint32_t pfec = access & (MMU_PFERR_W | MMU_PFERR_U | MMU_PFERR_I);
+	/* EFLAGS.AC overrides SMAP for explicit accesses only. */
+	bool smap_override = eflags_ac && !(access & MMU_ACCESS_IMPLICIT);
+	unsigned int idx = (pfec | (smap_override ? MMU_PFERR_RSVD : 0)) >> 1;
+	bool fault = (ctx->perm[idx] >> rights) & 1;
+	uint32_t code = 0;
+
+	if (ctx->pkru_mask) {
+		uint32_t offset = pfec | ((rights & ACC_USER) ? MMU_PFERR_RSVD : 0);
+		uint32_t key_bits = (pkru >> (2 * pkey)) & 3;
+
+		if (key_bits & (ctx->pkru_mask >> offset)) {
+			code |= MMU_PFERR_PK;
+			fault = true;
+		}
+	}
+	if (!fault)
+		return 0;
+	return code | MMU_PFERR_P | (access & (MMU_PFERR_W | MMU_PFERR_U)) |
+	       mmu_fetch_error_bit(ctx, access);
+}
 
 #endif

@@ -326,29 +326,46 @@ int mmu_context_init_ept(struct mmu_context *ret_ctx, uint64_t eptp,
 /* ------------------------------------------------------------ memory */
 
 /*
- * Guest-physical memory as the walker reaches it. Set map, or read (plus
- * cmpxchg to allow A/D updates). All callbacks get naturally aligned
- * 4- or 8-byte accesses that never cross a page.
+ * A range of guest RAM mapped at a host address (live guest RAM, a mapped
+ * snapshot file, a test buffer). The walker reads and compare-exchanges
+ * entries there directly, with no callback.
+ */
+struct mmu_ram_region {
+	uint64_t gpa;
+	uint64_t size;
+	void *hva;     /* page aligned */
+	bool readonly; /* A/D updates skipped (ROM slots, read-only snapshots) */
+};
+
+/*
+ * Guest-physical memory as the walker reaches it: regions first, then the
+ * callbacks for anything outside them. Give regions, map, or read (plus
+ * cmpxchg to allow A/D updates). Callbacks get naturally aligned 4- or
+ * 8-byte accesses that never cross a page.
+ *
+ * Entries in regions and behind map are loaded with __atomic_load_n() and
+ * A/D bits are set with __atomic_compare_exchange_n() on the host address,
+ * so on live guest RAM the update is a real locked cmpxchg racing
+ * correctly with the guest. Read-only memory (region readonly, or
+ * map's *ret_writable = false) models page tables in ROM (E35): A/D
+ * updates to it are skipped and the access proceeds.
  *
  * map: return in *ret_ptr a host pointer to the bytes at gpa (valid for
- *   len bytes) and in *ret_writable whether the walker may write them. The
- *   walker loads entries with __atomic_load_n() and sets A/D bits with
- *   __atomic_compare_exchange_n() on that pointer, so on live guest RAM the
- *   update is a real locked cmpxchg racing correctly with the guest.
- *   ret_writable = false models page tables in read-only memory (ROM
- *   slots, E35): A/D updates to them are skipped and the access proceeds.
+ *   len bytes) and in *ret_writable whether the walker may write them.
  * read: copy len bytes at gpa into buf (backends without a host mapping,
  *   such as snapshot readers).
  * cmpxchg: if the len bytes at gpa equal old, store new and return 0;
  *   return -EAGAIN if they differ (the walk restarts), -EROFS if the memory
  *   is read-only (update skipped). NULL means read-only memory.
  *
- * Every callback returns -EFAULT for a gpa that is not RAM: a page-table
- * read from such a gpa becomes a not-present fault (KVM does the same) with
- * mmu_fault.unbacked set. Any other negative errno aborts the walk and is
- * returned by mmu_walk().
+ * A GPA in no region with no callback, or a callback returning -EFAULT,
+ * is not RAM: a page-table read there becomes a not-present fault (KVM
+ * does the same) with mmu_fault.unbacked set. Any other negative errno
+ * aborts the walk and is returned by mmu_walk().
  */
 struct mmu_memory {
+	const struct mmu_ram_region *regions;
+	unsigned int nr_regions;
 	void *opaque;
 	int (*map)(void *opaque, uint64_t gpa, size_t len, void **ret_ptr, bool *ret_writable);
 	int (*read)(void *opaque, uint64_t gpa, void *buf, size_t len);
@@ -417,6 +434,7 @@ struct mmu_walk_entry {
 	uint16_t index; /* index into its table */
 	uint8_t level;	/* 5..1 (3 for a PAE PDPTE) */
 	bool from_register; /* PAE PDPTE register, not read from memory */
+	uint32_t reserved;  /* always 0 */
 };
 
 enum mmu_fault_type {
@@ -476,7 +494,7 @@ struct mmu_walk_result {
  * would see it, in *ret. Negative errno only for bad arguments (-EINVAL:
  * unknown access/flag bits, USER with IMPLICIT, WRITE with FETCH, a linear
  * address above 4 GiB outside long mode, stage2 not a stage-2 context, a
- * memory object with neither map nor read), memory-callback failures other
+ * memory object with no regions, map or read), memory-callback failures other
  * than -EFAULT, and -EAGAIN after MMU_WALK_MAX_RESTARTS lost A/D races.
  *
  * With MMU_WALK_SET_AD, A/D bits are updated exactly as the CPU would

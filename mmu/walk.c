@@ -5,6 +5,7 @@
  * compare-and-exchange and restart, and fault reporting per stage.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "mmu/mmu-internal.h"
@@ -25,9 +26,9 @@ struct entry_loc {
 	bool writable;
 };
 
-/* The outcome of walking one stage. */
+/* The outcome of walking one stage; entries points into the result. */
 struct stage_walk {
-	struct mmu_walk_entry entries[MMU_MAX_LEVELS];
+	struct mmu_walk_entry *entries;
 	struct entry_loc locs[MMU_MAX_LEVELS];
 	uint8_t n;
 	uint8_t leaf_level;
@@ -47,9 +48,18 @@ struct walker {
 
 /* ---------------------------------------------------------------- memory */
 
-/* Returns 0, 1 if pa is not RAM, or a negative errno from the backend. */
-static int mem_load(const struct mmu_memory *mem, uint64_t pa, size_t size, uint64_t *ret_val,
-		    struct entry_loc *loc)
+/* Entries are naturally aligned; the guest may be updating them concurrently. */
+static uint64_t load_entry(const void *p, size_t size)
+{
+	if (size == 8)
+		return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE);
+	return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE);
+}
+
+/* Outside the RAM regions: the callbacks. Returns as mem_load(). */
+static int __attribute__((noinline))
+mem_load_callback(const struct mmu_memory *mem, uint64_t pa, size_t size, uint64_t *ret_val,
+		  struct entry_loc *loc)
 {
 	int r;
 
@@ -62,15 +72,13 @@ static int mem_load(const struct mmu_memory *mem, uint64_t pa, size_t size, uint
 			return 1;
 		if (r < 0)
 			return r;
-		/* Entries are naturally aligned; the guest may be updating them. */
-		if (size == 8)
-			*ret_val = __atomic_load_n((uint64_t *)p, __ATOMIC_ACQUIRE);
-		else
-			*ret_val = __atomic_load_n((uint32_t *)p, __ATOMIC_ACQUIRE);
+		*ret_val = load_entry(p, size);
 		loc->ptr = p;
 		loc->writable = writable;
 		return 0;
 	}
+	if (!mem->read)
+		return 1;
 
 	if (size == 8) {
 		uint64_t v;
@@ -90,13 +98,30 @@ static int mem_load(const struct mmu_memory *mem, uint64_t pa, size_t size, uint
 	return r < 0 ? r : 0;
 }
 
+/* Returns 0, 1 if pa is not RAM, or a negative errno from the backend. */
+static inline int mem_load(const struct mmu_memory *mem, uint64_t pa, size_t size,
+			   uint64_t *ret_val, struct entry_loc *loc)
+{
+	for (unsigned int i = 0; i < mem->nr_regions; i++) {
+		const struct mmu_ram_region *rg = &mem->regions[i];
+
+		if (pa - rg->gpa < rg->size && rg->size - (pa - rg->gpa) >= size) {
+			loc->ptr = (uint8_t *)rg->hva + (pa - rg->gpa);
+			loc->writable = !rg->readonly;
+			*ret_val = load_entry(loc->ptr, size);
+			return 0;
+		}
+	}
+	return mem_load_callback(mem, pa, size, ret_val, loc);
+}
+
 /* Returns 0 if stored, -EAGAIN if the entry changed, -EROFS to skip the update. */
 static int mem_cmpxchg(const struct mmu_memory *mem, const struct entry_loc *loc, uint64_t pa,
 		       size_t size, uint64_t old, uint64_t new_val)
 {
 	if (!loc->writable)
 		return -EROFS;
-	if (!mem->map)
+	if (!loc->ptr)
 		return mem->cmpxchg(mem->opaque, pa, size, old, new_val);
 	if (size == 8) {
 		uint64_t expected = old;
@@ -184,6 +209,7 @@ static void record_entry(struct stage_walk *sw, unsigned int level, unsigned int
 	e->index = (uint16_t)index;
 	e->level = (uint8_t)level;
 	e->from_register = from_register;
+	e->reserved = 0;
 }
 
 static bool is_canonical(uint64_t addr, unsigned int bits)
@@ -210,13 +236,16 @@ static uint32_t s2_table_access(const struct mmu_context *s2)
 	return (s2->ept_ad || s2->kvm_compat) ? MMU_ACCESS_WRITE : MMU_ACCESS_READ;
 }
 
+/* read_entry() results besides 0 and negative errno. */
+#define ENTRY_UNBACKED 1     /* not in guest RAM */
+#define ENTRY_STAGE2_FAULT 2 /* stage-2 fault, left in *fault */
+
 /*
  * Reads the entry of `size` bytes at gpa in the walked stage's input
  * space, translating gpa through s2 first for a nested stage-1 walk.
- * Returns 0, 1 if the entry is not in guest RAM, or a negative errno;
- * a stage-2 fault is left in *fault.
+ * Returns 0, ENTRY_UNBACKED, ENTRY_STAGE2_FAULT or a negative errno.
  */
-static int read_entry(struct walker *w, const struct mmu_context *s2, struct stage_walk *sw,
+static inline int read_entry(struct walker *w, const struct mmu_context *s2, struct stage_walk *sw,
 		      uint64_t gpa, size_t size, uint64_t *ret_val, uint64_t *ret_pa,
 		      struct mmu_fault *fault)
 {
@@ -226,8 +255,10 @@ static int read_entry(struct walker *w, const struct mmu_context *s2, struct sta
 	*ret_val = 0;
 	if (s2) {
 		r = stage2_translate_keep(w, s2, gpa, s2_table_access(s2), true, &pa, fault);
-		if (r < 0 || fault->type != MMU_FAULT_NONE)
+		if (r < 0)
 			return r;
+		if (fault->type != MMU_FAULT_NONE)
+			return ENTRY_STAGE2_FAULT;
 	}
 	*ret_pa = pa;
 	return mem_load(w->mem, pa, size, ret_val, &sw->locs[sw->n]);
@@ -286,7 +317,7 @@ static int pae_pdpte(struct walker *w, const struct mmu_context *ctx,
 		return 0;
 	}
 	r = read_entry(w, s2, sw, gpa, 8, ret_entry, &pa, fault);
-	if (r < 0 || fault->type != MMU_FAULT_NONE)
+	if (r < 0 || r == ENTRY_STAGE2_FAULT)
 		return r;
 	record_entry(sw, 3, index, gpa, pa, *ret_entry, false);
 	return r;
@@ -301,8 +332,17 @@ static int x86_walk(struct walker *w, const struct mmu_context *ctx,
 		    const struct mmu_context *s2, uint64_t root, uint64_t addr, uint32_t access,
 		    const uint64_t *pdptrs, struct stage_walk *sw, struct mmu_fault *fault)
 {
-	bool four_byte = ctx->role.has_4_byte_gpte;
-	size_t size = four_byte ? 4 : 8;
+	/*
+	 * Locals for everything the loop consults: built with
+	 * -fno-strict-aliasing, every store into the chain could alias ctx or
+	 * mem, and the compiler would reload them at every level.
+	 */
+	const bool four_byte = ctx->role.has_4_byte_gpte;
+	const bool pse = ctx->role.cr4_pse;
+	const size_t size = four_byte ? 4 : 8;
+	const unsigned int index_bits = four_byte ? 10 : 9;
+	const struct mmu_ram_region ram = w->mem->nr_regions ? w->mem->regions[0]
+							     : (struct mmu_ram_region){ 0 };
 	unsigned int level = ctx->role.level;
 	unsigned int rights = ACC_ALL;
 	uint64_t table, entry;
@@ -312,11 +352,11 @@ static int x86_walk(struct walker *w, const struct mmu_context *ctx,
 	sw->n = 0;
 	if (level == 3) {
 		r = pae_pdpte(w, ctx, s2, root, addr, pdptrs, sw, &entry, fault);
-		if (r < 0 || fault->type != MMU_FAULT_NONE)
-			return r;
-		if (r == 1 || !(entry & PTE_P)) {
+		if (r < 0 || r == ENTRY_STAGE2_FAULT)
+			return r < 0 ? r : 0;
+		if (r == ENTRY_UNBACKED || !(entry & PTE_P)) {
 			set_pf(fault, 3, walk_error_code(ctx, access, 0), addr);
-			fault->unbacked = r == 1;
+			fault->unbacked = r == ENTRY_UNBACKED;
 			return 0;
 		}
 		/* PDPTE R/W, U/S and XD do not exist: no rights, no A bit. */
@@ -327,18 +367,31 @@ static int x86_walk(struct walker *w, const struct mmu_context *ctx,
 	}
 
 	for (;; level--) {
-		unsigned int index = table_index(ctx, addr, level);
+		unsigned int index = (addr >> (12 + index_bits * (level - 1))) &
+				     ((1U << index_bits) - 1);
 		uint64_t gpa = table + size * index;
-		uint64_t pa;
+		uint64_t pa = gpa;
 
-		r = read_entry(w, s2, sw, gpa, size, &entry, &pa, fault);
-		if (r < 0 || fault->type != MMU_FAULT_NONE)
-			return r;
+		/* Single stage in the first RAM region: no call at all. */
+		if (!s2 && gpa - ram.gpa < ram.size && ram.size - (gpa - ram.gpa) >= size) {
+			struct entry_loc *loc = &sw->locs[sw->n];
+
+			loc->ptr = (uint8_t *)ram.hva + (gpa - ram.gpa);
+			loc->writable = !ram.readonly;
+			entry = load_entry(loc->ptr, size);
+			r = 0;
+		} else {
+			r = read_entry(w, s2, sw, gpa, size, &entry, &pa, fault);
+			if (r < 0)
+				return r;
+			if (r == ENTRY_STAGE2_FAULT)
+				return 0;
+		}
 		record_entry(sw, level, index, gpa, pa, entry, false);
 		/* Not present: P=0 in the error code, whatever came before (§3.5). */
-		if (r == 1 || !(entry & PTE_P)) {
+		if (r == ENTRY_UNBACKED || !(entry & PTE_P)) {
 			set_pf(fault, level, walk_error_code(ctx, access, 0), addr);
-			fault->unbacked = r == 1;
+			fault->unbacked = r == ENTRY_UNBACKED;
 			return 0;
 		}
 		if (mmu_is_reserved(ctx, level, entry)) {
@@ -352,7 +405,7 @@ static int x86_walk(struct walker *w, const struct mmu_context *ctx,
 			rights &= ~ACC_USER;
 		if (!four_byte && (entry & PTE_XD))
 			rights &= ~ACC_EXEC;
-		if (mmu_is_last_level(ctx, level, entry))
+		if (mmu_last_level(level, entry, four_byte, pse))
 			break;
 		table = four_byte ? entry & FRAME_32BIT : entry & FRAME_4K;
 	}
@@ -524,12 +577,6 @@ static int update_ad(struct walker *w, const struct mmu_context *ctx,
 
 /* ---------------------------------------------------------------- stage 2 */
 
-static void copy_chain(struct mmu_walk_entry *dst, uint8_t *ret_n, const struct stage_walk *sw)
-{
-	memcpy(dst, sw->entries, sizeof(sw->entries[0]) * sw->n);
-	*ret_n = sw->n;
-}
-
 /*
  * Translates gpa through a stage-2 context, with its own A/D updates and
  * restarts, leaving the chain in *sw. table: gpa is a stage-1 paging
@@ -575,14 +622,21 @@ static int stage2_translate_keep(struct walker *w, const struct mmu_context *s2,
 				 uint32_t access, bool table, uint64_t *ret_pa,
 				 struct mmu_fault *fault)
 {
-	struct stage_walk sw = { .n = 0 };
+	struct mmu_walk_entry scratch[MMU_MAX_LEVELS];
+	struct mmu_walk_result *res = w->res;
+	struct stage_walk sw;
 	int r;
 
+	sw.entries = table ? scratch : res->stage2_entries;
+	sw.n = 0;
 	r = stage2_translate(w, s2, gpa, access, table, &sw, fault);
 	if (r < 0)
 		return r;
-	if (!table || fault->type != MMU_FAULT_NONE)
-		copy_chain(w->res->stage2_entries, &w->res->nr_stage2_entries, &sw);
+	if (!table || fault->type != MMU_FAULT_NONE) {
+		if (table)
+			memcpy(res->stage2_entries, scratch, sizeof(scratch[0]) * sw.n);
+		res->nr_stage2_entries = sw.n;
+	}
 	*ret_pa = sw.out;
 	return 0;
 }
@@ -621,15 +675,17 @@ static int walk_once(struct walker *w, const struct mmu_context *ctx,
 {
 	const struct mmu_walk_request *req = w->req;
 	struct mmu_walk_result *res = w->res;
-	struct stage_walk sw = { .n = 0 };
+	struct stage_walk sw;
 	uint64_t pa;
 	int r;
 
 	*ret_restart = false;
+	sw.entries = res->entries;
+	sw.n = 0;
 	if (ctx->stage2) {
 		/* A stage-2 context walked alone: GPA in, L1 GPA out, no linear address. */
 		r = stage2_translate(w, ctx, req->addr, req->access, false, &sw, &res->fault);
-		copy_chain(res->entries, &res->nr_entries, &sw);
+		res->nr_entries = sw.n;
 		if (r < 0 || res->fault.type != MMU_FAULT_NONE)
 			return r;
 		res->gpa = req->addr;
@@ -649,7 +705,7 @@ static int walk_once(struct walker *w, const struct mmu_context *ctx,
 	} else {
 		r = x86_walk(w, ctx, s2, req->cr3, req->addr, req->access, req->pdptrs, &sw,
 			     &res->fault);
-		copy_chain(res->entries, &res->nr_entries, &sw);
+		res->nr_entries = sw.n;
 		if (r < 0 || res->fault.type != MMU_FAULT_NONE)
 			return r;
 		res->gpa = sw.out;
@@ -679,7 +735,8 @@ static int check_request(const struct mmu_context *ctx, const struct mmu_context
 {
 	uint32_t a = req->access;
 
-	if (!ctx || !mem || !req || (!mem->map && !mem->read))
+	if (!ctx || !mem || !req || (!mem->map && !mem->read && !mem->nr_regions) ||
+	    (mem->nr_regions && !mem->regions))
 		return -EINVAL;
 	if ((a & ~ACCESS_KNOWN) || (req->flags & ~MMU_WALK_SET_AD))
 		return -EINVAL;
@@ -697,12 +754,85 @@ static int check_request(const struct mmu_context *ctx, const struct mmu_context
 	return 0;
 }
 
+/*
+ * Everything but the chains, which the walk fills in place: zeroing the
+ * whole result on every walk costs more than the walk itself.
+ */
+static void result_init(struct mmu_walk_result *res, const struct mmu_context *ctx,
+			const struct mmu_context *stage2, const struct mmu_walk_request *req)
+{
+	memset(res, 0, offsetof(struct mmu_walk_result, entries));
+	memset(&res->fault, 0, sizeof(res->fault));
+	res->addr = req->addr;
+	res->access = req->access;
+	res->mode = ctx->mode;
+	res->stage2_mode = stage2 ? stage2->mode : MMU_MODE_NONE;
+}
+
+/*
+ * Zeroes chain slots n.. so results compare with memcmp(). One 32-byte
+ * store per slot: a longer memset becomes "rep stos", whose start-up cost
+ * alone is a third of a hot walk.
+ */
+static void zero_unused(struct mmu_walk_entry *e, unsigned int n)
+{
+	_Static_assert(MMU_MAX_LEVELS == 5, "zero_unused() covers 5 slots");
+	switch (n) {
+	case 0:
+		memset(&e[0], 0, sizeof(*e));
+		__attribute__((fallthrough));
+	case 1:
+		memset(&e[1], 0, sizeof(*e));
+		__attribute__((fallthrough));
+	case 2:
+		memset(&e[2], 0, sizeof(*e));
+		__attribute__((fallthrough));
+	case 3:
+		memset(&e[3], 0, sizeof(*e));
+		__attribute__((fallthrough));
+	case 4:
+		memset(&e[4], 0, sizeof(*e));
+		break;
+	default:
+		break;
+	}
+}
+
+/* Copies a finished result out; constant-size pieces, never "rep movs". */
+static void result_publish(struct mmu_walk_result *ret, const struct mmu_walk_result *res)
+{
+	_Static_assert(MMU_MAX_LEVELS == 5, "result_publish() copies 5 slots");
+	memcpy(ret, res, offsetof(struct mmu_walk_result, entries));
+	ret->entries[0] = res->entries[0];
+	ret->entries[1] = res->entries[1];
+	ret->entries[2] = res->entries[2];
+	ret->entries[3] = res->entries[3];
+	ret->entries[4] = res->entries[4];
+	ret->stage2_entries[0] = res->stage2_entries[0];
+	ret->stage2_entries[1] = res->stage2_entries[1];
+	ret->stage2_entries[2] = res->stage2_entries[2];
+	ret->stage2_entries[3] = res->stage2_entries[3];
+	ret->stage2_entries[4] = res->stage2_entries[4];
+	ret->fault = res->fault;
+}
+
+/*
+ * A walk can fail midway only through a memory callback error or endless
+ * A/D races. Without callbacks and without A/D updates it cannot, so it
+ * writes the caller's result directly; otherwise it works on a copy that
+ * is published on success, leaving *ret untouched on failure.
+ */
+static bool walk_may_fail(const struct mmu_memory *mem, const struct mmu_walk_request *req)
+{
+	return mem->map || mem->read || (req->flags & MMU_WALK_SET_AD);
+}
+
 int mmu_walk(const struct mmu_context *ctx, const struct mmu_context *stage2,
 	     const struct mmu_memory *mem, const struct mmu_walk_request *req,
 	     struct mmu_walk_result *ret)
 {
-	struct mmu_walk_result res;
-	struct walker w = { .mem = mem, .req = req, .res = &res };
+	struct mmu_walk_result copy, *res;
+	struct walker w = { .mem = mem, .req = req };
 	bool restart;
 	int r;
 
@@ -711,14 +841,12 @@ int mmu_walk(const struct mmu_context *ctx, const struct mmu_context *stage2,
 	r = check_request(ctx, stage2, mem, req);
 	if (r < 0)
 		return r;
+	res = walk_may_fail(mem, req) ? &copy : ret;
+	w.res = res;
 	w.has_gla = !ctx->stage2;
 
 	for (unsigned int tries = 0;; tries++) {
-		memset(&res, 0, sizeof(res));
-		res.addr = req->addr;
-		res.access = req->access;
-		res.mode = ctx->mode;
-		res.stage2_mode = stage2 ? stage2->mode : MMU_MODE_NONE;
+		result_init(res, ctx, stage2, req);
 		r = walk_once(&w, ctx, stage2, &restart);
 		if (r < 0)
 			return r;
@@ -728,8 +856,11 @@ int mmu_walk(const struct mmu_context *ctx, const struct mmu_context *stage2,
 			return -EAGAIN;
 		w.restarts++;
 	}
-	res.restarts = w.restarts > UINT8_MAX ? UINT8_MAX : (uint8_t)w.restarts;
-	*ret = res;
+	res->restarts = w.restarts > UINT8_MAX ? UINT8_MAX : (uint8_t)w.restarts;
+	zero_unused(res->entries, res->nr_entries);
+	zero_unused(res->stage2_entries, res->nr_stage2_entries);
+	if (res != ret)
+		result_publish(ret, res);
 	return 0;
 }
 
@@ -754,7 +885,8 @@ int mmu_pae_load_pdptes(const struct mmu_memory *mem, uint64_t cr3,
 	};
 	uint64_t pdptes[4];
 
-	if (!mem || (!mem->map && !mem->read) || !features || !ret_pdptes || !ret_fault ||
+	if (!mem || (!mem->map && !mem->read && !mem->nr_regions) || !features || !ret_pdptes ||
+	    !ret_fault ||
 	    !mmu_maxphyaddr_valid(features->maxphyaddr))
 		return -EINVAL;
 
