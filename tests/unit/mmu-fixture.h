@@ -200,6 +200,28 @@ static inline struct mmu_memory fx_mem_copy(struct fixture *fx)
 	return (struct mmu_memory){ .opaque = fx, .read = fx_cb_read, .cmpxchg = fx_cb_cmpxchg };
 }
 
+/*
+ * Every page of the fixture as a RAM region (no callbacks), into `rg`
+ * (room for `max`). Take it after building: later pages are not covered.
+ */
+static inline struct mmu_memory fx_mem_regions(struct fixture *fx, struct mmu_ram_region *rg,
+					       unsigned int max)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < FX_HASH_SIZE; i++) {
+		struct fx_page *p = &fx->slot[i];
+
+		if (!p->used)
+			continue;
+		if (n == max)
+			abort(); /* a test bug */
+		rg[n++] = (struct mmu_ram_region){ .gpa = p->gfn * FX_PAGE, .size = FX_PAGE,
+						   .hva = p->data, .readonly = p->readonly };
+	}
+	return (struct mmu_memory){ .regions = rg, .nr_regions = n };
+}
+
 /* ---- page-table builder ---- */
 
 static inline unsigned int fx_root_level(enum mmu_paging_mode mode)

@@ -212,9 +212,9 @@ static uint32_t allowed_access(const struct mapping *m, unsigned int pick)
 
 static void check_forest_walks(struct forest *fo, const struct mmu_context *s1,
 			       const struct mmu_context *s2, struct fixture *mem_fx,
-			       uint64_t pa_off)
+			       uint64_t pa_off, const struct mmu_memory *mem_override)
 {
-	struct mmu_memory mem = fx_mem_map(mem_fx);
+	struct mmu_memory mem = mem_override ? *mem_override : fx_mem_map(mem_fx);
 
 	for (unsigned int i = 0; i < fo->n; i++) {
 		const struct mapping *m = &fo->map[i];
@@ -272,9 +272,16 @@ static void test_forests_single_stage(void **state)
 		struct forest *fo = malloc(sizeof(*fo));
 		struct mmu_context ctx;
 
+		struct mmu_ram_region *rg = calloc(FX_HASH_SIZE, sizeof(*rg));
+		struct mmu_memory by_region;
+
 		build_forest(fo, modes[i], 0x5eed0000 + i);
 		assert_int_equal(mmu_context_init(&ctx, &regs, &f, 0), 0);
-		check_forest_walks(fo, &ctx, NULL, fo->fx, 0);
+		check_forest_walks(fo, &ctx, NULL, fo->fx, 0, NULL);
+		/* Again with every page a RAM region: the callback-free path. */
+		by_region = fx_mem_regions(fo->fx, rg, FX_HASH_SIZE);
+		check_forest_walks(fo, &ctx, NULL, fo->fx, 0, &by_region);
+		free(rg);
 		check_unmapped(fo, &ctx, 77 + i);
 		fx_free(fo->fx);
 		free(fo);
@@ -323,7 +330,7 @@ static void test_forests_nested(void **state)
 		else
 			assert_int_equal(mmu_context_init_npt(&s2, r2.cr4, r2.efer, s2_root, &f, 0),
 					 0);
-		check_forest_walks(fo, &s1, &s2, l1, S2_OFF);
+		check_forest_walks(fo, &s1, &s2, l1, S2_OFF, NULL);
 		fx_free(l1);
 		fx_free(fo->fx);
 		free(fo);

@@ -30,6 +30,7 @@
 #define PF_I MMU_PFERR_I
 #define PF_PK MMU_PFERR_PK
 #define KEY(k) ((uint64_t)(k) << 59)
+#define MMU_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 struct wcase {
 	const char *name;
@@ -335,7 +336,8 @@ static void test_walk_cases(void **state)
 {
 	for (size_t i = 0; i < sizeof(walk_cases) / sizeof(walk_cases[0]); i++) {
 		const struct wcase *c = &walk_cases[i];
-		struct mmu_walk_result by_ptr, by_copy;
+		struct mmu_walk_result by_ptr, by_copy, by_region;
+		struct mmu_ram_region regions[16];
 		struct setup s;
 
 		build(c, false, &s);
@@ -348,8 +350,15 @@ static void test_walk_cases(void **state)
 		check_case(c, &s, &by_copy);
 		fx_free(s.fx);
 
-		if (memcmp(&by_ptr, &by_copy, sizeof(by_ptr)))
-			fail_msg("%s: the two memory back ends disagree", c->name);
+		build(c, false, &s);
+		s.mem = fx_mem_regions(s.fx, regions, MMU_ARRAY_LEN(regions));
+		assert_int_equal(mmu_walk(&s.ctx, NULL, &s.mem, &s.req, &by_region), 0);
+		check_case(c, &s, &by_region);
+		fx_free(s.fx);
+
+		if (memcmp(&by_ptr, &by_copy, sizeof(by_ptr)) ||
+		    memcmp(&by_ptr, &by_region, sizeof(by_ptr)))
+			fail_msg("%s: the memory back ends disagree", c->name);
 	}
 }
 
@@ -604,6 +613,48 @@ static void test_ad_atomic_on_mapped_memory(void **state)
 	fx_free(s.fx);
 }
 
+/* RAM regions: A/D with real cmpxchg, read-only regions, GPAs outside every region. */
+static void test_ram_regions(void **state)
+{
+	struct wcase c = { .name = "regions", .mode = MMU_MODE_4LEVEL, .clr[1] = FX_A | FX_D,
+			   .clr[2] = FX_A, .access = W };
+	struct mmu_ram_region rg[16];
+	struct mmu_walk_result r;
+	struct setup s;
+	unsigned int pd_region = 99;
+
+	build(&c, false, &s);
+	s.mem = fx_mem_regions(s.fx, rg, MMU_ARRAY_LEN(rg));
+	s.req.flags = MMU_WALK_SET_AD;
+	for (unsigned int i = 0; i < s.mem.nr_regions; i++)
+		if (rg[i].gpa == (fx_entry(s.fx, s.mode, s.req.cr3, s.req.addr, 2) & ~0xFFFULL))
+			pd_region = i;
+	assert_int_not_equal(pd_region, 99);
+	rg[pd_region].readonly = true; /* the page directory is ROM */
+	assert_int_equal(mmu_walk(&s.ctx, NULL, &s.mem, &s.req, &r), 0);
+	assert_int_equal(r.fault.type, MMU_FAULT_NONE);
+	assert_true((entry_now(&s, &r.entries[3]) & (FX_A | FX_D)) == (FX_A | FX_D));
+	assert_false(entry_now(&s, &r.entries[2]) & FX_A);
+	assert_int_equal(r.ad_written, 1);
+
+	/* A table outside every region, and no callback: not present, unbacked. */
+	rg[pd_region] = rg[--s.mem.nr_regions];
+	s.req.flags = 0;
+	assert_int_equal(mmu_walk(&s.ctx, NULL, &s.mem, &s.req, &r), 0);
+	assert_int_equal(r.fault.type, MMU_FAULT_PF);
+	assert_int_equal(r.fault.level, 2);
+	assert_int_equal(r.fault.error_code, PF_W);
+	assert_true(r.fault.unbacked);
+	/* Regions plus a callback for the rest give the full answer again. */
+	s.mem.map = fx_cb_map;
+	s.mem.opaque = s.fx;
+	assert_int_equal(mmu_walk(&s.ctx, NULL, &s.mem, &s.req, &r), 0);
+	assert_int_equal(r.fault.type, MMU_FAULT_NONE);
+	s.mem = (struct mmu_memory){ .nr_regions = 1 };
+	assert_int_equal(mmu_walk(&s.ctx, NULL, &s.mem, &s.req, &r), -EINVAL);
+	fx_free(s.fx);
+}
+
 /* ---------------------------------------------------------------- edges */
 
 /* A paging structure outside guest RAM: not-present #PF, flagged unbacked (KVM's behaviour). */
@@ -741,6 +792,7 @@ int main(void)
 		cmocka_unit_test(test_inspection_writes_nothing),
 		cmocka_unit_test(test_ad_race_restarts),
 		cmocka_unit_test(test_ad_atomic_on_mapped_memory),
+		cmocka_unit_test(test_ram_regions),
 		cmocka_unit_test(test_unbacked_table),
 		cmocka_unit_test(test_request_validation),
 		cmocka_unit_test(test_context_validation),
