@@ -206,10 +206,17 @@ static void record_entry(struct stage_walk *sw, unsigned int level, unsigned int
 	e->gpa = gpa;
 	e->pa = pa;
 	e->value = value;
-	e->index = (uint16_t)index;
-	e->level = (uint8_t)level;
-	e->from_register = from_register;
-	e->reserved = 0;
+	/* index, level, from_register and reserved in one 8-byte store (little endian). */
+	uint64_t tail = (uint64_t)(uint16_t)index | (uint64_t)level << 16 |
+			(uint64_t)from_register << 24;
+
+	_Static_assert(offsetof(struct mmu_walk_entry, index) == 24 &&
+			       offsetof(struct mmu_walk_entry, level) == 26 &&
+			       offsetof(struct mmu_walk_entry, from_register) == 27 &&
+			       offsetof(struct mmu_walk_entry, reserved) == 28 &&
+			       sizeof(struct mmu_walk_entry) == 32,
+		       "entry layout");
+	memcpy(&e->index, &tail, sizeof(tail));
 }
 
 static bool is_canonical(uint64_t addr, unsigned int bits)
