@@ -193,23 +193,31 @@ int mmu_features_from_cpuid(const struct mmu_cpuid_entry *entries, size_t n,
 	return 0;
 }
 
+/* Name of the first field that differs, or NULL: the comparison of kvm_cpuid_check_equal(). */
 static const char *first_difference(const struct mmu_cpuid_entry *a,
 				    const struct mmu_cpuid_entry *b)
 {
-	if (a->function != b->function)
-		return "function";
-	if (a->index != b->index)
-		return "index";
-	if (a->flags != b->flags)
-		return "flags";
-	if (a->eax != b->eax)
-		return "EAX";
-	if (a->ebx != b->ebx)
-		return "EBX";
-	if (a->ecx != b->ecx)
-		return "ECX";
-	if (a->edx != b->edx)
-		return "EDX";
+	static const struct {
+		size_t offset;
+		const char *name;
+	} fields[] = {
+		{ offsetof(struct mmu_cpuid_entry, function), "function" },
+		{ offsetof(struct mmu_cpuid_entry, index), "index" },
+		{ offsetof(struct mmu_cpuid_entry, flags), "flags" },
+		{ offsetof(struct mmu_cpuid_entry, eax), "EAX" },
+		{ offsetof(struct mmu_cpuid_entry, ebx), "EBX" },
+		{ offsetof(struct mmu_cpuid_entry, ecx), "ECX" },
+		{ offsetof(struct mmu_cpuid_entry, edx), "EDX" },
+	};
+
+	for (size_t i = 0; i < MMU_ARRAY_SIZE(fields); i++) {
+		uint32_t x, y;
+
+		memcpy(&x, (const char *)a + fields[i].offset, sizeof(x));
+		memcpy(&y, (const char *)b + fields[i].offset, sizeof(y));
+		if (x != y)
+			return fields[i].name;
+	}
 	return NULL;
 }
 

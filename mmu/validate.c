@@ -64,96 +64,92 @@ static void MMU_PRINTF(4, 5) add_issue(struct mmu_issue_list *l, enum mmu_issue_
 }
 
 /*
- * A CR4 bit that needs a CPU feature. kvm: KVM's __cr4_reserved_bits()
- * gates it on guest CPUID too (so KVM_SET_SREGS fails).
+ * A CR4 or EFER bit that needs a CPU feature. kvm: KVM gates it on guest
+ * CPUID too (CR4: __cr4_reserved_bits()), so KVM_SET_SREGS fails.
  */
-static const struct cr4_feature {
+struct feature_bit {
 	uint64_t bit;
 	const char *name;
 	size_t feature;
 	const char *cpuid;
 	bool kvm;
-} cr4_features[] = {
-#define CF(b, f, c, k) { MMU_CR4_##b, #b, offsetof(struct mmu_cpu_features, f), c, k }
-	CF(PSE, pse, "CPUID.1:EDX[3]", false),
-	CF(PAE, pae, "CPUID.1:EDX[6]", false),
-	CF(UMIP, umip, "CPUID.7.0:ECX[2]", true),
-	CF(LA57, la57, "CPUID.7.0:ECX[16]", true),
-	CF(VMXE, vmx, "CPUID.1:ECX[5]", true),
-	CF(SMXE, smx, "CPUID.1:ECX[6]", true),
-	CF(FSGSBASE, fsgsbase, "CPUID.7.0:EBX[0]", true),
-	CF(PCIDE, pcid, "CPUID.1:ECX[17]", true),
-	CF(OSXSAVE, xsave, "CPUID.1:ECX[26]", true),
-	CF(SMEP, smep, "CPUID.7.0:EBX[7]", true),
-	CF(SMAP, smap, "CPUID.7.0:EBX[20]", true),
-	CF(PKE, pku, "CPUID.7.0:ECX[3]", true),
-	CF(CET, cet, "CPUID.7.0:ECX[7] or EDX[20]", true),
-	CF(PKS, pks, "CPUID.7.0:ECX[31]", true),
-	CF(LAM_SUP, lam, "CPUID.7.1:EAX[26]", true),
-#undef CF
 };
 
-/* CR4 bits that every x86-64 CPU has. */
+#define FBIT(reg, b, f, c, k) { MMU_##reg##_##b, #b, offsetof(struct mmu_cpu_features, f), c, k }
+
+static const struct feature_bit cr4_features[] = {
+	FBIT(CR4, PSE, pse, "CPUID.1:EDX[3]", false),
+	FBIT(CR4, PAE, pae, "CPUID.1:EDX[6]", false),
+	FBIT(CR4, UMIP, umip, "CPUID.7.0:ECX[2]", true),
+	FBIT(CR4, LA57, la57, "CPUID.7.0:ECX[16]", true),
+	FBIT(CR4, VMXE, vmx, "CPUID.1:ECX[5]", true),
+	FBIT(CR4, SMXE, smx, "CPUID.1:ECX[6]", true),
+	FBIT(CR4, FSGSBASE, fsgsbase, "CPUID.7.0:EBX[0]", true),
+	FBIT(CR4, PCIDE, pcid, "CPUID.1:ECX[17]", true),
+	FBIT(CR4, OSXSAVE, xsave, "CPUID.1:ECX[26]", true),
+	FBIT(CR4, SMEP, smep, "CPUID.7.0:EBX[7]", true),
+	FBIT(CR4, SMAP, smap, "CPUID.7.0:EBX[20]", true),
+	FBIT(CR4, PKE, pku, "CPUID.7.0:ECX[3]", true),
+	FBIT(CR4, CET, cet, "CPUID.7.0:ECX[7] or EDX[20]", true),
+	FBIT(CR4, PKS, pks, "CPUID.7.0:ECX[31]", true),
+	FBIT(CR4, LAM_SUP, lam, "CPUID.7.1:EAX[26]", true),
+};
+
+/* EFER validity on KVM_SET_SREGS was not confirmed: kvm_rejects stays false. */
+static const struct feature_bit efer_features[] = {
+	FBIT(EFER, LME, lm, "CPUID.80000001H:EDX[29]", false),
+	FBIT(EFER, LMA, lm, "CPUID.80000001H:EDX[29]", false),
+	FBIT(EFER, NX, nx, "CPUID.80000001H:EDX[20]", false),
+	FBIT(EFER, SVME, svm, "CPUID.80000001H:ECX[2]", false),
+	FBIT(EFER, FFXSR, ffxsr, "CPUID.80000001H:EDX[25]", false),
+};
+#undef FBIT
+
+/* CR4 bits that every x86-64 CPU has; EFER.SCE likewise (SYSCALL in long mode). */
 #define CR4_ALWAYS                                                                       \
 	(MMU_CR4_VME | MMU_CR4_PVI | MMU_CR4_TSD | MMU_CR4_DE | MMU_CR4_MCE | MMU_CR4_PGE | \
 	 MMU_CR4_PCE | MMU_CR4_OSFXSR | MMU_CR4_OSXMMEXCPT)
+#define EFER_ALWAYS MMU_EFER_SCE
 
 static bool feature_on(const struct mmu_cpu_features *f, size_t offset)
 {
 	return *(const bool *)((const char *)f + offset);
 }
 
+/* One issue per set bit the CPU model lacks, one for the undefined bits. */
+static void check_feature_bits(uint64_t value, const char *reg, const struct feature_bit *table,
+			       size_t n, uint64_t always, bool undefined_kvm,
+			       enum mmu_issue_code code, const struct mmu_cpu_features *f,
+			       const char *who, struct mmu_issue_list *l)
+{
+	uint64_t known = always;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct feature_bit *fb = &table[i];
+
+		known |= fb->bit;
+		if ((value & fb->bit) && !feature_on(f, fb->feature))
+			add_issue(l, code, fb->kvm,
+				  "%s%s.%s (bit %d) is set but the CPU model lacks it (%s)", who, reg,
+				  fb->name, __builtin_ctzll(fb->bit), fb->cpuid);
+	}
+	if (value & ~known)
+		add_issue(l, code, undefined_kvm, "%s%s reserved bits 0x%llx are set", who, reg,
+			  (unsigned long long)(value & ~known));
+}
+
 static void check_cr4(const struct mmu_vcpu_state *s, const struct mmu_cpu_features *f,
 		      const char *who, struct mmu_issue_list *l)
 {
-	uint64_t known = CR4_ALWAYS;
-
-	for (size_t i = 0; i < MMU_ARRAY_SIZE(cr4_features); i++) {
-		const struct cr4_feature *c = &cr4_features[i];
-
-		known |= c->bit;
-		if ((s->cr4 & c->bit) && !feature_on(f, c->feature))
-			add_issue(l, MMU_ISSUE_CR4_RESERVED, c->kvm,
-				  "%sCR4.%s (bit %d) is set but the CPU model lacks it (%s)", who,
-				  c->name, __builtin_ctzll(c->bit), c->cpuid);
-	}
-	if (s->cr4 & ~known)
-		add_issue(l, MMU_ISSUE_CR4_RESERVED, true, "%sCR4 reserved bits 0x%llx are set",
-			  who, (unsigned long long)(s->cr4 & ~known));
+	check_feature_bits(s->cr4, "CR4", cr4_features, MMU_ARRAY_SIZE(cr4_features), CR4_ALWAYS,
+			   true, MMU_ISSUE_CR4_RESERVED, f, who, l);
 }
-
-static const struct efer_feature {
-	uint64_t bit;
-	const char *name;
-	size_t feature;
-	const char *cpuid;
-} efer_features[] = {
-#define EF(b, f, c) { MMU_EFER_##b, #b, offsetof(struct mmu_cpu_features, f), c }
-	EF(LME, lm, "CPUID.80000001H:EDX[29]"),
-	EF(LMA, lm, "CPUID.80000001H:EDX[29]"),
-	EF(NX, nx, "CPUID.80000001H:EDX[20]"),
-	EF(SVME, svm, "CPUID.80000001H:ECX[2]"),
-	EF(FFXSR, ffxsr, "CPUID.80000001H:EDX[25]"),
-#undef EF
-};
 
 static void check_efer(const struct mmu_vcpu_state *s, const struct mmu_cpu_features *f,
 		       const char *who, struct mmu_issue_list *l)
 {
-	uint64_t known = MMU_EFER_SCE;
-
-	for (size_t i = 0; i < MMU_ARRAY_SIZE(efer_features); i++) {
-		const struct efer_feature *e = &efer_features[i];
-
-		known |= e->bit;
-		if ((s->efer & e->bit) && !feature_on(f, e->feature))
-			add_issue(l, MMU_ISSUE_EFER_RESERVED, false,
-				  "%sEFER.%s (bit %d) is set but the CPU model lacks it (%s)", who,
-				  e->name, __builtin_ctzll(e->bit), e->cpuid);
-	}
-	if (s->efer & ~known)
-		add_issue(l, MMU_ISSUE_EFER_RESERVED, false, "%sEFER reserved bits 0x%llx are set",
-			  who, (unsigned long long)(s->efer & ~known));
+	check_feature_bits(s->efer, "EFER", efer_features, MMU_ARRAY_SIZE(efer_features),
+			   EFER_ALWAYS, false, MMU_ISSUE_EFER_RESERVED, f, who, l);
 }
 
 static void check_cr0(const struct mmu_vcpu_state *s, const char *who, struct mmu_issue_list *l)

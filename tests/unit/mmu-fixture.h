@@ -242,6 +242,16 @@ static inline unsigned int fx_root_level(enum mmu_paging_mode mode)
 	}
 }
 
+/* Bytes mapped by a leaf at `level`. */
+static inline uint64_t fx_level_size(enum mmu_paging_mode mode, unsigned int level)
+{
+	if (level == 1)
+		return 4096;
+	if (level == 2)
+		return mode == MMU_MODE_32BIT ? 4ULL << 20 : 2ULL << 20;
+	return 1ULL << 30;
+}
+
 static inline bool fx_is_ept(enum mmu_paging_mode mode)
 {
 	return mode == MMU_MODE_EPT4 || mode == MMU_MODE_EPT5;

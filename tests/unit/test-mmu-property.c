@@ -66,15 +66,6 @@ static unsigned int max_leaf_level(enum mmu_paging_mode mode)
 	return mode == MMU_MODE_4LEVEL || mode == MMU_MODE_5LEVEL ? 3 : 2;
 }
 
-static uint64_t level_size(enum mmu_paging_mode mode, unsigned int level)
-{
-	if (level == 1)
-		return 4096;
-	if (level == 2)
-		return mode == MMU_MODE_32BIT ? 4ULL << 20 : 2ULL << 20;
-	return 1ULL << 30;
-}
-
 static bool long_mode(enum mmu_paging_mode mode)
 {
 	return mode == MMU_MODE_4LEVEL || mode == MMU_MODE_5LEVEL;
@@ -83,7 +74,7 @@ static bool long_mode(enum mmu_paging_mode mode)
 /* A slot as large as the largest page, so mappings never overlap. */
 static uint64_t random_va(enum mmu_paging_mode mode, uint64_t *seed, bool kernel)
 {
-	uint64_t slot = level_size(mode, max_leaf_level(mode));
+	uint64_t slot = fx_level_size(mode, max_leaf_level(mode));
 	uint64_t va;
 
 	switch (mode) {
@@ -103,7 +94,7 @@ static uint64_t random_va(enum mmu_paging_mode mode, uint64_t *seed, bool kernel
 
 static bool slot_taken(const struct forest *fo, uint64_t va, unsigned int space, bool kernel)
 {
-	uint64_t slot = level_size(fo->mode, max_leaf_level(fo->mode));
+	uint64_t slot = fx_level_size(fo->mode, max_leaf_level(fo->mode));
 
 	for (unsigned int i = 0; i < fo->n; i++) {
 		const struct mapping *m = &fo->map[i];
@@ -176,7 +167,7 @@ static void build_forest(struct forest *fo, enum mmu_paging_mode mode, uint64_t 
 				continue;
 			m->kernel = kernel;
 			m->space = space;
-			m->size = level_size(mode, level);
+			m->size = fx_level_size(mode, level);
 			m->frame = (fo->next_frame + m->size - 1) & ~(m->size - 1);
 			fo->next_frame = m->frame + m->size;
 			offset = rnd(&seed) % m->size;

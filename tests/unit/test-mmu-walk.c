@@ -61,15 +61,6 @@ struct setup {
 	enum mmu_paging_mode mode;
 };
 
-static uint64_t page_size_of(enum mmu_paging_mode mode, unsigned int level)
-{
-	if (level == 1)
-		return 4096;
-	if (level == 2)
-		return mode == MMU_MODE_32BIT ? 4ULL << 20 : 2ULL << 20;
-	return 1ULL << 30;
-}
-
 static uint64_t frame_of(enum mmu_paging_mode mode, unsigned int level)
 {
 	if (level == 1)
@@ -113,7 +104,7 @@ static void build(const struct wcase *c, bool copy, struct setup *s)
 		return;
 
 	s->frame = frame_of(c->mode, level);
-	s->page_size = page_size_of(c->mode, level);
+	s->page_size = fx_level_size(c->mode, level);
 	leaf = s->frame | FX_P | FX_RW | FX_US | FX_A | (level > 1 ? FX_PS : 0);
 	fx_map(s->fx, c->mode, root, s->req.addr, level, leaf);
 	for (unsigned int l = 1; l <= fx_root_level(c->mode); l++)
