@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "mmu/mmu.h"
 #include "tests/unit/mmu-config.h"
@@ -215,6 +216,26 @@ static void test_role_format(void **state)
 			    "\"cr4_la57\":false,\"efer_lma\":true,\"smm\":false,"
 			    "\"guest_mode\":true,\"ept\":false,\"ad_disabled\":false,"
 			    "\"execonly\":false,\"access\":7,\"valid\":true}");
+
+	/* Real JSON: every field present, booleans and numbers typed. */
+	for (enum mmu_paging_mode m = MMU_MODE_NONE; m <= MMU_MODE_5LEVEL; m++) {
+		struct mmu_role_regs mr = cfg_regs(m);
+		struct json_object *o, *v;
+
+		assert_int_equal(mmu_role_format(mmu_role_compute(&mr, 0), MMU_FORMAT_JSON, buf,
+						 sizeof(buf), NULL),
+				 0);
+		o = json_tokener_parse(buf);
+		assert_non_null(o);
+		assert_int_equal(json_object_object_length(o), 21);
+		assert_true(json_object_object_get_ex(o, "mode", &v));
+		assert_string_equal(json_object_get_string(v), mmu_paging_mode_name(m));
+		assert_true(json_object_object_get_ex(o, "direct", &v));
+		assert_true(json_object_is_type(v, json_type_boolean));
+		assert_true(json_object_object_get_ex(o, "level", &v));
+		assert_true(json_object_is_type(v, json_type_int));
+		json_object_put(o);
+	}
 
 	memset(tiny, 'z', sizeof(tiny));
 	len = 99;
