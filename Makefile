@@ -55,7 +55,8 @@ OBJDIR := $(BUILD)/obj
 UTIL_SRCS := util/log.c util/error.c util/base64.c util/thread.c util/time.c util/path.c util/fileio.c
 
 # ---------------------------------------------------------------- mmu/ (libc only)
-MMU_SRCS :=
+MMU_SRCS := mmu/strbuf.c mmu/role.c mmu/context.c mmu/walk.c mmu/walk-format.c \
+	    mmu/cpuid.c mmu/nested.c mmu/validate.c
 
 # ---------------------------------------------------------------- api/
 API_SRCS := api/errors.c api/frame.c api/jsonrpc.c api/schema.c api/conn.c \
@@ -120,7 +121,15 @@ $(BUILD)/vmmd: $(call objs,$(VMMD_SRCS)) $(ALL_LIBS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(call objs,$(VMMD_SRCS)) $(ALL_LIBS) $(LIBS)
 
-all: $(PROGRAMS) guests
+# ---------------------------------------------------------------- benchmarks
+BENCHES := $(BUILD)/bench/mmu
+
+$(BUILD)/bench/mmu: $(OBJDIR)/bench/mmu.o $(LIB_MMU)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
+all: $(PROGRAMS) $(BENCHES) guests
 
 # ---------------------------------------------------------------- guests
 # Freestanding test kernels, built from source in tests/guests/ into
@@ -219,6 +228,9 @@ UNIT_TESTS += $(BUILD)/tests/unit/test-iobus $(BUILD)/tests/unit/test-serial \
 	      $(BUILD)/tests/unit/test-debug-exit
 UNIT_TESTS += $(BUILD)/tests/unit/test-boot $(BUILD)/tests/unit/test-boot-file
 UNIT_TESTS += $(BUILD)/tests/unit/test-boot-guests
+UNIT_TESTS += $(BUILD)/tests/unit/test-mmu-walk $(BUILD)/tests/unit/test-mmu-role \
+	      $(BUILD)/tests/unit/test-mmu-nested $(BUILD)/tests/unit/test-mmu-cpuid \
+	      $(BUILD)/tests/unit/test-mmu-validate $(BUILD)/tests/unit/test-mmu-property
 unit-tests: $(UNIT_TESTS)
 
 # The loaders against the guests this build produced.
