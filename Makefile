@@ -52,7 +52,7 @@ OBJDIR := $(BUILD)/obj
 .SECONDARY:
 
 # ---------------------------------------------------------------- util/
-UTIL_SRCS := util/log.c util/error.c util/base64.c util/thread.c util/time.c util/path.c util/fileio.c
+UTIL_SRCS := util/log.c util/error.c util/base64.c util/thread.c util/time.c util/path.c util/fileio.c util/notify.c
 
 # ---------------------------------------------------------------- mmu/ (libc only)
 MMU_SRCS := mmu/strbuf.c mmu/role.c mmu/context.c mmu/walk.c mmu/walk-format.c \
@@ -79,7 +79,7 @@ VMMD_SRCS := vmmd/main.c vmmd/daemon.c vmmd/client.c vmmd/registry.c \
 	     vmmd/supervisor.c vmmd/methods.c vmmd/store.c vmmd/listen.c vmmd/limits.c
 
 # ---------------------------------------------------------------- cli/
-VMCTL_SRCS := cli/vmctl.c cli/commands.c cli/console.c cli/run.c cli/private.c
+VMCTL_SRCS := cli/vmctl.c cli/commands.c cli/console.c cli/run.c cli/private.c cli/events.c
 
 # ---------------------------------------------------------------- libraries
 lib = $(BUILD)/lib/lib$(1).a
@@ -268,19 +268,36 @@ bench: deps
 	$(Q)scripts/run-bench.sh $(BUILD)
 
 # ---------------------------------------------------------------- install
-BINDIR  := $(PREFIX)/bin
-SBINDIR := $(PREFIX)/sbin
-DOCDIR  := $(PREFIX)/share/doc/vmmd
-DOCS    := README.md $(wildcard docs/*.md)
+BINDIR      := $(PREFIX)/bin
+SBINDIR     := $(PREFIX)/sbin
+DOCDIR      := $(PREFIX)/share/doc/vmmd
+UNITDIR     := $(PREFIX)/lib/systemd/system
+SYSUSERSDIR := $(PREFIX)/lib/sysusers.d
+TMPFILESDIR := $(PREFIX)/lib/tmpfiles.d
+DOCS        := README.md $(wildcard docs/*.md)
 
-install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)
+# The service unit names the installed binary.
+$(BUILD)/systemd/vmmd.service: systemd/vmmd.service.in
+	$(call msg,GEN,$@)
+	@mkdir -p $(dir $@)
+	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' $< > $@
+
+install: all $(BUILD)/systemd/vmmd.service
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
 	install -m 0755 $(BUILD)/vmmd $(DESTDIR)$(SBINDIR)/vmmd
 	install -m 0755 $(BUILD)/vmctl $(DESTDIR)$(BINDIR)/vmctl
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 $(BUILD)/systemd/vmmd.service systemd/vmmd.socket \
+		systemd/vmmd-ro.socket $(DESTDIR)$(UNITDIR)/
+	install -m 0644 systemd/vmmd.sysusers $(DESTDIR)$(SYSUSERSDIR)/vmmd.conf
+	install -m 0644 systemd/vmmd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/vmmd.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/vmmd $(DESTDIR)$(BINDIR)/vmctl
+	rm -f $(DESTDIR)$(UNITDIR)/vmmd.service $(DESTDIR)$(UNITDIR)/vmmd.socket \
+		$(DESTDIR)$(UNITDIR)/vmmd-ro.socket
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/vmmd.conf $(DESTDIR)$(TMPFILESDIR)/vmmd.conf
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:

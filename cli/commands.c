@@ -345,6 +345,11 @@ const struct vmctl_command vmctl_commands[] = {
 	  "  --boot P       multiboot (default) or flat\n"
 	  "  --name NAME    VM name (default run-PID)\n",
 	  vmctl_cmd_run },
+	{ "events", "", "Print VM state changes and daemon events as they happen",
+	  "One line per event: state changes with their reason, worker crashes, vmmd\n"
+	  "shutting down. With --json, each notification as one JSON line. Ends when\n"
+	  "vmmd shuts down (status 0) or the connection is lost (status 1).\n",
+	  vmctl_cmd_events },
 	{ "version", "", "Show vmmd's and vmctl's versions", NULL, cmd_version },
 	{ "help", "[COMMAND]", "Show help for vmctl or a command", NULL, cmd_help },
 	{ 0 },

@@ -61,6 +61,9 @@ const struct vmctl_command *vmctl_find_command(const char *name);
 /* Parses a positive integer option value; prints an error naming opt. */
 int vmctl_parse_uint(const char *opt, const char *value, long max, long *ret);
 
+/* cli/events.c */
+int vmctl_cmd_events(struct vmctl *ctl, int argc, char **argv);
+
 /* cli/run.c */
 int vmctl_cmd_run(struct vmctl *ctl, int argc, char **argv);
 

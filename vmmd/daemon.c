@@ -21,6 +21,7 @@
 #include "api/jsonrpc.h"
 #include "util/log.h"
 #include "util/macro.h"
+#include "util/notify.h"
 #include "util/time.h"
 #include "vmmd/rundir.h"
 #include "vmmd/vmmd.h"
@@ -98,6 +99,7 @@ void daemon_shutdown(struct daemon *d, const char *why)
 		return;
 	d->shutting_down = true;
 	log_notice("shutting down: %s", why);
+	notify_send("STOPPING=1\nSTATUS=shutting down (%s)", why);
 	listeners_stop(d);
 	ev_timer_stop(d->loop, &d->sweep);
 	notify_shutdown(d, why);
@@ -180,8 +182,22 @@ static int prepare_dirs(const struct daemon_config *cfg)
 	return rc;
 }
 
+void daemon_update_status(struct daemon *d)
+{
+	unsigned int running = 0;
+
+	for (struct vm_record *vm = d->vms; vm; vm = vm->next)
+		running += vm->state == VM_RUNNING;
+	notify_send("STATUS=%u VMs defined, %u running", d->nr_vms, running);
+}
+
 static void signal_ready(struct daemon *d)
 {
+	unsigned int running = 0;
+
+	for (struct vm_record *vm = d->vms; vm; vm = vm->next)
+		running += vm->state == VM_RUNNING;
+	notify_send("READY=1\nSTATUS=%u VMs defined, %u running", d->nr_vms, running);
 	if (d->cfg.ready_fd < 0)
 		return;
 	ssize_t _unused_ n = write(d->cfg.ready_fd, "READY\n", 6);
@@ -229,6 +245,7 @@ int daemon_run(const struct daemon_config *cfg)
 		return -ENOMEM;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	notify_init();
 	raise_fd_limit();
 	host_limits_probe(&d.host);
 	apply_vm_limits(&d);

@@ -49,12 +49,12 @@ static int parse_limit(struct daemon_limits *l, const char *arg)
 	const char *eq = strchr(arg, '=');
 
 	if (!eq || (size_t)(eq - arg) >= sizeof(name)) {
-		fprintf(stderr, "vmmd: --limit needs NAME=VALUE, got '%s'\n", arg);
+		log_error("--limit needs NAME=VALUE, got '%s'", arg);
 		return -EINVAL;
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)(eq - arg), arg);
 	if (daemon_limit_set(l, name, eq + 1, err, sizeof(err)) < 0) {
-		fprintf(stderr, "vmmd: %s\n", err);
+		log_error("%s", err);
 		return -EINVAL;
 	}
 	return 0;
@@ -63,7 +63,7 @@ static int parse_limit(struct daemon_limits *l, const char *arg)
 static int copy_path(char *dst, size_t size, const char *src, const char *what)
 {
 	if (snprintf(dst, size, "%s", src) >= (int)size) {
-		fprintf(stderr, "vmmd: %s path is too long: %s\n", what, src);
+		log_error("%s path is too long: %s", what, src);
 		return -ENAMETOOLONG;
 	}
 	return 0;
@@ -158,15 +158,14 @@ static int parse_option(int opt, struct daemon_config *cfg, bool *run_dir_set)
 		return copy_path(cfg->run_dir, sizeof(cfg->run_dir), optarg, "run directory");
 	case OPT_LOG_LEVEL:
 		if (log_level_from_string(optarg, &level) < 0) {
-			fprintf(stderr, "vmmd: --log-level must be err, warning, notice, info or debug\n");
+			log_error("--log-level must be err, warning, notice, info or debug");
 			return -EINVAL;
 		}
 		log_set_max_level(level);
 		return 0;
 	case OPT_READY_FD:
 		if (parse_fd(optarg, &cfg->ready_fd) < 0) {
-			fprintf(stderr, "vmmd: --ready-fd needs a file descriptor number, got '%s'\n",
-				optarg);
+			log_error("--ready-fd needs a file descriptor number, got '%s'", optarg);
 			return -EINVAL;
 		}
 		return 0;
@@ -181,7 +180,7 @@ static int find_self(struct daemon_config *cfg)
 	ssize_t n = readlink("/proc/self/exe", cfg->self_exe, sizeof(cfg->self_exe) - 1);
 
 	if (n < 0) {
-		fprintf(stderr, "vmmd: cannot find its own executable: %s\n", strerror(errno));
+		log_error("cannot find its own executable: %s", strerror(errno));
 		return -errno;
 	}
 	cfg->self_exe[n] = '\0';
@@ -213,7 +212,7 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	if (optind < argc) {
-		fprintf(stderr, "vmmd: unexpected argument '%s'\n", argv[optind]);
+		log_error("unexpected argument '%s'", argv[optind]);
 		usage(stderr);
 		return 2;
 	}

@@ -74,6 +74,7 @@ int vm_add(struct daemon *d, struct vm_def *def, struct client *owner, struct vm
 	d->vms = vm;
 	d->nr_vms++;
 	*ret = vm;
+	daemon_update_status(d);
 	return 0;
 }
 
@@ -101,6 +102,7 @@ void vm_remove(struct vm_record *vm)
 	subs_free(vm);
 	vm_def_free(vm->def);
 	free(vm);
+	daemon_update_status(d);
 }
 
 static json_object *state_event_new(const struct vm_record *vm, enum vm_state old,
@@ -155,6 +157,7 @@ void vm_set_state(struct vm_record *vm, enum vm_state state, const char *reason)
 	if (state_is_stored(state))
 		store_save_vm(vm);
 	notify_state_change(vm, old, reason);
+	daemon_update_status(vm->d);
 }
 
 static void add_runtime_fields(json_object *o, const struct vm_record *vm);

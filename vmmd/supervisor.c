@@ -139,6 +139,22 @@ static void worker_free(struct worker *w)
 	free(w);
 }
 
+static void notify_worker_crashed(const struct worker *w, const char *name, const char *reason)
+{
+	json_object *p = json_object_new_object();
+	json_object *msg;
+	char when[40];
+
+	time_format_rfc3339(when, sizeof(when));
+	json_object_object_add(p, "name", json_object_new_string(name));
+	json_object_object_add(p, "pid", json_object_new_int(w->pid));
+	json_object_object_add(p, "reason", json_object_new_string(reason));
+	json_object_object_add(p, "time", json_object_new_string(when));
+	msg = jsonrpc_notification_new("vm.worker-crashed", p);
+	events_broadcast(w->d, msg);
+	json_object_put(msg);
+}
+
 /* Decides the VM's final state: from the worker's report, or from the wait
  * status of a worker that died without one. Detaches the worker. */
 static void settle_vm(struct worker *w, int status)
@@ -163,12 +179,12 @@ static void settle_vm(struct worker *w, int status)
 	} else if (w->stopping && w->stop_reason[0]) {
 		snprintf(reason, sizeof(reason), "%s", w->stop_reason);
 		vm_set_state(vm, VM_STOPPED, reason);
-	} else if (w->adopted) {
-		/* Not our child: no wait status to tell. */
-		snprintf(reason, sizeof(reason), "worker %d ended without reporting why", w->pid);
-		vm_set_state(vm, VM_CRASHED, reason);
 	} else {
-		describe_wait_status(status, reason, sizeof(reason));
+		if (w->adopted) /* not our child: no wait status to tell */
+			snprintf(reason, sizeof(reason), "worker %d ended without reporting why", w->pid);
+		else
+			describe_wait_status(status, reason, sizeof(reason));
+		notify_worker_crashed(w, vm->def->name, reason);
 		vm_set_state(vm, VM_CRASHED, reason);
 	}
 	api_error_set(&err, API_ERR_WORKER, "VM '%s' %s before it finished starting: %s",

@@ -183,6 +183,8 @@ int daemon_run(const struct daemon_config *cfg);
 void daemon_shutdown(struct daemon *d, const char *why);
 /* Called whenever a worker goes away, so shutdown can finish. */
 void daemon_check_shutdown_done(struct daemon *d);
+/* Tells the service manager (if any) how many VMs there are. */
+void daemon_update_status(struct daemon *d);
 
 /* listen.c */
 int listeners_open(struct daemon *d);

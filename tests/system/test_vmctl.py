@@ -8,8 +8,8 @@ import pytest
 
 from conftest import VMCTL, guest, needs_kvm
 
-COMMANDS = ["create", "start", "stop", "delete", "list", "info", "console", "run", "version",
-            "help"]
+COMMANDS = ["create", "start", "stop", "delete", "list", "info", "console", "run", "events",
+            "version", "help"]
 
 
 def vmctl(*args, env=None, input=None, timeout=60):
@@ -128,3 +128,43 @@ def test_run_reports_start_failures(daemon, tmp_path):
     r = daemon.vmctl("run", bad)
     assert r.returncode == 1
     assert "parameter 'kernel'" in r.stderr
+
+
+@needs_kvm
+@pytest.mark.parametrize("json_out", [False, True])
+def test_events_prints_changes_live(daemon, json_out):
+    import signal
+    import time
+    cmd = [str(VMCTL), "--socket", str(daemon.socket)] + (["--json"] if json_out else []) + ["events"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.2)
+        with daemon.rpc() as r:
+            r.result("vm.create", {"name": "ev", "memory": 32, "kernel": guest("echo.elf")})
+            pid = r.result("vm.start", {"name": "ev"})["pid"]
+            os.kill(pid, signal.SIGKILL)
+            from conftest import wait_state
+            wait_state(r, "ev", "crashed")
+        daemon.stop()
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    lines = out.strip().splitlines()
+    if json_out:
+        msgs = [json.loads(line) for line in lines]
+        methods = [m["method"] for m in msgs]
+        assert methods.count("vm.state-changed") >= 3
+        assert "vm.worker-crashed" in methods and methods[-1] == "daemon.shutting-down"
+        crash = next(m for m in msgs if m["method"] == "vm.worker-crashed")["params"]
+        assert crash["name"] == "ev" and crash["pid"] == pid
+        assert crash["reason"] == "worker killed by signal 9 (Killed)"
+    else:
+        assert any(line.endswith("ev: defined -> starting") for line in lines)
+        assert any("ev: starting -> running (started)" in line for line in lines)
+        assert any(f"ev: worker {pid} crashed: worker killed by signal 9 (Killed)" in line
+                   for line in lines)
+        assert any("ev: running -> crashed (worker killed by signal 9 (Killed))" in line
+                   for line in lines)
+        assert lines[-1] == "vmmd is shutting down (SIGTERM)"
