@@ -52,7 +52,7 @@ OBJDIR := $(BUILD)/obj
 .SECONDARY:
 
 # ---------------------------------------------------------------- util/
-UTIL_SRCS := util/log.c util/error.c util/base64.c util/thread.c util/time.c util/path.c util/fileio.c util/notify.c
+UTIL_SRCS := util/log.c util/error.c util/base64.c util/thread.c util/time.c util/path.c util/fileio.c util/notify.c util/jsontext.c
 
 # ---------------------------------------------------------------- mmu/ (libc only)
 MMU_SRCS := mmu/strbuf.c mmu/role.c mmu/context.c mmu/walk.c mmu/walk-format.c \
@@ -122,7 +122,12 @@ $(BUILD)/vmmd: $(call objs,$(VMMD_SRCS)) $(ALL_LIBS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(call objs,$(VMMD_SRCS)) $(ALL_LIBS) $(LIBS)
 
 # ---------------------------------------------------------------- benchmarks
-BENCHES := $(BUILD)/bench/mmu
+BENCHES := $(BUILD)/bench/mmu $(BUILD)/bench/api-load
+
+$(BUILD)/bench/api-load: $(OBJDIR)/bench/api-load.o
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/bench/mmu: $(OBJDIR)/bench/mmu.o $(LIB_MMU)
 	$(call msg,LD,$@)

@@ -30,6 +30,7 @@ struct rpc_conn {
 	ev_io wio;
 	struct rpc_reader reader;
 	struct rpc_writer writer;
+	struct json_tokener *tok;
 	struct rpc_conn_limits limits;
 	const struct rpc_conn_ops *ops;
 	void *userdata;
@@ -157,7 +158,7 @@ static void handle_line(struct rpc_conn *c, const char *line, size_t len)
 	json_object *msg = NULL;
 	struct api_error err;
 
-	if (jsonrpc_parse(line, len, &msg, &err) < 0) {
+	if (jsonrpc_parse_with(c->tok, line, len, &msg, &err) < 0) {
 		if (c->ops->bad_message)
 			c->ops->bad_message(c, &err, c->userdata);
 		return;
@@ -267,6 +268,11 @@ struct rpc_conn *rpc_conn_new(struct ev_loop *loop, int fd, const struct rpc_con
 		if (limits->out_high)
 			c->limits.out_high = limits->out_high;
 	}
+	c->tok = jsonrpc_tokener_new();
+	if (!c->tok) {
+		free(c);
+		return NULL;
+	}
 	c->next_id = 1;
 	c->open = true;
 	c->last_input = ev_now(loop);
@@ -299,6 +305,7 @@ void rpc_conn_free(struct rpc_conn *c)
 	fail_all_calls(c, "connection freed");
 	rpc_reader_free(&c->reader);
 	rpc_writer_free(&c->writer);
+	json_tokener_free(c->tok);
 	closep(&c->fd);
 	free(c);
 }
@@ -306,12 +313,17 @@ void rpc_conn_free(struct rpc_conn *c)
 int rpc_conn_send(struct rpc_conn *c, json_object *msg)
 {
 	size_t len;
-	const char *text;
+	const char *text = jsonrpc_to_text(msg, &len);
+
+	return rpc_conn_send_text(c, text, len);
+}
+
+int rpc_conn_send_text(struct rpc_conn *c, const char *text, size_t len)
+{
 	int rc;
 
 	if (!c->open || c->closing)
 		return -EPIPE;
-	text = jsonrpc_to_text(msg, &len);
 	rc = rpc_writer_append_line(&c->writer, text, len);
 	if (rc < 0)
 		return rc;

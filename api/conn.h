@@ -62,6 +62,9 @@ void rpc_conn_free(struct rpc_conn *c);
  */
 int rpc_conn_send(struct rpc_conn *c, json_object *msg);
 
+/* Queues one message given as JSON text (len bytes, no newline); as rpc_conn_send. */
+int rpc_conn_send_text(struct rpc_conn *c, const char *text, size_t len);
+
 /* Sends method(params) with a fresh id; takes ownership of params. cb gets
  * the reply, or an error if the connection closes or timeout_s (0: none)
  * expires first. Returns 0 or a negative errno (cb is not called then). */

@@ -45,9 +45,18 @@ static int parse_failure(struct api_error *err, struct json_tokener *tok)
 			     json_tokener_error_desc(jerr));
 }
 
-int jsonrpc_parse(const char *text, size_t len, json_object **ret, struct api_error *err)
+struct json_tokener *jsonrpc_tokener_new(void)
 {
-	struct json_tokener *tok;
+	struct json_tokener *tok = json_tokener_new_ex(JSONRPC_MAX_DEPTH);
+
+	if (tok)
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	return tok;
+}
+
+int jsonrpc_parse_with(struct json_tokener *tok, const char *text, size_t len, json_object **ret,
+		       struct api_error *err)
+{
 	json_object *obj;
 	long quote;
 	int rc = 0;
@@ -58,10 +67,7 @@ int jsonrpc_parse(const char *text, size_t len, json_object **ret, struct api_er
 	if (quote >= 0)
 		return api_error_set(err, API_ERR_PARSE,
 				     "parse error at byte %ld: single quotes are not JSON", quote);
-	tok = json_tokener_new_ex(JSONRPC_MAX_DEPTH);
-	if (!tok)
-		return -ENOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	json_tokener_reset(tok);
 	/* Parsing the terminating NUL too tells json-c the input ends there,
 	 * so a bare top-level number or literal completes. */
 	obj = json_tokener_parse_ex(tok, text, (int)len + 1);
@@ -71,9 +77,20 @@ int jsonrpc_parse(const char *text, size_t len, json_object **ret, struct api_er
 		json_object_put(obj);
 		obj = NULL;
 	}
-	json_tokener_free(tok);
 	if (rc == 0)
 		*ret = obj;
+	return rc;
+}
+
+int jsonrpc_parse(const char *text, size_t len, json_object **ret, struct api_error *err)
+{
+	struct json_tokener *tok = jsonrpc_tokener_new();
+	int rc;
+
+	if (!tok)
+		return -ENOMEM;
+	rc = jsonrpc_parse_with(tok, text, len, ret, err);
+	json_tokener_free(tok);
 	return rc;
 }
 

@@ -48,6 +48,12 @@ struct jsonrpc_msg {
  */
 int jsonrpc_parse(const char *text, size_t len, json_object **ret, struct api_error *err);
 
+/* The same with a tokener kept by the caller (one per connection saves an
+ * allocation per message). tok must come from jsonrpc_tokener_new(). */
+struct json_tokener *jsonrpc_tokener_new(void);
+int jsonrpc_parse_with(struct json_tokener *tok, const char *text, size_t len, json_object **ret,
+		       struct api_error *err);
+
 /*
  * Classifies one JSON value (not a batch). Fills *ret with borrowed
  * pointers into obj. Invalid messages give API_ERR_INVALID_REQUEST with a

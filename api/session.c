@@ -138,6 +138,48 @@ void api_call_reply(struct api_call *call, json_object *result)
 	call_finish(call, reply);
 }
 
+/* {"jsonrpc":"2.0","id":ID,"result":TEXT} as text; NULL on ENOMEM. */
+static char *envelope_text(json_object *id, const char *result, size_t len, size_t *ret_len)
+{
+	const char *id_text = id ? json_object_to_json_string_ext(id, JSON_C_TO_STRING_PLAIN)
+				 : "null";
+	size_t n = strlen(id_text) + len + 48;
+	char *out = malloc(n);
+	int w;
+
+	if (!out)
+		return NULL;
+	w = snprintf(out, n, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%.*s}", id_text,
+		     (int)len, result);
+	*ret_len = (size_t)w;
+	return out;
+}
+
+void api_call_reply_text(struct api_call *call, char *text, size_t len)
+{
+	struct api_session *s = call->session;
+	json_object *result;
+	size_t out_len;
+	char *out;
+
+	/* Straight to the wire unless it must join a batch reply. */
+	if (call->is_request && !call->batch && s && s->ops->send_text) {
+		out = envelope_text(call->id, text, len, &out_len);
+		free(text);
+		if (!out) {
+			api_call_fail(call, API_ERR_INTERNAL, "out of memory");
+			return;
+		}
+		s->ops->send_text(s->conn, out, out_len);
+		free(out);
+		call_finish(call, NULL);
+		return;
+	}
+	result = json_tokener_parse(text);
+	free(text);
+	api_call_reply(call, result);
+}
+
 void api_call_fail_error(struct api_call *call, const struct api_error *err)
 {
 	json_object *reply = call->is_request

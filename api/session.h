@@ -40,6 +40,9 @@ struct api_method {
 struct api_session_ops {
 	/* Queue msg (borrowed) to the peer; a negative errno if it cannot. */
 	int (*send)(void *conn, json_object *msg);
+	/* Queue one message given as JSON text (optional: send() is used
+	 * with the text parsed back when absent). */
+	int (*send_text)(void *conn, const char *text, size_t len);
 	/* A call was refused for lack of access (optional; for the log). */
 	void (*denied)(void *conn, const struct api_method *m, const char *why);
 };
@@ -77,6 +80,9 @@ const struct api_method *api_method_find(const struct api_method *methods, size_
 
 /* Completes a call with a result (ownership taken). Frees the call. */
 void api_call_reply(struct api_call *call, json_object *result);
+/* Completes a call with a result given as JSON text (len bytes, taken and
+ * freed): for hot replies, no json-c tree is built. Frees the call. */
+void api_call_reply_text(struct api_call *call, char *text, size_t len);
 /* Completes a call with an error. Frees the call. */
 void api_call_fail(struct api_call *call, int code, const char *fmt, ...) _printf_(3, 4);
 void api_call_fail_error(struct api_call *call, const struct api_error *err);

@@ -19,3 +19,5 @@ run() {
 run startup /usr/bin/python3 bench/startup.py --build "$build"
 # MMU walker and role speed on one core (docs/performance.md, "MMU").
 run mmu "$build/bench/mmu" --runs "${MMU_BENCH_RUNS:-7}" --json-out "$build/bench/mmu.json"
+# API throughput and latency with 50 defined VMs, QEMU QMP beside it.
+run api /usr/bin/python3 bench/api.py --build "$build"

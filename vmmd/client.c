@@ -28,6 +28,21 @@ static int client_send(void *conn, json_object *msg)
 	return rc;
 }
 
+static int client_send_text(void *conn, const char *text, size_t len)
+{
+	struct client *c = conn;
+	int rc;
+
+	if (c->dead)
+		return -EPIPE;
+	rc = rpc_conn_send_text(c->conn, text, len);
+	if (rc == -ENOBUFS) {
+		log_warning("client %u: output queue full; closing the connection", c->id);
+		rpc_conn_close_after_flush(c->conn);
+	}
+	return rc;
+}
+
 static void client_denied(void *conn, const struct api_method *m, const char *why)
 {
 	struct client *c = conn;
@@ -38,6 +53,7 @@ static void client_denied(void *conn, const struct api_method *m, const char *wh
 
 static const struct api_session_ops client_session_ops = {
 	.send = client_send,
+	.send_text = client_send_text,
 	.denied = client_denied,
 };
 

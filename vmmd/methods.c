@@ -12,6 +12,7 @@
 
 #include "api/jsonrpc.h"
 #include "util/base64.h"
+#include "util/jsontext.h"
 #include "util/log.h"
 #include "util/time.h"
 #include "vmmd/vmmd.h"
@@ -227,39 +228,47 @@ static void m_vm_update(struct api_call *call, json_object *params, void *ctx)
 	api_call_reply(call, vm_info_json(vm));
 }
 
-static int compare_names(const void *a, const void *b)
+/* Replies with what a jtext holds, or an internal error if writing failed. */
+static void reply_jtext(struct api_call *call, struct jtext *j)
 {
-	const struct vm_record *x = *(const struct vm_record *const *)a;
-	const struct vm_record *y = *(const struct vm_record *const *)b;
+	size_t len;
 
-	return strcmp(x->def->name, y->def->name);
+	if (jt_failed(j)) {
+		jt_free(j);
+		api_call_fail(call, API_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	char *text = jt_take(j, &len);
+	api_call_reply_text(call, text, len);
 }
 
+/* The registry is kept in name order (registry.c), so is the list. */
 static void m_vm_list(struct api_call *call, json_object *params, void *ctx)
 {
 	struct daemon *d = ctx;
-	struct vm_record **sorted = calloc(d->nr_vms + 1, sizeof(*sorted));
-	json_object *arr = json_object_new_array();
-	json_object *r = json_object_new_object();
-	size_t n = 0;
+	struct jtext j;
 
-	for (struct vm_record *vm = d->vms; vm && sorted; vm = vm->next)
-		sorted[n++] = vm;
-	if (sorted)
-		qsort(sorted, n, sizeof(*sorted), compare_names);
-	for (size_t i = 0; i < n; i++)
-		json_object_array_add(arr, vm_summary_json(sorted[i]));
-	free(sorted);
-	json_object_object_add(r, "vms", arr);
-	api_call_reply(call, r);
+	jt_init(&j);
+	jt_object_begin(&j);
+	jt_key(&j, "vms");
+	jt_array_begin(&j);
+	for (struct vm_record *vm = d->vms; vm; vm = vm->next)
+		vm_summary_write(vm, &j);
+	jt_array_end(&j);
+	jt_object_end(&j);
+	reply_jtext(call, &j);
 }
 
 static void m_vm_info(struct api_call *call, json_object *params, void *ctx)
 {
 	struct vm_record *vm = lookup_vm(call, params, ctx);
+	struct jtext j;
 
-	if (vm)
-		api_call_reply(call, vm_info_json(vm));
+	if (!vm)
+		return;
+	jt_init(&j);
+	vm_info_write(vm, &j);
+	reply_jtext(call, &j);
 }
 
 /* ------------------------------------------------------------ vm.console.* */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/jsonrpc.h"
+#include "util/jsontext.h"
 #include "util/log.h"
 #include "util/path.h"
 #include "util/time.h"
@@ -53,6 +54,25 @@ struct vm_record *vm_find(struct daemon *d, const char *name)
 	return NULL;
 }
 
+/* The registry is kept in name order, so vm.list needs no sorting. */
+static void insert_by_name(struct daemon *d, struct vm_record *vm)
+{
+	struct vm_record *prev = NULL, *cur = d->vms;
+
+	while (cur && strcmp(cur->def->name, vm->def->name) < 0) {
+		prev = cur;
+		cur = cur->next;
+	}
+	vm->prev = prev;
+	vm->next = cur;
+	if (cur)
+		cur->prev = vm;
+	if (prev)
+		prev->next = vm;
+	else
+		d->vms = vm;
+}
+
 int vm_add(struct daemon *d, struct vm_def *def, struct client *owner, struct vm_record **ret)
 {
 	struct vm_record *vm = calloc(1, sizeof(*vm));
@@ -68,10 +88,7 @@ int vm_add(struct daemon *d, struct vm_def *def, struct client *owner, struct vm
 	vm->def = def;
 	vm->state = VM_DEFINED;
 	vm->owner = owner;
-	vm->next = d->vms;
-	if (d->vms)
-		d->vms->prev = vm;
-	d->vms = vm;
+	insert_by_name(d, vm);
 	d->nr_vms++;
 	*ret = vm;
 	daemon_update_status(d);
@@ -160,43 +177,90 @@ void vm_set_state(struct vm_record *vm, enum vm_state state, const char *reason)
 	daemon_update_status(vm->d);
 }
 
-static void add_runtime_fields(json_object *o, const struct vm_record *vm);
-
-json_object *vm_summary_json(const struct vm_record *vm)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "name", json_object_new_string(vm->def->name));
-	json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
-	json_object_object_add(o, "memory", json_object_new_int64((int64_t)vm->def->memory_mib));
-	json_object_object_add(o, "vcpus", json_object_new_int((int)vm->def->vcpus));
-	add_runtime_fields(o, vm);
-	return o;
-}
-
-static void add_runtime_fields(json_object *o, const struct vm_record *vm)
+static void write_runtime_fields(struct jtext *j, const struct vm_record *vm)
 {
 	bool live = vm->state == VM_RUNNING || vm->state == VM_STOPPING;
-	uint64_t now = time_monotonic_ns();
 
-	json_object_object_add(o, "pid",
-			       vm->worker ? json_object_new_int(worker_pid(vm->worker)) : NULL);
-	json_object_object_add(o, "uptime",
-			       live ? json_object_new_double((double)(now - vm->started_ns) / 1e9)
-				    : NULL);
+	jt_key(j, "pid");
+	if (vm->worker)
+		jt_int(j, worker_pid(vm->worker));
+	else
+		jt_null(j);
+	jt_key(j, "uptime");
+	if (live)
+		jt_number(j, (double)(time_monotonic_ns() - vm->started_ns) / 1e9, 3);
+	else
+		jt_null(j);
 }
 
+void vm_summary_write(const struct vm_record *vm, struct jtext *j)
+{
+	jt_object_begin(j);
+	jt_key(j, "name");
+	jt_string(j, vm->def->name);
+	jt_key(j, "state");
+	jt_string(j, vm_state_name(vm->state));
+	jt_key(j, "memory");
+	jt_int(j, (int64_t)vm->def->memory_mib);
+	jt_key(j, "vcpus");
+	jt_int(j, vm->def->vcpus);
+	write_runtime_fields(j, vm);
+	jt_object_end(j);
+}
+
+void vm_info_write(const struct vm_record *vm, struct jtext *j)
+{
+	const struct vm_def *def = vm->def;
+
+	jt_object_begin(j);
+	jt_key(j, "name");
+	jt_string(j, def->name);
+	jt_key(j, "memory");
+	jt_int(j, (int64_t)def->memory_mib);
+	jt_key(j, "vcpus");
+	jt_int(j, def->vcpus);
+	jt_key(j, "kernel");
+	jt_string(j, def->kernel);
+	jt_key(j, "cmdline");
+	jt_string(j, def->cmdline);
+	jt_key(j, "boot");
+	jt_string(j, def->boot);
+	jt_key(j, "transient");
+	jt_bool(j, def->transient);
+	jt_key(j, "state");
+	jt_string(j, vm_state_name(vm->state));
+	write_runtime_fields(j, vm);
+	jt_key(j, "exit_status");
+	if (vm->has_exit_status)
+		jt_int(j, vm->exit_status);
+	else
+		jt_null(j);
+	jt_key(j, "reason");
+	if (vm->reason[0])
+		jt_string(j, vm->reason);
+	else
+		jt_null(j);
+	jt_key(j, "console_log");
+	jt_string(j, vm->console_log);
+	jt_object_end(j);
+}
+
+/* The same fields as a json-c tree, for replies that are not hot. */
 json_object *vm_info_json(const struct vm_record *vm)
 {
-	json_object *o = vm_def_to_json(vm->def);
+	struct jtext j;
+	json_object *o;
+	char *text;
 
-	json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
-	add_runtime_fields(o, vm);
-	json_object_object_add(o, "exit_status",
-			       vm->has_exit_status ? json_object_new_int(vm->exit_status) : NULL);
-	json_object_object_add(o, "reason",
-			       vm->reason[0] ? json_object_new_string(vm->reason) : NULL);
-	json_object_object_add(o, "console_log", json_object_new_string(vm->console_log));
+	jt_init(&j);
+	vm_info_write(vm, &j);
+	if (jt_failed(&j)) {
+		jt_free(&j);
+		return NULL;
+	}
+	text = jt_take(&j, NULL);
+	o = json_tokener_parse(text);
+	free(text);
 	return o;
 }
 

@@ -207,8 +207,12 @@ int vm_add(struct daemon *d, struct vm_def *def, struct client *owner, struct vm
 void vm_remove(struct vm_record *vm);
 /* The one place state changes: validates, logs, and notifies subscribers. */
 void vm_set_state(struct vm_record *vm, enum vm_state state, const char *reason);
+struct jtext;
+/* vm.info's and vm.list's fields, written as JSON text (the one definition
+ * of those fields); vm_info_json() gives the same as a json-c tree. */
+void vm_info_write(const struct vm_record *vm, struct jtext *j);
+void vm_summary_write(const struct vm_record *vm, struct jtext *j);
 json_object *vm_info_json(const struct vm_record *vm);
-json_object *vm_summary_json(const struct vm_record *vm);
 void vm_console_subscribe(struct vm_record *vm, struct client *c);
 void vm_console_unsubscribe(struct vm_record *vm, struct client *c);
 void vm_forget_client(struct daemon *d, struct client *c);
