@@ -345,6 +345,23 @@ const struct vmctl_command vmctl_commands[] = {
 	  "  --boot P       multiboot (default) or flat\n"
 	  "  --name NAME    VM name (default run-PID)\n",
 	  vmctl_cmd_run },
+	{ "translate", "NAME GVA [--vcpu N] [--write|--fetch] [--user]",
+	  "Translate a guest virtual address with a vCPU's page tables",
+	  "Shows the page walk (each entry's address, value and flags) and the guest\n"
+	  "physical address, or the fault the access would take with its error code.\n"
+	  "Reads page tables without setting accessed/dirty bits.\n"
+	  "  --vcpu N   whose registers (CR0/CR3/CR4/EFER) to use (default 0)\n"
+	  "  --write    a write access (default: read)\n"
+	  "  --fetch    an instruction fetch\n"
+	  "  --user     as CPL 3 code (default: supervisor)\n"
+	  "With --json: the walk, \"gpa\" (null on a fault) and \"error_code\".\n",
+	  vmctl_cmd_translate },
+	{ "mem", "read NAME ADDR LEN [--virtual] [--vcpu N]", "Read guest memory as a hexdump",
+	  "ADDR is guest physical, or guest virtual with --virtual (translated by vCPU\n"
+	  "N's page tables, page by page). At most 65536 bytes. With --json, the bytes\n"
+	  "come base64-encoded in \"data\".\n",
+	  vmctl_cmd_mem },
+	{ "role", "NAME [--vcpu N]", "Show a vCPU's paging mode and MMU role", NULL, vmctl_cmd_role },
 	{ "events", "", "Print VM state changes and daemon events as they happen",
 	  "One line per event: state changes with their reason, worker crashes, vmmd\n"
 	  "shutting down. With --json, each notification as one JSON line. Ends when\n"

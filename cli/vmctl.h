@@ -61,6 +61,11 @@ const struct vmctl_command *vmctl_find_command(const char *name);
 /* Parses a positive integer option value; prints an error naming opt. */
 int vmctl_parse_uint(const char *opt, const char *value, long max, long *ret);
 
+/* cli/inspect.c */
+int vmctl_cmd_translate(struct vmctl *ctl, int argc, char **argv);
+int vmctl_cmd_role(struct vmctl *ctl, int argc, char **argv);
+int vmctl_cmd_mem(struct vmctl *ctl, int argc, char **argv);
+
 /* cli/events.c */
 int vmctl_cmd_events(struct vmctl *ctl, int argc, char **argv);
 

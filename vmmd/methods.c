@@ -375,6 +375,41 @@ static void m_vm_console_write(struct api_call *call, json_object *params, void 
 	worker_forward(vm->worker, call, "console.write", p);
 }
 
+/* ------------------------------------------------------------ inspection */
+
+/* The vCPU index must name one of the VM's vCPUs. */
+static bool check_vcpu(struct api_call *call, const struct vm_record *vm, json_object *params)
+{
+	int64_t v = api_param_int(params, "vcpu", 0);
+
+	if (v >= 0 && (uint64_t)v < vm->def->vcpus)
+		return true;
+	api_call_fail(call, API_ERR_INVALID_PARAMS,
+		      "parameter 'vcpu' must be between 0 and %u (VM '%s' has %u vCPU%s), got %lld",
+		      vm->def->vcpus - 1, vm->def->name, vm->def->vcpus,
+		      vm->def->vcpus == 1 ? "" : "s", (long long)v);
+	return false;
+}
+
+/* The params without "name", for the worker, which serves one VM. */
+static json_object *without_name(json_object *params)
+{
+	json_object *p = json_object_new_object();
+
+	json_object_object_foreach(params, key, val)
+		if (strcmp(key, "name") != 0)
+			json_object_object_add(p, key, json_object_get(val));
+	return p;
+}
+
+static void forward_inspection(struct api_call *call, json_object *params, void *ctx)
+{
+	struct vm_record *vm = lookup_vm(call, params, ctx);
+
+	if (vm && check_vcpu(call, vm, params))
+		worker_forward(vm->worker, call, api_call_method(call)->name, without_name(params));
+}
+
 /* ------------------------------------------------------------ events.* */
 
 static void m_events_subscribe(struct api_call *call, json_object *params, void *ctx)
@@ -403,6 +438,32 @@ static const struct api_param p_update[] = {
 	{ .name = "kernel", .type = API_T_STRING, .max_len = VM_KERNEL_PATH_MAX },
 	{ .name = "cmdline", .type = API_T_STRING, .max_len = VM_CMDLINE_MAX },
 	{ .name = "boot", .type = API_T_STRING, .max_len = 32 },
+	{ 0 },
+};
+
+static const char *const access_kinds[] = { "read", "write", "fetch", NULL };
+
+static const struct api_param p_vcpu_role[] = {
+	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
+	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = INT32_MAX },
+	{ 0 },
+};
+
+static const struct api_param p_translate[] = {
+	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
+	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = INT32_MAX },
+	{ .name = "gva", .type = API_T_U64, .required = true },
+	{ .name = "access", .type = API_T_ENUM, .choices = access_kinds },
+	{ .name = "user", .type = API_T_BOOL },
+	{ 0 },
+};
+
+static const struct api_param p_memory_read[] = {
+	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
+	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = INT32_MAX },
+	{ .name = "addr", .type = API_T_U64, .required = true },
+	{ .name = "len", .type = API_T_INT, .required = true, .min = 1, .max = VM_MEMORY_READ_MAX },
+	{ .name = "virtual", .type = API_T_BOOL },
 	{ 0 },
 };
 
@@ -444,6 +505,15 @@ const struct api_method vmmd_methods[] = {
 	{ .name = "vm.console.write", .handler = m_vm_console_write, .params = p_console_write,
 	  .needs_write = true, .allowed_states = VM_STATE_BIT(VM_RUNNING),
 	  .summary = "send bytes to a VM's serial console" },
+	{ .name = "vcpu.role", .handler = forward_inspection, .params = p_vcpu_role,
+	  .allowed_states = VM_STATE_BIT(VM_RUNNING),
+	  .summary = "a vCPU's paging mode and MMU role" },
+	{ .name = "vm.translate", .handler = forward_inspection, .params = p_translate,
+	  .allowed_states = VM_STATE_BIT(VM_RUNNING),
+	  .summary = "translate a guest virtual address, with the page walk" },
+	{ .name = "vm.memory.read", .handler = forward_inspection, .params = p_memory_read,
+	  .allowed_states = VM_STATE_BIT(VM_RUNNING),
+	  .summary = "read guest memory by physical or virtual address" },
 	{ .name = "events.subscribe", .handler = m_events_subscribe, .params = p_none,
 	  .summary = "receive vm.state-changed and daemon notifications" },
 };

@@ -17,6 +17,8 @@
 #define VM_MEMORY_MIN_MIB 2
 #define VM_CMDLINE_MAX 4096
 #define VM_KERNEL_PATH_MAX 4096
+/* Largest vm.memory.read, in bytes. */
+#define VM_MEMORY_READ_MAX (64 * 1024)
 
 /* What the host allows; computed once at daemon start. */
 struct host_limits {

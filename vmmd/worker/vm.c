@@ -13,6 +13,7 @@
 
 #include "util/log.h"
 #include "util/macro.h"
+#include "mmu/mmu.h"
 #include "vcpu/vcpu.h"
 #include "vmmd/boot/boot.h"
 #include "vmmd/devices/debug-exit.h"
@@ -47,6 +48,8 @@ struct vm {
 	bool ended;
 	struct vm_end end;
 	unsigned int mmio_logged;
+	struct mmu_cpu_features features; /* what the vCPUs' CPUID describes */
+	uint32_t pkru_offset;		  /* of PKRU in the XSAVE area; 0: none */
 };
 
 static int kvm_error(struct api_error *err, const char *op, int rc)
@@ -252,6 +255,31 @@ static int load_kernel(struct vm *vm, struct boot_entry *ret, struct api_error *
 	return 0;
 }
 
+/* The paging-relevant CPU features, for guest inspection (mmu/). */
+static int learn_cpu_features(struct vm *vm, const struct kvm_cpuid2 *cpuid,
+			      struct api_error *err)
+{
+	_cleanup_free_ struct mmu_cpuid_entry *entries = calloc(cpuid->nent + 1, sizeof(*entries));
+	struct mmu_error me;
+	size_t n = 0;
+
+	if (!entries)
+		return api_error_set(err, API_ERR_RESOURCE_LIMIT, "out of memory");
+	for (unsigned int i = 0; i < cpuid->nent && n < MMU_CPUID_MAX_ENTRIES; i++) {
+		const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+		entries[n++] = (struct mmu_cpuid_entry){
+			.function = e->function, .index = e->index, .flags = e->flags,
+			.eax = e->eax, .ebx = e->ebx, .ecx = e->ecx, .edx = e->edx,
+		};
+		/* SDM Vol. 1 13.4.3: CPUID.(EAX=0DH,ECX=9).EBX is PKRU's offset. */
+		if (e->function == 0xD && e->index == 9)
+			vm->pkru_offset = e->ebx;
+	}
+	if (mmu_features_from_cpuid(entries, n, &vm->features, &me) < 0)
+		return api_error_set(err, API_ERR_KVM, "CPUID from KVM: %s", me.msg);
+	return 0;
+}
+
 static int create_vcpus(struct vm *vm, const struct boot_entry *entry, struct api_error *err)
 {
 	_cleanup_free_ struct kvm_cpuid2 *cpuid = NULL;
@@ -262,6 +290,8 @@ static int create_vcpus(struct vm *vm, const struct boot_entry *entry, struct ap
 		return api_error_set(err, API_ERR_RESOURCE_LIMIT, "out of memory for vCPUs");
 	if (vcpu_supported_cpuid(vm->kvm_fd, &cpuid, &e) < 0)
 		return api_error_set(err, API_ERR_KVM, "%s", e.msg);
+	if (learn_cpu_features(vm, cpuid, err) < 0)
+		return -EINVAL;
 	for (unsigned int i = 0; i < vm->cfg.vcpus; i++) {
 		if (vcpu_create(vm->kvm_fd, vm->vm_fd, i, &vm_exit_ops, vm, &vm->vcpus[i], &e) < 0 ||
 		    vcpu_set_cpuid(vm->vcpus[i], cpuid, &e) < 0)
@@ -394,6 +424,31 @@ void vm_free(struct vm *vm)
 struct console *vm_console(struct vm *vm)
 {
 	return vm->console;
+}
+
+unsigned int vm_nr_vcpus(const struct vm *vm)
+{
+	return vm->nr_vcpus;
+}
+
+struct vcpu *vm_vcpu(struct vm *vm, unsigned int index)
+{
+	return index < vm->nr_vcpus ? vm->vcpus[index] : NULL;
+}
+
+const struct vm_memory *vm_guest_memory(const struct vm *vm)
+{
+	return &vm->mem;
+}
+
+const struct mmu_cpu_features *vm_cpu_features(const struct vm *vm)
+{
+	return &vm->features;
+}
+
+uint32_t vm_pkru_offset(const struct vm *vm)
+{
+	return vm->pkru_offset;
 }
 
 int vm_console_input(struct vm *vm, const uint8_t *buf, size_t len, size_t *ret_accepted)

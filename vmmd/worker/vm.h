@@ -71,6 +71,17 @@ void vm_free(struct vm *vm);
 
 struct console *vm_console(struct vm *vm);
 
+/* For inspection (vmmd/worker/inspect.c). */
+struct vcpu;
+struct vm_memory;
+struct mmu_cpu_features;
+unsigned int vm_nr_vcpus(const struct vm *vm);
+struct vcpu *vm_vcpu(struct vm *vm, unsigned int index);
+const struct vm_memory *vm_guest_memory(const struct vm *vm);
+const struct mmu_cpu_features *vm_cpu_features(const struct vm *vm);
+/* Offset of PKRU in the XSAVE area (CPUID 0xD.9), 0 when absent. */
+uint32_t vm_pkru_offset(const struct vm *vm);
+
 /* Console input for the UART; *ret_accepted bytes were queued. */
 int vm_console_input(struct vm *vm, const uint8_t *buf, size_t len, size_t *ret_accepted);
 

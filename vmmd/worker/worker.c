@@ -31,6 +31,8 @@
 #include "util/log.h"
 #include "vmmd/rundir.h"
 #include "vmmd/vmdef.h"
+#include "mmu/mmu.h"
+#include "vmmd/worker/inspect.h"
 #include "vmmd/worker/vm.h"
 
 /* The link inherited from the vmmd that started this worker. */
@@ -415,6 +417,100 @@ static void w_console_history(struct api_call *call, json_object *params, void *
 	api_call_reply(call, r);
 }
 
+/* ---------------------------------------------------------------- inspection */
+
+static const char *const access_kinds[] = { "read", "write", "fetch", NULL };
+
+static uint32_t access_flags(json_object *params)
+{
+	const char *kind = api_param_string(params, "access", "read");
+	uint32_t access = strcmp(kind, "write") == 0   ? MMU_ACCESS_WRITE
+			  : strcmp(kind, "fetch") == 0 ? MMU_ACCESS_FETCH
+						       : MMU_ACCESS_READ;
+
+	return access | (api_param_bool(params, "user", false) ? MMU_ACCESS_USER : 0);
+}
+
+/* Runs an inspection that needs a running VM; answers the call. */
+static bool have_vm(struct worker_state *ws, struct api_call *call)
+{
+	if (ws->vm && !ws->ended)
+		return true;
+	api_call_fail(call, API_ERR_WRONG_STATE, "no VM is running in this worker");
+	return false;
+}
+
+static void answer(struct api_call *call, int rc, json_object *result, const struct api_error *err)
+{
+	if (rc < 0)
+		api_call_fail_error(call, err);
+	else
+		api_call_reply(call, result);
+}
+
+static void w_vcpu_role(struct api_call *call, json_object *params, void *ctx)
+{
+	struct worker_state *ws = ctx;
+	json_object *r = NULL;
+	struct api_error err;
+	int rc;
+
+	if (!have_vm(ws, call))
+		return;
+	rc = inspect_role(ws->vm, (unsigned int)api_param_int(params, "vcpu", 0), &r, &err);
+	answer(call, rc, r, &err);
+}
+
+static void w_translate(struct api_call *call, json_object *params, void *ctx)
+{
+	struct worker_state *ws = ctx;
+	json_object *r = NULL;
+	struct api_error err;
+	int rc;
+
+	if (!have_vm(ws, call))
+		return;
+	rc = inspect_translate(ws->vm, (unsigned int)api_param_int(params, "vcpu", 0),
+			       api_param_u64(params, "gva", 0), access_flags(params), &r, &err);
+	answer(call, rc, r, &err);
+}
+
+static void w_memory_read(struct api_call *call, json_object *params, void *ctx)
+{
+	struct worker_state *ws = ctx;
+	json_object *r = NULL;
+	struct api_error err;
+	int rc;
+
+	if (!have_vm(ws, call))
+		return;
+	rc = inspect_read(ws->vm, api_param_u64(params, "addr", 0),
+			  (size_t)api_param_int(params, "len", 0), api_param_bool(params, "virtual", false),
+			  (unsigned int)api_param_int(params, "vcpu", 0), &r, &err);
+	answer(call, rc, r, &err);
+}
+
+static const struct api_param p_role[] = {
+	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = 4095 },
+	{ 0 },
+};
+
+static const struct api_param p_translate[] = {
+	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = 4095 },
+	{ .name = "gva", .type = API_T_U64, .required = true },
+	{ .name = "access", .type = API_T_ENUM, .choices = access_kinds },
+	{ .name = "user", .type = API_T_BOOL },
+	{ 0 },
+};
+
+static const struct api_param p_memory_read[] = {
+	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = 4095 },
+	{ .name = "addr", .type = API_T_U64, .required = true },
+	{ .name = "len", .type = API_T_INT, .required = true, .min = 1, .max = INSPECT_READ_MAX },
+	{ .name = "virtual", .type = API_T_BOOL },
+	{ 0 },
+};
+
 static const struct api_param p_stop[] = {
 	{ .name = "reason", .type = API_T_STRING, .max_len = 256 },
 	{ 0 },
@@ -433,6 +529,9 @@ static const struct api_method worker_methods[] = {
 	{ .name = "vm.stop", .handler = w_stop, .params = p_stop },
 	{ .name = "console.write", .handler = w_console_write, .params = p_console_write },
 	{ .name = "console.history", .handler = w_console_history, .params = p_none },
+	{ .name = "vcpu.role", .handler = w_vcpu_role, .params = p_role },
+	{ .name = "vm.translate", .handler = w_translate, .params = p_translate },
+	{ .name = "vm.memory.read", .handler = w_memory_read, .params = p_memory_read },
 };
 
 static struct api_session_config worker_session_config(void)
