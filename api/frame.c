@@ -29,24 +29,29 @@ static void reader_compact(struct rpc_reader *r)
 	r->start = 0;
 }
 
-static int reader_reserve(struct rpc_reader *r, size_t extra)
+/* Grows *buf (capacity *cap) to hold at least need bytes, doubling. */
+static int grow(char **buf, size_t *cap, size_t need)
 {
-	size_t need;
+	size_t n = MAX(*cap * 2, (size_t)4096);
 	char *p;
 
-	reader_compact(r);
-	need = r->len + extra + 1; /* +1 for the NUL put after a line */
-	if (need <= r->cap)
+	if (need <= *cap)
 		return 0;
-	size_t cap = MAX(r->cap * 2, (size_t)4096);
-	while (cap < need)
-		cap *= 2;
-	p = realloc(r->buf, cap);
+	while (n < need)
+		n *= 2;
+	p = realloc(*buf, n);
 	if (!p)
 		return -ENOMEM;
-	r->buf = p;
-	r->cap = cap;
+	*buf = p;
+	*cap = n;
 	return 0;
+}
+
+static int reader_reserve(struct rpc_reader *r, size_t extra)
+{
+	reader_compact(r);
+	/* +1 for the NUL put after a line. */
+	return grow(&r->buf, &r->cap, r->len + extra + 1);
 }
 
 int rpc_reader_feed(struct rpc_reader *r, const char *data, size_t len)
@@ -139,7 +144,6 @@ void rpc_writer_free(struct rpc_writer *w)
 static int writer_reserve(struct rpc_writer *w, size_t extra)
 {
 	size_t pending = w->len - w->start;
-	char *p;
 
 	if (pending + extra > w->max)
 		return -ENOBUFS;
@@ -148,17 +152,7 @@ static int writer_reserve(struct rpc_writer *w, size_t extra)
 		w->len = pending;
 		w->start = 0;
 	}
-	if (w->len + extra <= w->cap)
-		return 0;
-	size_t cap = MAX(w->cap * 2, (size_t)4096);
-	while (cap < w->len + extra)
-		cap *= 2;
-	p = realloc(w->buf, cap);
-	if (!p)
-		return -ENOMEM;
-	w->buf = p;
-	w->cap = cap;
-	return 0;
+	return grow(&w->buf, &w->cap, w->len + extra);
 }
 
 int rpc_writer_append(struct rpc_writer *w, const char *data, size_t len)

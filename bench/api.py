@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import pathlib
-import select
 import shutil
 import socket
 import subprocess
@@ -26,20 +25,9 @@ import sys
 import tempfile
 import time
 
+from common import start_vmmd
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def start_vmmd(build, tmp):
-    r, w = os.pipe()
-    proc = subprocess.Popen([str(build / "vmmd"), "--socket", f"{tmp}/vmmd.sock",
-                             "--state-dir", f"{tmp}/state", "--log-level", "warning",
-                             "--ready-fd", str(w)], pass_fds=(w,))
-    os.close(w)
-    ready, _, _ = select.select([r], [], [], 10)
-    if not ready or os.read(r, 16) != b"READY\n":
-        sys.exit("bench/api: vmmd did not start")
-    os.close(r)
-    return proc
 
 
 def call(sock_path, method, params):
@@ -107,7 +95,7 @@ def main():
     args = ap.parse_args()
     build = pathlib.Path(args.build).resolve()
     tmp = tempfile.mkdtemp(prefix="vmmd-bench-", dir="/tmp")
-    vmmd = start_vmmd(build, tmp)
+    vmmd = start_vmmd(build, tmp, "api")
     sock = f"{tmp}/vmmd.sock"
     qemu = None
     try:

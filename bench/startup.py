@@ -17,13 +17,14 @@ import json
 import os
 import pathlib
 import platform
-import select
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from common import start_vmmd
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -33,19 +34,6 @@ def percentile(values, p):
     k = (len(s) - 1) * p / 100
     lo, hi = int(k), min(int(k) + 1, len(s) - 1)
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
-def start_vmmd(build, tmp):
-    r, w = os.pipe()
-    proc = subprocess.Popen([str(build / "vmmd"), "--socket", f"{tmp}/vmmd.sock",
-                             "--state-dir", f"{tmp}/state", "--log-level", "warning",
-                             "--ready-fd", str(w)], pass_fds=(w,))
-    os.close(w)
-    ready, _, _ = select.select([r], [], [], 10)
-    if not ready or os.read(r, 16) != b"READY\n":
-        sys.exit("bench/startup: vmmd did not start")
-    os.close(r)
-    return proc
 
 
 def timed(cmd, want_rc, want_text):
@@ -76,7 +64,7 @@ def main():
         sys.exit("bench/startup: qemu-system-x86_64 not found (scripts/install-deps.sh)")
 
     tmp = tempfile.mkdtemp(prefix="vmmd-bench-", dir="/tmp")
-    vmmd = start_vmmd(build, tmp)
+    vmmd = start_vmmd(build, tmp, "startup")
     vmctl = [str(build / "vmctl"), "--socket", f"{tmp}/vmmd.sock", "run", kernel,
              "--cmdline", "exit=0"]
     greeting = "Hello from the vmmd test guest"

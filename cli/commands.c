@@ -145,8 +145,8 @@ static int simple_call(struct vmctl *ctl, const char *method, json_object *param
 	return VMCTL_EXIT_OK;
 }
 
-static int name_command(struct vmctl *ctl, int argc, char **argv, const char *method,
-			void (*print_human)(json_object *))
+/* For commands without options: exactly `want` arguments, at argv[optind]. */
+static int parse_plain_args(int argc, char **argv, int want)
 {
 	const struct vmctl_command *cmd = vmctl_find_command(argv[0]);
 	static const struct option none[] = { { 0 } };
@@ -154,8 +154,18 @@ static int name_command(struct vmctl *ctl, int argc, char **argv, const char *me
 	optind = 1;
 	if (getopt_long(argc, argv, "", none, NULL) != -1)
 		return unknown_option(cmd);
-	if (expect_args(cmd, argc, argv, 1) < 0)
+	if (expect_args(cmd, argc, argv, want) < 0)
 		return VMCTL_EXIT_USAGE;
+	return 0;
+}
+
+static int name_command(struct vmctl *ctl, int argc, char **argv, const char *method,
+			void (*print_human)(json_object *))
+{
+	int rc = parse_plain_args(argc, argv, 1);
+
+	if (rc)
+		return rc;
 	return simple_call(ctl, method, name_params(argv[optind]), print_human);
 }
 
@@ -181,14 +191,9 @@ static int cmd_info(struct vmctl *ctl, int argc, char **argv)
 
 static int cmd_list(struct vmctl *ctl, int argc, char **argv)
 {
-	static const struct option none[] = { { 0 } };
+	int rc = parse_plain_args(argc, argv, 0);
 
-	optind = 1;
-	if (getopt_long(argc, argv, "", none, NULL) != -1)
-		return unknown_option(vmctl_find_command("list"));
-	if (expect_args(vmctl_find_command("list"), argc, argv, 0) < 0)
-		return VMCTL_EXIT_USAGE;
-	return simple_call(ctl, "vm.list", NULL, print_list);
+	return rc ? rc : simple_call(ctl, "vm.list", NULL, print_list);
 }
 
 static int cmd_version(struct vmctl *ctl, int argc, char **argv)
@@ -268,18 +273,12 @@ static int cmd_create(struct vmctl *ctl, int argc, char **argv)
 
 static int cmd_console(struct vmctl *ctl, int argc, char **argv)
 {
-	const struct vmctl_command *cmd = vmctl_find_command("console");
-	static const struct option none[] = { { 0 } };
-
-	optind = 1;
-	if (getopt_long(argc, argv, "", none, NULL) != -1)
-		return unknown_option(cmd);
-	if (expect_args(cmd, argc, argv, 1) < 0)
-		return VMCTL_EXIT_USAGE;
 	bool interactive = isatty(STDIN_FILENO);
 	char state[32];
-	int rc;
+	int rc = parse_plain_args(argc, argv, 1);
 
+	if (rc)
+		return rc;
 	/* Banner before the history, so it never lands inside guest output, and
 	 * raw mode before it too, so keys typed right away reach the guest. */
 	if (interactive) {
