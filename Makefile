@@ -63,7 +63,7 @@ API_SRCS := api/errors.c api/frame.c api/jsonrpc.c api/schema.c api/conn.c \
 	    api/client.c api/session.c
 
 # ---------------------------------------------------------------- vcpu/
-VCPU_SRCS := vcpu/vcpu.c
+VCPU_SRCS := vcpu/vcpu.c vcpu/regs.c vcpu/reset.c vcpu/cpuid.c
 
 # ---------------------------------------------------------------- vmmd/ data plane
 # The VM worker: guest memory, devices, boot loaders (library "vm").
@@ -236,6 +236,7 @@ UNIT_TESTS += $(BUILD)/tests/unit/test-boot-guests
 UNIT_TESTS += $(BUILD)/tests/unit/test-mmu-walk $(BUILD)/tests/unit/test-mmu-role \
 	      $(BUILD)/tests/unit/test-mmu-nested $(BUILD)/tests/unit/test-mmu-cpuid \
 	      $(BUILD)/tests/unit/test-mmu-validate $(BUILD)/tests/unit/test-mmu-property
+UNIT_TESTS += $(BUILD)/tests/unit/test-vcpu-reset $(BUILD)/tests/unit/test-vcpu-cpuid
 unit-tests: $(UNIT_TESTS)
 
 # The loaders against the guests this build produced.

@@ -28,7 +28,7 @@ enum api_error_code {
 	API_ERR_GUEST = -32009,
 };
 
-#define API_ERROR_MSG_MAX 512
+#define API_ERROR_MSG_MAX 1024
 
 struct api_error {
 	int code; /* enum api_error_code */

@@ -13,7 +13,8 @@
 
 #include "util/macro.h"
 
-#define ERROR_MSG_MAX 512
+/* Room for a message that lists choices (e.g. every known CPU feature name). */
+#define ERROR_MSG_MAX 1024
 
 struct error {
 	int code; /* negative errno */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "vcpu/vcpu.h"
+#include "vcpu/vcpu-internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,33 +17,7 @@
 #include "util/log.h"
 #include "util/macro.h"
 #include "util/thread.h"
-
-/* The kick: a signal whose only job is to interrupt KVM_RUN. */
-#define VCPU_KICK_SIGNAL SIGUSR1
-
-struct vcpu {
-	unsigned int id;
-	int fd;
-	struct kvm_run *run;
-	size_t run_size;
-	const struct vcpu_exit_ops *ops;
-	void *ctx;
-	pthread_t thread;
-	bool thread_started;
-	bool joined;
-	atomic_bool stop;
-
-	/* Requests from other threads, served between two KVM_RUNs. */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool pause_requested;
-	bool paused;	   /* the thread is parked outside KVM_RUN */
-	bool thread_ended; /* no KVM_RUN will happen any more */
-	vcpu_call_fn call_fn;
-	void *call_arg;
-	int call_rc;
-	bool call_done;
-};
+#include "vcpu/x86.h"
 
 static void on_kick_signal(int sig)
 {
@@ -74,6 +49,8 @@ int vcpu_create(int kvm_fd, int vm_fd, unsigned int id, const struct vcpu_exit_o
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_cond_init(&v->cond, NULL);
 	v->id = id;
+	v->kvm_fd = kvm_fd;
+	v->vm_fd = vm_fd;
 	v->ops = ops;
 	v->ctx = ctx;
 	v->run_size = (size_t)size;
@@ -104,6 +81,7 @@ void vcpu_free(struct vcpu *v)
 	}
 	munmap(v->run, v->run_size);
 	close(v->fd);
+	free(v->cpuid);
 	pthread_cond_destroy(&v->cond);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
@@ -217,6 +195,20 @@ static void serve_call(struct vcpu *v)
 	pthread_cond_broadcast(&v->cond);
 }
 
+/* Parks the thread: the guest TSC is sampled once here, so that what a
+ * save of the stopped vCPU stores does not depend on when it is taken. */
+static void enter_pause(struct vcpu *v)
+{
+	uint64_t tsc;
+
+	if (!v->tsc_frozen && vcpu_read_tsc(v, &tsc, NULL) == 0) {
+		v->tsc_at_stop = tsc;
+		v->tsc_frozen = true;
+	}
+	v->paused = true;
+	pthread_cond_broadcast(&v->cond);
+}
+
 /*
  * Between two KVM_RUNs: serve calls, and park while a pause is requested.
  * Requesters set their flag before kicking, and the kick is cleared before
@@ -227,10 +219,8 @@ static void serve_requests(struct vcpu *v)
 	pthread_mutex_lock(&v->lock);
 	serve_call(v);
 	while (v->pause_requested && !atomic_load(&v->stop)) {
-		if (!v->paused) {
-			v->paused = true;
-			pthread_cond_broadcast(&v->cond);
-		}
+		if (!v->paused)
+			enter_pause(v);
 		pthread_cond_wait(&v->cond, &v->lock);
 		serve_call(v);
 	}
@@ -238,6 +228,8 @@ static void serve_requests(struct vcpu *v)
 		v->paused = false;
 		pthread_cond_broadcast(&v->cond);
 	}
+	/* The guest is about to run: the frozen TSC no longer holds. */
+	v->tsc_frozen = false;
 	pthread_mutex_unlock(&v->lock);
 }
 
@@ -256,6 +248,7 @@ static void run_loop(struct vcpu *v)
 		serve_requests(v);
 		if (atomic_load(&v->stop))
 			break;
+		atomic_store(&v->has_run, true);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			int e = errno;
 			if (e == EINTR || e == EAGAIN) {
@@ -319,6 +312,11 @@ void vcpu_request_stop(struct vcpu *v)
 static bool thread_gone(const struct vcpu *v)
 {
 	return !v->thread_started || v->thread_ended;
+}
+
+bool vcpu_is_stopped_locked(const struct vcpu *v)
+{
+	return v->paused || thread_gone(v);
 }
 
 int vcpu_call(struct vcpu *v, vcpu_call_fn fn, void *arg)
@@ -393,8 +391,8 @@ void vcpu_join(struct vcpu *v)
 	}
 }
 
-static int vcpu_ioctl(const struct vcpu *v, unsigned long req, void *arg, const char *name,
-		      struct error *err)
+int vcpu_ioctl(const struct vcpu *v, unsigned long req, void *arg, const char *name,
+	       struct error *err)
 {
 	if (ioctl(v->fd, req, arg) < 0) {
 		int rc = negative_errno();
@@ -423,45 +421,25 @@ int vcpu_set_sregs(struct vcpu *v, const struct kvm_sregs *sregs, struct error *
 	return vcpu_ioctl(v, KVM_SET_SREGS, (void *)sregs, "KVM_SET_SREGS", err);
 }
 
-int vcpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **ret, struct error *err)
+int vcpu_vm_extension(const struct vcpu *v, long cap)
 {
-	/* KVM returns -E2BIG while the buffer is too small; grow until it fits. */
-	for (unsigned int n = 64; n <= 4096; n *= 2) {
-		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
-		if (!c)
-			return error_set(err, -ENOMEM, "KVM_GET_SUPPORTED_CPUID: out of memory");
-		c->nent = n;
-		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
-			*ret = c;
-			return 0;
-		}
-		int rc = negative_errno();
-		free(c);
-		if (rc != -E2BIG)
-			return error_set(err, rc, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-rc));
-	}
-	return error_set(err, -E2BIG, "KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
+	int r = ioctl(v->vm_fd, KVM_CHECK_EXTENSION, cap);
+
+	return r < 0 ? 0 : r;
 }
 
-/* The APIC ID lives in CPUID.1:EBX[31:24] and the x2APIC ID in EDX of the
- * extended topology leaves 0xB and 0x1F (SDM Vol. 2A, CPUID). */
-static void set_apic_id(struct kvm_cpuid_entry2 *e, unsigned int id)
+int vcpu_read_tsc(const struct vcpu *v, uint64_t *ret, struct error *err)
 {
-	if (e->function == 1)
-		e->ebx = (e->ebx & 0x00FFFFFF) | (id << 24);
-	else if (e->function == 0xB || e->function == 0x1F)
-		e->edx = id;
-}
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry entry;
+	} m = { .hdr.nmsrs = 1, .entry.index = MSR_IA32_TSC };
+	int n = ioctl(v->fd, KVM_GET_MSRS, &m);
 
-int vcpu_set_cpuid(struct vcpu *v, const struct kvm_cpuid2 *supported, struct error *err)
-{
-	size_t size = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
-	_cleanup_free_ struct kvm_cpuid2 *c = malloc(size);
-
-	if (!c)
-		return error_set(err, -ENOMEM, "KVM_SET_CPUID2 on vcpu %u: out of memory", v->id);
-	memcpy(c, supported, size);
-	for (unsigned int i = 0; i < c->nent; i++)
-		set_apic_id(&c->entries[i], v->id);
-	return vcpu_ioctl(v, KVM_SET_CPUID2, c, "KVM_SET_CPUID2", err);
+	if (n != 1)
+		return error_set(err, n < 0 ? negative_errno() : -EIO,
+				 "KVM_GET_MSRS (IA32_TSC) on vcpu %u: %s", v->id,
+				 n < 0 ? strerror(errno) : "not readable");
+	*ret = m.entry.data;
+	return 0;
 }

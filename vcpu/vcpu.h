@@ -90,15 +90,6 @@ int vcpu_init_signals(void);
 /* "rip=... rsp=... cr0=..." for messages; never fails (says what it could not read). */
 void vcpu_format_registers(const struct vcpu *v, char *buf, size_t size);
 
-/*
- * Sets CPUID from KVM_GET_SUPPORTED_CPUID with this vCPU's APIC ID in the
- * topology leaves (1, 0xB, 0x1F).
- */
-int vcpu_set_cpuid(struct vcpu *v, const struct kvm_cpuid2 *supported, struct error *err);
-
-/* KVM_GET_SUPPORTED_CPUID into a newly allocated list (caller frees). */
-int vcpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **ret, struct error *err);
-
 /* Register access with messages naming the ioctl and the vCPU. */
 int vcpu_get_regs(const struct vcpu *v, struct kvm_regs *ret, struct error *err);
 int vcpu_set_regs(struct vcpu *v, const struct kvm_regs *regs, struct error *err);

@@ -14,6 +14,7 @@
 #include "util/log.h"
 #include "util/macro.h"
 #include "mmu/mmu.h"
+#include "vcpu/cpuid.h"
 #include "vcpu/vcpu.h"
 #include "vmmd/boot/boot.h"
 #include "vmmd/devices/debug-exit.h"

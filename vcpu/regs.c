@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-group access to a vCPU's registers in KVM (declared in
+ * vcpu/state.h): every ioctl's failure names the ioctl and the vCPU.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "util/macro.h"
+#include "vcpu/state.h"
+#include "vcpu/vcpu-internal.h"
+#include "vcpu/x86.h"
+
+/* XSAVE images are at least the 4 KiB of struct kvm_xsave (KVM api.rst 4.42). */
+#define XSAVE_MIN_SIZE sizeof(struct kvm_xsave)
+
+static bool has_sregs2(const struct vcpu *v)
+{
+	return vcpu_vm_extension(v, KVM_CAP_SREGS2) > 0;
+}
+
+int vcpu_get_sregs2(const struct vcpu *v, struct kvm_sregs2 *ret, struct error *err)
+{
+	struct kvm_sregs s;
+	int rc;
+
+	if (has_sregs2(v))
+		return vcpu_ioctl(v, KVM_GET_SREGS2, ret, "KVM_GET_SREGS2", err);
+	rc = vcpu_ioctl(v, KVM_GET_SREGS, &s, "KVM_GET_SREGS", err);
+	if (rc < 0)
+		return rc;
+	memset(ret, 0, sizeof(*ret));
+	ret->cs = s.cs, ret->ds = s.ds, ret->es = s.es, ret->fs = s.fs;
+	ret->gs = s.gs, ret->ss = s.ss, ret->tr = s.tr, ret->ldt = s.ldt;
+	ret->gdt = s.gdt, ret->idt = s.idt;
+	ret->cr0 = s.cr0, ret->cr2 = s.cr2, ret->cr3 = s.cr3, ret->cr4 = s.cr4;
+	ret->cr8 = s.cr8, ret->efer = s.efer, ret->apic_base = s.apic_base;
+	return 0;
+}
+
+int vcpu_set_sregs2(struct vcpu *v, const struct kvm_sregs2 *in, struct error *err)
+{
+	struct kvm_sregs s = { 0 };
+
+	if (has_sregs2(v))
+		return vcpu_ioctl(v, KVM_SET_SREGS2, (void *)in, "KVM_SET_SREGS2", err);
+	if (in->flags & KVM_SREGS2_FLAGS_PDPTRS_VALID)
+		return error_set(err, -EOPNOTSUPP,
+				 "KVM_SET_SREGS on vcpu %u: PAE PDPTEs given but KVM lacks KVM_CAP_SREGS2",
+				 v->id);
+	s.cs = in->cs, s.ds = in->ds, s.es = in->es, s.fs = in->fs;
+	s.gs = in->gs, s.ss = in->ss, s.tr = in->tr, s.ldt = in->ldt;
+	s.gdt = in->gdt, s.idt = in->idt;
+	s.cr0 = in->cr0, s.cr2 = in->cr2, s.cr3 = in->cr3, s.cr4 = in->cr4;
+	s.cr8 = in->cr8, s.efer = in->efer, s.apic_base = in->apic_base;
+	return vcpu_ioctl(v, KVM_SET_SREGS, &s, "KVM_SET_SREGS", err);
+}
+
+int vcpu_get_fpu(const struct vcpu *v, struct kvm_fpu *ret, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_GET_FPU, ret, "KVM_GET_FPU", err);
+}
+
+int vcpu_set_fpu(struct vcpu *v, const struct kvm_fpu *f, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_SET_FPU, (void *)f, "KVM_SET_FPU", err);
+}
+
+size_t vcpu_xsave_size(const struct vcpu *v)
+{
+	int size = vcpu_vm_extension(v, KVM_CAP_XSAVE2);
+
+	if (size > (int)XSAVE_MIN_SIZE)
+		return (size_t)size;
+	return vcpu_vm_extension(v, KVM_CAP_XSAVE) > 0 ? XSAVE_MIN_SIZE : 0;
+}
+
+int vcpu_get_xsave(const struct vcpu *v, struct kvm_xsave **ret, size_t *ret_size,
+		   struct error *err)
+{
+	size_t size = vcpu_xsave_size(v);
+	_cleanup_free_ struct kvm_xsave *x = NULL;
+	int rc;
+
+	if (size == 0)
+		return error_set(err, -EOPNOTSUPP, "KVM_GET_XSAVE on vcpu %u: KVM lacks KVM_CAP_XSAVE",
+				 v->id);
+	x = calloc(1, size);
+	if (!x)
+		return error_set(err, -ENOMEM, "KVM_GET_XSAVE on vcpu %u: out of memory", v->id);
+	if (vcpu_vm_extension(v, KVM_CAP_XSAVE2) > 0)
+		rc = vcpu_ioctl(v, KVM_GET_XSAVE2, x, "KVM_GET_XSAVE2", err);
+	else
+		rc = vcpu_ioctl(v, KVM_GET_XSAVE, x, "KVM_GET_XSAVE", err);
+	if (rc < 0)
+		return rc;
+	*ret = TAKE_PTR(x);
+	*ret_size = size;
+	return 0;
+}
+
+int vcpu_set_xsave(struct vcpu *v, const struct kvm_xsave *x, size_t size, struct error *err)
+{
+	if (size != vcpu_xsave_size(v))
+		return error_set(err, -EINVAL,
+				 "KVM_SET_XSAVE on vcpu %u: image of %zu bytes, KVM expects %zu", v->id,
+				 size, vcpu_xsave_size(v));
+	return vcpu_ioctl(v, KVM_SET_XSAVE, (void *)x, "KVM_SET_XSAVE", err);
+}
+
+bool vcpu_has_xcrs(const struct vcpu *v)
+{
+	return vcpu_vm_extension(v, KVM_CAP_XCRS) > 0;
+}
+
+int vcpu_get_xcrs(const struct vcpu *v, struct kvm_xcrs *ret, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_GET_XCRS, ret, "KVM_GET_XCRS", err);
+}
+
+int vcpu_set_xcrs(struct vcpu *v, const struct kvm_xcrs *x, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_SET_XCRS, (void *)x, "KVM_SET_XCRS", err);
+}
+
+int vcpu_get_lapic(const struct vcpu *v, struct kvm_lapic_state *ret, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_GET_LAPIC, ret, "KVM_GET_LAPIC", err);
+}
+
+int vcpu_set_lapic(struct vcpu *v, const struct kvm_lapic_state *l, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_SET_LAPIC, (void *)l, "KVM_SET_LAPIC", err);
+}
+
+int vcpu_get_events(const struct vcpu *v, struct kvm_vcpu_events *ret, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_GET_VCPU_EVENTS, ret, "KVM_GET_VCPU_EVENTS", err);
+}
+
+int vcpu_set_events(struct vcpu *v, const struct kvm_vcpu_events *e, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_SET_VCPU_EVENTS, (void *)e, "KVM_SET_VCPU_EVENTS", err);
+}
+
+int vcpu_get_mp_state(const struct vcpu *v, struct kvm_mp_state *ret, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_GET_MP_STATE, ret, "KVM_GET_MP_STATE", err);
+}
+
+int vcpu_set_mp_state(struct vcpu *v, const struct kvm_mp_state *m, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_SET_MP_STATE, (void *)m, "KVM_SET_MP_STATE", err);
+}
+
+int vcpu_get_debugregs(const struct vcpu *v, struct kvm_debugregs *ret, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_GET_DEBUGREGS, ret, "KVM_GET_DEBUGREGS", err);
+}
+
+int vcpu_set_debugregs(struct vcpu *v, const struct kvm_debugregs *d, struct error *err)
+{
+	return vcpu_ioctl(v, KVM_SET_DEBUGREGS, (void *)d, "KVM_SET_DEBUGREGS", err);
+}
+
+int vcpu_get_tsc_khz(const struct vcpu *v, uint32_t *ret, struct error *err)
+{
+	int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+
+	if (khz <= 0)
+		return error_set(err, khz < 0 ? negative_errno() : -EIO,
+				 "KVM_GET_TSC_KHZ on vcpu %u: %s", v->id,
+				 khz < 0 ? strerror(errno) : "no TSC frequency");
+	*ret = (uint32_t)khz;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- MSRs */
+
+/* struct kvm_msrs with its entries, allocated for n of them. */
+static struct kvm_msrs *msrs_alloc(unsigned int n)
+{
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + n * sizeof(m->entries[0]));
+
+	if (m)
+		m->nmsrs = n;
+	return m;
+}
+
+bool vcpu_msr_readable(const struct vcpu *v, uint32_t index)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry entry;
+	} m = { .hdr.nmsrs = 1, .entry.index = index };
+
+	/* KVM_GET_MSRS returns how many entries it read: it stops at the
+	 * first MSR it does not handle. */
+	return ioctl(v->fd, KVM_GET_MSRS, &m) == 1;
+}
+
+/* KVM_GET_MSRS / KVM_SET_MSRS transfer entries until the first failure and
+ * return how many they did (KVM api.rst 4.18, 4.19). */
+static int transfer_msrs(const struct vcpu *v, unsigned long req, const char *name,
+			 struct kvm_msr_entry *entries, unsigned int n, struct error *err)
+{
+	_cleanup_free_ struct kvm_msrs *m = NULL;
+	int done;
+
+	if (n == 0)
+		return 0;
+	m = msrs_alloc(n);
+	if (!m)
+		return error_set(err, -ENOMEM, "%s on vcpu %u: out of memory", name, v->id);
+	memcpy(m->entries, entries, n * sizeof(entries[0]));
+	done = ioctl(v->fd, req, m);
+	if (done < 0) {
+		int rc = negative_errno();
+		return error_set(err, rc, "%s on vcpu %u: %s", name, v->id, strerror(-rc));
+	}
+	if ((unsigned int)done < n)
+		return error_set(err, -EINVAL, "%s on vcpu %u: KVM refused MSR 0x%x (value 0x%llx)",
+				 name, v->id, m->entries[done].index,
+				 (unsigned long long)m->entries[done].data);
+	memcpy(entries, m->entries, n * sizeof(entries[0]));
+	return 0;
+}
+
+int vcpu_get_msrs(const struct vcpu *v, struct kvm_msr_entry *entries, unsigned int n,
+		  struct error *err)
+{
+	return transfer_msrs(v, KVM_GET_MSRS, "KVM_GET_MSRS", entries, n, err);
+}
+
+int vcpu_set_msrs(struct vcpu *v, const struct kvm_msr_entry *entries, unsigned int n,
+		  struct error *err)
+{
+	_cleanup_free_ struct kvm_msr_entry *copy = NULL;
+
+	if (n == 0)
+		return 0;
+	copy = malloc(n * sizeof(*copy));
+	if (!copy)
+		return error_set(err, -ENOMEM, "KVM_SET_MSRS on vcpu %u: out of memory", v->id);
+	memcpy(copy, entries, n * sizeof(*copy));
+	return transfer_msrs(v, KVM_SET_MSRS, "KVM_SET_MSRS", copy, n, err);
+}
+
+/* KVM_GET_MSR_INDEX_LIST on /dev/kvm into a new array. */
+static int msr_index_list(const struct vcpu *v, uint32_t **ret, unsigned int *ret_n,
+			  struct error *err)
+{
+	struct kvm_msr_list probe = { .nmsrs = 0 };
+	_cleanup_free_ struct kvm_msr_list *list = NULL;
+	uint32_t *out;
+
+	/* The first call fails with E2BIG and says how many there are. */
+	if (ioctl(v->kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
+		return error_set(err, negative_errno(), "KVM_GET_MSR_INDEX_LIST: %s",
+				 strerror(errno));
+	if (probe.nmsrs > VCPU_STATE_MAX_MSRS)
+		return error_set(err, -E2BIG, "KVM_GET_MSR_INDEX_LIST: %u MSRs, more than %u",
+				 probe.nmsrs, VCPU_STATE_MAX_MSRS);
+	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
+	if (!list)
+		return error_set(err, -ENOMEM, "KVM_GET_MSR_INDEX_LIST: out of memory");
+	list->nmsrs = probe.nmsrs;
+	if (ioctl(v->kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0)
+		return error_set(err, negative_errno(), "KVM_GET_MSR_INDEX_LIST: %s",
+				 strerror(errno));
+	out = malloc((list->nmsrs + 1) * sizeof(*out));
+	if (!out)
+		return error_set(err, -ENOMEM, "KVM_GET_MSR_INDEX_LIST: out of memory");
+	memcpy(out, list->indices, list->nmsrs * sizeof(*out));
+	*ret = out;
+	*ret_n = list->nmsrs;
+	return 0;
+}
+
+/*
+ * MSRs that KVM saves and restores for userspace but leaves out of
+ * KVM_GET_MSR_INDEX_LIST: the MTRRs (SDM Vol. 3A §11.11; KVM emulates 8
+ * variable ranges and all fixed ranges; MTRRcap is read-only and not
+ * saved), IA32_XSS and IA32_TSC_AUX.
+ */
+static const uint32_t extra_msrs[] = {
+	MSR_IA32_MTRR_PHYSBASE0 + 0, MSR_IA32_MTRR_PHYSBASE0 + 1,
+	MSR_IA32_MTRR_PHYSBASE0 + 2, MSR_IA32_MTRR_PHYSBASE0 + 3,
+	MSR_IA32_MTRR_PHYSBASE0 + 4, MSR_IA32_MTRR_PHYSBASE0 + 5,
+	MSR_IA32_MTRR_PHYSBASE0 + 6, MSR_IA32_MTRR_PHYSBASE0 + 7,
+	MSR_IA32_MTRR_PHYSBASE0 + 8, MSR_IA32_MTRR_PHYSBASE0 + 9,
+	MSR_IA32_MTRR_PHYSBASE0 + 10, MSR_IA32_MTRR_PHYSBASE0 + 11,
+	MSR_IA32_MTRR_PHYSBASE0 + 12, MSR_IA32_MTRR_PHYSBASE0 + 13,
+	MSR_IA32_MTRR_PHYSBASE0 + 14, MSR_IA32_MTRR_PHYSBASE0 + 15,
+	MSR_IA32_MTRR_FIX64K_00000, MSR_IA32_MTRR_FIX16K_80000, MSR_IA32_MTRR_FIX16K_A0000,
+	MSR_IA32_MTRR_FIX4K_C0000 + 0, MSR_IA32_MTRR_FIX4K_C0000 + 1,
+	MSR_IA32_MTRR_FIX4K_C0000 + 2, MSR_IA32_MTRR_FIX4K_C0000 + 3,
+	MSR_IA32_MTRR_FIX4K_C0000 + 4, MSR_IA32_MTRR_FIX4K_C0000 + 5,
+	MSR_IA32_MTRR_FIX4K_C0000 + 6, MSR_IA32_MTRR_FIX4K_F8000,
+	MSR_IA32_MTRR_DEF_TYPE, MSR_IA32_XSS, MSR_TSC_AUX,
+};
+
+static int compare_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int vcpu_saveable_msrs(const struct vcpu *v, uint32_t **ret, unsigned int *ret_n,
+		       struct error *err)
+{
+	_cleanup_free_ uint32_t *listed = NULL;
+	_cleanup_free_ uint32_t *all = NULL;
+	unsigned int nlisted = 0, n = 0, kept = 0;
+	int rc;
+
+	rc = msr_index_list(v, &listed, &nlisted, err);
+	if (rc < 0)
+		return rc;
+	all = malloc((nlisted + ARRAY_SIZE(extra_msrs)) * sizeof(*all));
+	if (!all)
+		return error_set(err, -ENOMEM, "vcpu %u: out of memory for the MSR list", v->id);
+	memcpy(all, listed, nlisted * sizeof(*all));
+	memcpy(all + nlisted, extra_msrs, sizeof(extra_msrs));
+	n = nlisted + ARRAY_SIZE(extra_msrs);
+	qsort(all, n, sizeof(*all), compare_u32);
+	for (unsigned int i = 0; i < n; i++) {
+		if (kept > 0 && all[kept - 1] == all[i])
+			continue;
+		if (vcpu_msr_readable(v, all[i]))
+			all[kept++] = all[i];
+	}
+	if (kept > VCPU_STATE_MAX_MSRS)
+		return error_set(err, -E2BIG, "vcpu %u: %u readable MSRs, more than %u", v->id, kept,
+				 VCPU_STATE_MAX_MSRS);
+	*ret = TAKE_PTR(all);
+	*ret_n = kept;
+	return 0;
+}

@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: MIT */
+#include "vcpu/reset.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/macro.h"
+#include "vcpu/cpuid.h"
+#include "vcpu/state.h"
+#include "vcpu/vcpu-internal.h"
+#include "vcpu/x86.h"
+
+const char *vcpu_reset_kind_name(enum vcpu_reset_kind kind)
+{
+	switch (kind) {
+	case VCPU_RESET_POWER_ON:
+		return "reset";
+	case VCPU_RESET_INIT:
+		return "init";
+	}
+	return "unknown";
+}
+
+/* ---------------------------------------------------------------- registers */
+
+/* SDM Table 9-1: EIP = 0xFFF0, EFLAGS = 0x2 (bit 1 is fixed to 1), EDX =
+ * family/model/stepping, every other GPR including R8-R15 = 0. EAX is 0
+ * when no BIST was requested. Same after RESET and INIT. */
+static void reset_regs(uint32_t signature, struct kvm_regs *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->rip = 0xFFF0;
+	r->rflags = X86_RFLAGS_FIXED;
+	r->rdx = signature;
+}
+
+static struct kvm_segment real_mode_segment(uint16_t selector, uint64_t base, uint8_t type,
+					    bool system)
+{
+	return (struct kvm_segment){
+		.base = base, .limit = 0xFFFF, .selector = selector, .type = type,
+		.present = 1, .dpl = 0, .db = 0, .s = system ? 0 : 1, .l = 0, .g = 0,
+	};
+}
+
+/*
+ * SDM Table 9-1, APM Table 14-1 and MMU.md §6, after RESET and INIT alike:
+ *  - CS: selector F000, base FFFF0000, limit FFFF, present, accessed,
+ *    readable code (type 0xB; SDM "Present, R/W, Accessed"; KVM uses
+ *    AR 0x9B on VMX, the value VM entry accepts for real-mode CS);
+ *  - DS/ES/FS/GS/SS: selector 0, base 0, limit FFFF, present, accessed
+ *    read/write data (type 0x3);
+ *  - LDTR: selector 0, base 0, limit FFFF, present, type LDT (0x2);
+ *  - TR: selector 0, base 0, limit FFFF, present, busy 32-bit TSS (0xB);
+ *  - GDTR/IDTR: base 0, limit FFFF;
+ *  - CR2 = CR3 = CR4 = CR8 = 0, EFER = 0;
+ *  - CR0 = 0x60000010 after RESET (CD, NW, ET); after INIT, CD and NW
+ *    keep their values, ET = 1, every other bit 0.
+ */
+static void reset_sregs(enum vcpu_reset_kind kind, uint64_t old_cr0, struct kvm_sregs2 *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->cs = real_mode_segment(0xF000, 0xFFFF0000, X86_SEG_CODE_XR_ACCESSED, false);
+	s->ds = real_mode_segment(0, 0, X86_SEG_DATA_RW_ACCESSED, false);
+	s->es = s->fs = s->gs = s->ss = s->ds;
+	s->ldt = real_mode_segment(0, 0, X86_SEG_SYS_LDT, true);
+	s->tr = real_mode_segment(0, 0, X86_SEG_SYS_TSS32_BUSY, true);
+	s->gdt.limit = 0xFFFF;
+	s->idt.limit = 0xFFFF;
+	if (kind == VCPU_RESET_POWER_ON)
+		s->cr0 = X86_CR0_RESET;
+	else
+		s->cr0 = X86_CR0_ET | (old_cr0 & (X86_CR0_CD | X86_CR0_NW));
+}
+
+/* SDM Table 9-1: DR0-DR3 = 0, DR6 = FFFF0FF0, DR7 = 400. */
+static void reset_debugregs(struct kvm_debugregs *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->dr6 = X86_DR6_RESET;
+	d->dr7 = X86_DR7_RESET;
+}
+
+/*
+ * Pending and injected exceptions, interrupts, NMIs and SMIs, the interrupt
+ * shadow, NMI masking and a latched INIT are all cleared (MMU.md §6;
+ * KVM's INIT clears them too). The flags make KVM_SET_VCPU_EVENTS apply
+ * the NMI, SIPI-vector, shadow and SMM parts, which it otherwise ignores.
+ */
+static void reset_events(struct kvm_vcpu_events *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
+		   KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
+}
+
+/* SDM §8.4.1 (MP initialization): after RESET or INIT the BSP runs and the
+ * APs wait for a SIPI. The BSP is the vCPU whose IA32_APIC_BASE.BSP is set. */
+static void reset_mp_state(bool bsp, struct kvm_mp_state *mp)
+{
+	mp->mp_state = bsp ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_INIT_RECEIVED;
+}
+
+/*
+ * x87, SSE and XSAVE state after RESET (SDM Table 9-1, APM Table 14-1):
+ * FCW = 0x0040, FSW = 0, FTW = 0x5555 (every register tagged "zero"),
+ * ST0-ST7 = +0.0, FPU pointers and opcode 0, MXCSR = 0x1F80, XMM/YMM/ZMM
+ * = 0, XCR0 = 1. KVM's own vCPU creation leaves the FNINIT state (FCW
+ * 0x037F, all registers empty) instead; vmmd follows the table.
+ * kvm_fpu.ftwx is the FXSAVE abridged tag byte, one bit per register
+ * with 1 = not empty (SDM Vol. 1 §10.5.1), so 0x5555 becomes 0xFF.
+ */
+static void reset_fpu(struct kvm_fpu *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->fcw = X86_FCW_RESET;
+	f->ftwx = X86_FTW_ABRIDGED_ALL_VALID;
+	f->mxcsr = X86_MXCSR_RESET;
+}
+
+static void add_msr(struct vcpu_reset_state *s, uint32_t index, uint64_t value)
+{
+	s->msrs[s->nr_msrs].index = index;
+	s->msrs[s->nr_msrs].data = value;
+	s->nr_msrs++;
+}
+
+/*
+ * KVM's paravirtual MSRs that make KVM write into guest memory (kvmclock,
+ * steal time, async page faults, PV EOI). KVM clears them on every RESET
+ * and INIT it performs (kvm_vcpu_reset()): the OS that registered them is
+ * gone. The wall-clock MSRs are not vCPU state (a write only asks KVM to
+ * store the time once) and are left alone.
+ */
+static void reset_pv_msrs(struct vcpu_reset_state *s)
+{
+	add_msr(s, MSR_KVM_SYSTEM_TIME, 0);
+	add_msr(s, MSR_KVM_SYSTEM_TIME_NEW, 0);
+	add_msr(s, MSR_KVM_ASYNC_PF_EN, 0);
+	add_msr(s, MSR_KVM_STEAL_TIME, 0);
+	add_msr(s, MSR_KVM_PV_EOI_EN, 0);
+	add_msr(s, MSR_KVM_ASYNC_PF_INT, 0);
+	/* KVM's value at creation and reset: guest halt polling allowed. */
+	add_msr(s, MSR_KVM_POLL_CONTROL, 1);
+}
+
+/*
+ * MSRs after RESET. Architectural values: TSC = 0 (Table 9-1), PAT =
+ * 0x0007040600070406 (§11.12.4), MTRRs disabled (Table 9-1:
+ * IA32_MTRR_DEF_TYPE.E = 0), IA32_XSS = 0 (Table 9-1), TSC_ADJUST = 0
+ * (§17.17.3), TSC_DEADLINE = 0 (§10.5.4.1), DEBUGCTL = 0 (§17.4.1),
+ * SPEC_CTRL = 0. The table calls every other MSR "undefined" after RESET;
+ * vmmd zeroes the ones KVM zeroes when it creates a vCPU (SYSENTER,
+ * SYSCALL, KERNEL_GS_BASE, TSC_AUX) so a reset vCPU equals a new one.
+ * INIT leaves all of them alone (Table 9-1: "unchanged").
+ */
+static void reset_msrs(struct vcpu_reset_state *s)
+{
+	add_msr(s, MSR_IA32_TSC, 0);
+	add_msr(s, MSR_IA32_TSC_ADJUST, 0);
+	add_msr(s, MSR_IA32_PAT, X86_PAT_RESET);
+	add_msr(s, MSR_IA32_MTRR_DEF_TYPE, 0);
+	add_msr(s, MSR_IA32_XSS, 0);
+	add_msr(s, MSR_IA32_DEBUGCTL, 0);
+	add_msr(s, MSR_IA32_SPEC_CTRL, 0);
+	add_msr(s, MSR_IA32_SYSENTER_CS, 0);
+	add_msr(s, MSR_IA32_SYSENTER_ESP, 0);
+	add_msr(s, MSR_IA32_SYSENTER_EIP, 0);
+	add_msr(s, MSR_STAR, 0);
+	add_msr(s, MSR_LSTAR, 0);
+	add_msr(s, MSR_CSTAR, 0);
+	add_msr(s, MSR_SYSCALL_MASK, 0);
+	add_msr(s, MSR_KERNEL_GS_BASE, 0);
+	add_msr(s, MSR_TSC_AUX, 0);
+	/* After the LAPIC: the deadline only means something in its timer mode. */
+	add_msr(s, MSR_IA32_TSC_DEADLINE, 0);
+}
+
+/* ---------------------------------------------------------------- local APIC */
+
+static uint32_t lapic_reg(const struct kvm_lapic_state *l, unsigned int off)
+{
+	uint32_t v;
+
+	memcpy(&v, &l->regs[off], sizeof(v));
+	return v;
+}
+
+static void lapic_set(struct kvm_lapic_state *l, unsigned int off, uint32_t v)
+{
+	memcpy(&l->regs[off], &v, sizeof(v));
+}
+
+/*
+ * SDM §10.4.7.1, local APIC after power-up or RESET: IRR, ISR, TMR, ICR,
+ * LDR and TPR = 0; timer initial and current count = 0; divide
+ * configuration = 0; DFR = all ones; every LVT entry 0 except its mask bit;
+ * spurious-interrupt vector register = 0xFF (APIC software-disabled); the
+ * version register is not affected; xAPIC mode. §10.4.7.3: after INIT the
+ * same, except that the APIC ID (and arbitration ID) are kept. In x2APIC
+ * mode, which INIT keeps (§10.12.5.1), the LDR is derived from the ID and
+ * has no DFR, so it is kept as well.
+ */
+static void reset_lapic(enum vcpu_reset_kind kind, const struct vcpu_reset_config *cfg,
+			const struct vcpu_reset_prior *prior, bool bsp, uint64_t apic_base,
+			struct kvm_lapic_state *l)
+{
+	static const unsigned int lvts[] = {
+		APIC_LVT_CMCI, APIC_LVT_TIMER, APIC_LVT_THERMAL, APIC_LVT_PERF,
+		APIC_LVT_LINT0, APIC_LVT_LINT1, APIC_LVT_ERROR,
+	};
+	bool x2apic = apic_base & X86_APIC_BASE_EXTD;
+
+	memset(l, 0, sizeof(*l));
+	lapic_set(l, APIC_VERSION, lapic_reg(&prior->lapic, APIC_VERSION));
+	if (kind == VCPU_RESET_POWER_ON)
+		/* xAPIC format: the ID is in bits 31:24 (§10.4.6). */
+		lapic_set(l, APIC_ID, cfg->apic_id << 24);
+	else
+		lapic_set(l, APIC_ID, lapic_reg(&prior->lapic, APIC_ID));
+	if (x2apic) {
+		lapic_set(l, APIC_LDR, lapic_reg(&prior->lapic, APIC_LDR));
+	} else {
+		lapic_set(l, APIC_DFR, 0xFFFFFFFF);
+	}
+	lapic_set(l, APIC_SPURIOUS, 0xFF);
+	for (size_t i = 0; i < ARRAY_SIZE(lvts); i++)
+		lapic_set(l, lvts[i], APIC_LVT_MASKED);
+	if (bsp && cfg->lint0_virtual_wire)
+		lapic_set(l, APIC_LVT_LINT0, APIC_DM_EXTINT);
+}
+
+/* ---------------------------------------------------------------- the event */
+
+/*
+ * SDM §10.4.4: after RESET, IA32_APIC_BASE = 0xFEE00000 with the global
+ * enable bit (11) and, on the BSP, the BSP flag (8); xAPIC mode. INIT
+ * leaves the MSR unchanged (Table 9-1, MMU.md §6).
+ */
+static uint64_t reset_apic_base(enum vcpu_reset_kind kind, const struct vcpu_reset_config *cfg,
+				const struct vcpu_reset_prior *prior)
+{
+	if (kind == VCPU_RESET_INIT)
+		return prior->apic_base;
+	return X86_APIC_DEFAULT_BASE | X86_APIC_BASE_ENABLE | (cfg->bsp ? X86_APIC_BASE_BSP : 0);
+}
+
+int vcpu_reset_compute(enum vcpu_reset_kind kind, const struct vcpu_reset_config *cfg,
+		       const struct vcpu_reset_prior *prior, struct vcpu_reset_state *ret)
+{
+	struct vcpu_reset_state *s;
+	uint64_t apic_base;
+	bool bsp;
+
+	if (!cfg || !prior || !ret ||
+	    (kind != VCPU_RESET_POWER_ON && kind != VCPU_RESET_INIT))
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->kind = kind;
+	apic_base = reset_apic_base(kind, cfg, prior);
+	bsp = apic_base & X86_APIC_BASE_BSP;
+	reset_regs(cfg->signature, &s->regs);
+	reset_sregs(kind, prior->cr0, &s->sregs);
+	s->sregs.apic_base = apic_base;
+	reset_debugregs(&s->debugregs);
+	reset_events(&s->events);
+	reset_mp_state(bsp, &s->mp_state);
+	reset_lapic(kind, cfg, prior, bsp, apic_base, &s->lapic);
+	if (kind == VCPU_RESET_POWER_ON) {
+		s->writes_fpu = true;
+		reset_fpu(&s->fpu);
+		s->writes_xcr0 = true;
+		s->xcr0 = X86_XCR0_X87;
+		reset_msrs(s);
+	} else {
+		/* SDM Table 9-1: INIT clears BND0-BND3, BNDCFGU and BNDSTATUS. */
+		s->xstate_clear = X86_XFEATURE_BNDREGS | X86_XFEATURE_BNDCSR;
+	}
+	reset_pv_msrs(s);
+	*ret = *s;
+	free(s);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- applying */
+
+void vcpu_reset_default_config(const struct vcpu *v, struct vcpu_reset_config *ret)
+{
+	*ret = (struct vcpu_reset_config){
+		.apic_id = v->id,
+		.bsp = v->id == 0,
+		.signature = vcpu_cpuid_signature(v),
+		.lint0_virtual_wire = true,
+	};
+}
+
+int vcpu_reset_read_prior(struct vcpu *v, struct vcpu_reset_prior *ret, struct error *err)
+{
+	struct kvm_sregs2 s;
+	int rc;
+
+	rc = vcpu_get_sregs2(v, &s, err);
+	if (rc == 0)
+		rc = vcpu_get_lapic(v, &ret->lapic, err);
+	if (rc < 0)
+		return rc;
+	ret->cr0 = s.cr0;
+	ret->apic_base = s.apic_base;
+	return 0;
+}
+
+/* Writes the MSRs of s that this vCPU supports, in order. */
+static int apply_msrs(struct vcpu *v, const struct vcpu_reset_state *s, struct error *err)
+{
+	struct kvm_msr_entry msrs[VCPU_RESET_MAX_MSRS];
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < s->nr_msrs; i++)
+		if (vcpu_msr_readable(v, s->msrs[i].index))
+			msrs[n++] = s->msrs[i];
+	return vcpu_set_msrs(v, msrs, n, err);
+}
+
+/* The FXSAVE legacy area of an XSAVE image from a kvm_fpu (SDM Vol. 1
+ * Table 10-2): both have the same fields, in a different layout. */
+static void fpu_to_xsave(const struct kvm_fpu *f, uint8_t *x)
+{
+	uint16_t fcw = f->fcw, fsw = f->fsw, fop = f->last_opcode;
+	uint32_t mxcsr = f->mxcsr;
+
+	memcpy(x + XSAVE_FCW, &fcw, 2);
+	memcpy(x + XSAVE_FSW, &fsw, 2);
+	x[XSAVE_FTW] = f->ftwx;
+	memcpy(x + XSAVE_FOP, &fop, 2);
+	memcpy(x + XSAVE_FIP, &f->last_ip, 8);
+	memcpy(x + XSAVE_FDP, &f->last_dp, 8);
+	memcpy(x + XSAVE_MXCSR, &mxcsr, 4);
+	for (int i = 0; i < 8; i++)
+		memcpy(x + XSAVE_ST0 + 16 * i, f->fpr[i], 16);
+	for (int i = 0; i < 16; i++)
+		memcpy(x + XSAVE_XMM0 + 16 * i, f->xmm[i], 16);
+}
+
+/*
+ * RESET: an XSAVE image with the x87 and SSE components given explicitly
+ * (XSTATE_BV bits 0 and 1) and every other component in its initial
+ * configuration (XSTATE_BV bit clear: zero YMM/ZMM/PKRU/MPX state, SDM
+ * Vol. 1 §13.6). The x87 component must be explicit because its initial
+ * configuration is the FNINIT state, not the RESET state. Without XSAVE,
+ * KVM_SET_FPU carries the same x87/SSE values.
+ */
+static int apply_fpu(struct vcpu *v, const struct vcpu_reset_state *s, struct error *err)
+{
+	_cleanup_free_ struct kvm_xsave *x = NULL;
+	size_t size = vcpu_xsave_size(v);
+	uint64_t bv = X86_XFEATURE_X87 | X86_XFEATURE_SSE;
+
+	if (size == 0)
+		return vcpu_set_fpu(v, &s->fpu, err);
+	x = calloc(1, size);
+	if (!x)
+		return error_set(err, -ENOMEM, "KVM_SET_XSAVE on vcpu %u: out of memory", v->id);
+	fpu_to_xsave(&s->fpu, (uint8_t *)x->region);
+	memcpy((uint8_t *)x->region + XSAVE_XSTATE_BV, &bv, sizeof(bv));
+	return vcpu_set_xsave(v, x, size, err);
+}
+
+/* INIT: puts the components in s->xstate_clear back to their initial
+ * configuration, leaving every other XSAVE component as it is. */
+static int apply_xstate_clear(struct vcpu *v, const struct vcpu_reset_state *s,
+			      struct error *err)
+{
+	_cleanup_free_ struct kvm_xsave *x = NULL;
+	size_t size;
+	uint64_t bv;
+	int rc;
+
+	if (!s->xstate_clear || vcpu_xsave_size(v) == 0)
+		return 0;
+	rc = vcpu_get_xsave(v, &x, &size, err);
+	if (rc < 0)
+		return rc;
+	memcpy(&bv, (uint8_t *)x->region + XSAVE_XSTATE_BV, sizeof(bv));
+	if (!(bv & s->xstate_clear))
+		return 0;
+	bv &= ~s->xstate_clear;
+	memcpy((uint8_t *)x->region + XSAVE_XSTATE_BV, &bv, sizeof(bv));
+	return vcpu_set_xsave(v, x, size, err);
+}
+
+static int apply_xcr0(struct vcpu *v, const struct vcpu_reset_state *s, struct error *err)
+{
+	struct kvm_xcrs xcrs = { .nr_xcrs = 1, .xcrs[0] = { .xcr = 0, .value = s->xcr0 } };
+
+	if (!s->writes_xcr0 || !vcpu_has_xcrs(v))
+		return 0;
+	return vcpu_set_xcrs(v, &xcrs, err);
+}
+
+int vcpu_reset_apply(struct vcpu *v, const struct vcpu_reset_state *s, struct error *err)
+{
+	int rc;
+
+	rc = vcpu_set_sregs2(v, &s->sregs, err);
+	if (rc == 0)
+		rc = vcpu_set_lapic(v, &s->lapic, err);
+	if (rc == 0)
+		rc = apply_msrs(v, s, err);
+	if (rc == 0)
+		rc = apply_xcr0(v, s, err);
+	if (rc == 0 && s->writes_fpu)
+		rc = apply_fpu(v, s, err);
+	if (rc == 0)
+		rc = apply_xstate_clear(v, s, err);
+	if (rc == 0)
+		rc = vcpu_set_debugregs(v, &s->debugregs, err);
+	if (rc == 0)
+		rc = vcpu_set_events(v, &s->events, err);
+	if (rc == 0)
+		rc = vcpu_set_mp_state(v, &s->mp_state, err);
+	if (rc == 0)
+		rc = vcpu_set_regs(v, &s->regs, err);
+	if (rc < 0)
+		return rc;
+	if (s->writes_fpu) {
+		/* IA32_TSC was written: the stopped vCPU's TSC is now 0. */
+		v->tsc_at_stop = 0;
+		v->tsc_frozen = true;
+	}
+	return 0;
+}
+
+struct reset_call {
+	enum vcpu_reset_kind kind;
+	const struct vcpu_reset_config *cfg;
+	struct error *err;
+};
+
+static int reset_on_vcpu(struct vcpu *v, void *arg)
+{
+	struct reset_call *c = arg;
+	_cleanup_free_ struct vcpu_reset_state *s = calloc(1, sizeof(*s));
+	struct vcpu_reset_prior prior;
+	int rc;
+
+	if (!s)
+		return error_set(c->err, -ENOMEM, "%s of vcpu %u: out of memory",
+				 vcpu_reset_kind_name(c->kind), v->id);
+	rc = vcpu_reset_read_prior(v, &prior, c->err);
+	if (rc == 0)
+		rc = vcpu_reset_compute(c->kind, c->cfg, &prior, s);
+	if (rc == 0)
+		rc = vcpu_reset_apply(v, s, c->err);
+	if (rc < 0)
+		error_prefix(c->err, "%s of vcpu %u", vcpu_reset_kind_name(c->kind), v->id);
+	return rc;
+}
+
+int vcpu_reset(struct vcpu *v, enum vcpu_reset_kind kind, const struct vcpu_reset_config *cfg,
+	       struct error *err)
+{
+	struct vcpu_reset_config dflt;
+	struct reset_call c = { .kind = kind, .cfg = cfg, .err = err };
+
+	if (kind != VCPU_RESET_POWER_ON && kind != VCPU_RESET_INIT)
+		return error_set(err, -EINVAL, "vcpu %u: unknown reset kind %d", v->id, (int)kind);
+	if (!cfg) {
+		vcpu_reset_default_config(v, &dflt);
+		c.cfg = &dflt;
+	}
+	return vcpu_call(v, reset_on_vcpu, &c);
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * struct vcpu and helpers shared by the files of vcpu/ (vcpu.c, reset.c,
+ * cpuid.c, state.c). Nothing outside vcpu/ includes this header.
+ *
+ * Locking: fields under "requests" are protected by lock. A function run
+ * through vcpu_call() holds lock for its whole duration (the call is served
+ * with the lock held), so it may use them freely.
+ */
+#ifndef VMMD_VCPU_VCPU_INTERNAL_H
+#define VMMD_VCPU_VCPU_INTERNAL_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+#include "vcpu/vcpu.h"
+
+/* The kick: a signal whose only job is to interrupt KVM_RUN. */
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+struct vcpu {
+	unsigned int id;
+	int fd;
+	int kvm_fd; /* /dev/kvm and the VM: owned by the VM, open while the vCPU lives */
+	int vm_fd;
+	struct kvm_run *run;
+	size_t run_size;
+	const struct vcpu_exit_ops *ops;
+	void *ctx;
+	pthread_t thread;
+	bool thread_started;
+	bool joined;
+	atomic_bool stop;
+	/* Set before the first KVM_RUN: from then on KVM refuses a changed
+	 * CPUID (MMU.md §7), and so does vcpu_set_cpuid(). */
+	atomic_bool has_run;
+
+	/* Requests from other threads, served between two KVM_RUNs. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool pause_requested;
+	bool paused;	   /* the thread is parked outside KVM_RUN */
+	bool thread_ended; /* no KVM_RUN will happen any more */
+	vcpu_call_fn call_fn;
+	void *call_arg;
+	int call_rc;
+	bool call_done;
+
+	/* The CPUID last accepted by KVM_SET_CPUID2 (NULL before). */
+	struct kvm_cpuid2 *cpuid;
+
+	/*
+	 * Guest TSC frozen while the vCPU does not run: sampled when the
+	 * thread parks for a pause, or written by a state load or a RESET.
+	 * A save while it is valid stores it instead of the ever-advancing
+	 * live value, so saving a stopped vCPU twice gives the same bytes.
+	 * Cleared before the next KVM_RUN. Under lock.
+	 */
+	bool tsc_frozen;
+	uint64_t tsc_at_stop;
+};
+
+/* KVM ioctl on the vCPU fd; the message names the ioctl and the vCPU. */
+int vcpu_ioctl(const struct vcpu *v, unsigned long req, void *arg, const char *name,
+	       struct error *err);
+
+/* KVM_CHECK_EXTENSION on the VM fd (the answer may depend on the VM); 0 if absent. */
+int vcpu_vm_extension(const struct vcpu *v, long cap);
+
+/* True while no KVM_RUN can happen: paused, or no thread running. Under lock. */
+bool vcpu_is_stopped_locked(const struct vcpu *v);
+
+/* The guest TSC as KVM_GET_MSRS reads it. */
+int vcpu_read_tsc(const struct vcpu *v, uint64_t *ret, struct error *err);
+
+#endif
