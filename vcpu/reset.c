@@ -207,13 +207,14 @@ static void reset_lapic(enum vcpu_reset_kind kind, const struct vcpu_reset_confi
 			struct kvm_lapic_state *l)
 {
 	static const unsigned int lvts[] = {
-		APIC_LVT_CMCI, APIC_LVT_TIMER, APIC_LVT_THERMAL, APIC_LVT_PERF,
+		APIC_LVT_TIMER, APIC_LVT_THERMAL, APIC_LVT_PERF,
 		APIC_LVT_LINT0, APIC_LVT_LINT1, APIC_LVT_ERROR,
 	};
 	bool x2apic = apic_base & X86_APIC_BASE_EXTD;
+	uint32_t version = lapic_reg(&prior->lapic, APIC_VERSION);
 
 	memset(l, 0, sizeof(*l));
-	lapic_set(l, APIC_VERSION, lapic_reg(&prior->lapic, APIC_VERSION));
+	lapic_set(l, APIC_VERSION, version);
 	if (kind == VCPU_RESET_POWER_ON)
 		/* xAPIC format: the ID is in bits 31:24 (§10.4.6). */
 		lapic_set(l, APIC_ID, cfg->apic_id << 24);
@@ -227,6 +228,11 @@ static void reset_lapic(enum vcpu_reset_kind kind, const struct vcpu_reset_confi
 	lapic_set(l, APIC_SPURIOUS, 0xFF);
 	for (size_t i = 0; i < ARRAY_SIZE(lvts); i++)
 		lapic_set(l, lvts[i], APIC_LVT_MASKED);
+	/* The CMCI LVT exists only on APICs with 7 LVT entries: version bits
+	 * 23:16 hold the entry count minus one (§10.4.8); otherwise the
+	 * offset is reserved and reads 0. */
+	if (APIC_VERSION_MAX_LVT(version) >= APIC_LVT_CMCI_INDEX)
+		lapic_set(l, APIC_LVT_CMCI, APIC_LVT_MASKED);
 	if (bsp && cfg->lint0_virtual_wire)
 		lapic_set(l, APIC_LVT_LINT0, APIC_DM_EXTINT);
 }
@@ -312,15 +318,31 @@ int vcpu_reset_read_prior(struct vcpu *v, struct vcpu_reset_prior *ret, struct e
 	return 0;
 }
 
-/* Writes the MSRs of s that this vCPU supports, in order. */
+/*
+ * Writes the MSRs of s that this vCPU has, in order, skipping those that
+ * already hold their value: KVM lets userspace read some MSRs the guest's
+ * CPUID does not expose (IA32_XSS without XSAVES) but refuses writes to
+ * them, even of their current value.
+ */
 static int apply_msrs(struct vcpu *v, const struct vcpu_reset_state *s, struct error *err)
 {
 	struct kvm_msr_entry msrs[VCPU_RESET_MAX_MSRS];
 	unsigned int n = 0;
 
-	for (unsigned int i = 0; i < s->nr_msrs; i++)
-		if (vcpu_msr_readable(v, s->msrs[i].index))
+	for (unsigned int i = 0; i < s->nr_msrs; i++) {
+		struct kvm_msr_entry cur = { .index = s->msrs[i].index };
+		int rc;
+		if (cur.index == MSR_IA32_TSC) {
+			rc = vcpu_write_tsc(v, s->msrs[i].data, NULL, err);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		if (vcpu_get_msrs(v, &cur, 1, NULL) < 0)
+			continue;
+		if (cur.data != s->msrs[i].data)
 			msrs[n++] = s->msrs[i];
+	}
 	return vcpu_set_msrs(v, msrs, n, err);
 }
 
@@ -423,14 +445,7 @@ int vcpu_reset_apply(struct vcpu *v, const struct vcpu_reset_state *s, struct er
 		rc = vcpu_set_mp_state(v, &s->mp_state, err);
 	if (rc == 0)
 		rc = vcpu_set_regs(v, &s->regs, err);
-	if (rc < 0)
-		return rc;
-	if (s->writes_fpu) {
-		/* IA32_TSC was written: the stopped vCPU's TSC is now 0. */
-		v->tsc_at_stop = 0;
-		v->tsc_frozen = true;
-	}
-	return 0;
+	return rc;
 }
 
 struct reset_call {

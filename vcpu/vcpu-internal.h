@@ -79,4 +79,15 @@ bool vcpu_is_stopped_locked(const struct vcpu *v);
 /* The guest TSC as KVM_GET_MSRS reads it. */
 int vcpu_read_tsc(const struct vcpu *v, uint64_t *ret, struct error *err);
 
+/*
+ * Writes the guest TSC of a stopped vCPU (IA32_TSC through KVM_SET_MSRS)
+ * and records the value it now stands at (tsc_at_stop). KVM reads a
+ * userspace write of 0 as "synchronise with the other vCPUs"
+ * (kvm_synchronize_tsc()), so 0 is written as 1. *ret_honoured (optional)
+ * tells whether KVM holds the value afterwards (read back within 100 ms of
+ * it); some hosts ignore TSC writes (no TSC offsetting), and then the
+ * recorded value is the one read back. Under lock.
+ */
+int vcpu_write_tsc(struct vcpu *v, uint64_t value, bool *ret_honoured, struct error *err);
+
 #endif

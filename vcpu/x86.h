@@ -107,6 +107,8 @@
 #define APIC_TIMER_CURRENT 0x390
 #define APIC_TIMER_DIVIDE 0x3E0
 #define APIC_LVT_MASKED (1U << 16)
+#define APIC_VERSION_MAX_LVT(v) (((v) >> 16) & 0xFF)
+#define APIC_LVT_CMCI_INDEX 6 /* the 7th LVT entry */
 #define APIC_DM_EXTINT 0x700
 
 /* MSR indices (SDM Vol. 4; KVM's Documentation/virt/kvm/x86/msr.rst). */

@@ -122,6 +122,8 @@ static void assert_common_table(const struct vcpu_reset_state *s)
 static void assert_lapic_reset(const struct kvm_lapic_state *l, uint32_t id_reg, uint32_t lint0,
 			       bool x2apic, uint32_t ldr)
 {
+	uint32_t version = lapic(l, APIC_VERSION);
+
 	for (unsigned int off = 0; off < sizeof(l->regs); off += 4) {
 		uint32_t want = 0;
 		switch (off) {
@@ -129,7 +131,9 @@ static void assert_lapic_reset(const struct kvm_lapic_state *l, uint32_t id_reg,
 			want = id_reg;
 			break;
 		case APIC_VERSION:
-			want = 0x50014;
+			/* Read-only: kept from the prior state. */
+			assert_true(version == 0x50014 || version == 0x60015);
+			want = version;
 			break;
 		case APIC_DFR:
 			want = x2apic ? 0 : 0xFFFFFFFF;
@@ -141,6 +145,9 @@ static void assert_lapic_reset(const struct kvm_lapic_state *l, uint32_t id_reg,
 			want = 0xFF;
 			break;
 		case APIC_LVT_CMCI:
+			/* Only an APIC with 7 LVT entries has it (§10.4.8). */
+			want = version == 0x60015 ? APIC_LVT_MASKED : 0;
+			break;
 		case APIC_LVT_TIMER:
 		case APIC_LVT_THERMAL:
 		case APIC_LVT_PERF:
@@ -357,6 +364,18 @@ static void test_init_in_x2apic_mode_keeps_it(void **state)
 	assert_lapic_reset(&s.lapic, 6U << 24, APIC_LVT_MASKED, true, 0x40);
 }
 
+static void test_cmci_lvt_masked_when_present(void **state)
+{
+	struct vcpu_reset_prior prior;
+	struct vcpu_reset_state s;
+
+	busy_prior(&prior, 0, true);
+	set_lapic(&prior.lapic, APIC_VERSION, 0x60015);
+	assert_int_equal(vcpu_reset_compute(VCPU_RESET_POWER_ON, &bsp_cfg, &prior, &s), 0);
+	assert_lapic_reset(&s.lapic, 0, APIC_DM_EXTINT, false, 0);
+	assert_int_equal(lapic(&s.lapic, APIC_LVT_CMCI), APIC_LVT_MASKED);
+}
+
 static void test_bad_arguments_leave_result_untouched(void **state)
 {
 	struct vcpu_reset_prior prior;
@@ -384,6 +403,7 @@ int main(void)
 		cmocka_unit_test(test_init_of_ap),
 		cmocka_unit_test(test_init_of_bsp_runs),
 		cmocka_unit_test(test_init_in_x2apic_mode_keeps_it),
+		cmocka_unit_test(test_cmci_lvt_masked_when_present),
 		cmocka_unit_test(test_bad_arguments_leave_result_untouched),
 	};
 

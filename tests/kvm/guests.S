@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guests of the KVM tests, assembled into the test programs as data and
+ * copied into guest memory at the addresses in guests.h. Each is a few
+ * instructions: guest ring-0 code may run under an instruction emulator
+ * (about 1.5 M instructions/s on the PVM development host), so anything
+ * long runs in ring 3.
+ */
+#include "tests/kvm/guests.h"
+
+	.section .rodata.guests, "a"
+
+/*
+ * spin: 32-bit protected mode, anywhere. Counts in EAX forever, so a
+ * running vCPU's registers change and a paused one's do not.
+ */
+	.code32
+	.globl guest_spin, guest_spin_end
+guest_spin:
+	xorl %eax, %eax
+1:	incl %eax
+	jmp 1b
+guest_spin_end:
+
+/*
+ * reset_vector: the last 4 KiB page below 4 GiB. A vCPU after RESET or
+ * INIT fetches at CS.base + IP = 0xFFFF0000 + 0xFFF0 (SDM §9.1.4), where a
+ * near jump leads to the code at the start of the page. It reports what
+ * it finds, in real mode and with nothing initialised: EDX, CR0, the x87
+ * control and status words, the CS and SS selectors and EFLAGS. Started
+ * by a SIPI instead (CS = vector << 8, IP = 0) it runs the same code from
+ * the page's start.
+ */
+	.code16
+	.globl guest_reset_vector, guest_reset_vector_end
+	.balign 16
+guest_reset_vector:
+	movl %edx, %ebp
+	/* Before any flag-changing instruction. PUSHF with SP = 0 writes at
+	 * SS:0xFFFC, RAM. */
+	pushfl
+	popl %esi
+	movl $TAG_RESET_VECTOR, %eax
+	outl %eax, $PORT_READY
+	movl %ebp, %eax
+	outl %eax, $PORT_EDX
+	movl %cr0, %eax
+	outl %eax, $PORT_CR0
+	/* DS = SS = 0 after RESET/INIT/SIPI: a scratch word in low RAM. */
+	movw $0x6000, %bx
+	fnstcw (%bx)
+	movzwl (%bx), %eax
+	outl %eax, $PORT_FCW
+	/* The memory forms: KVM's instruction emulator, which runs this code
+	 * on some hosts, has no FNSTSW AX. */
+	fnstsw (%bx)
+	movzwl (%bx), %eax
+	outl %eax, $PORT_FSW
+	movw %cs, %ax
+	shll $16, %eax
+	movw %ss, %ax
+	outl %eax, $PORT_SEGS
+	movl %esi, %eax
+	outl %eax, $PORT_EFLAGS
+	xorl %eax, %eax
+	outl %eax, $PORT_DONE
+2:	cli
+	hlt
+	jmp 2b
+	.org guest_reset_vector + 0xFF0
+	jmp guest_reset_vector
+	.org guest_reset_vector + 0x1000
+guest_reset_vector_end:
+
+/*
+ * init_ipi: 32-bit protected mode at GUEST_INIT_IPI_ADDR. Software-enables
+ * its xAPIC (SVR bit 8, SDM §10.9) and sends the IPI whose ICR it finds at
+ * +0x800 (low word) and +0x804 (high word) through the xAPIC page at
+ * 0xFEE00000 (§10.6.1), reports PORT_DONE and spins.
+ */
+	.code32
+	.globl guest_init_ipi, guest_init_ipi_end
+	.balign 16
+guest_init_ipi:
+	movl $0xFEE00000, %ebx
+	movl $0x1FF, 0xF0(%ebx)
+	movl (GUEST_INIT_IPI_ADDR + 0x804), %eax
+	movl %eax, 0x310(%ebx)
+	movl (GUEST_INIT_IPI_ADDR + 0x800), %eax
+	movl %eax, 0x300(%ebx)
+	movl $TAG_INIT_IPI, %eax
+	outl %eax, $PORT_DONE
+3:	pause
+	jmp 3b
+	.org guest_init_ipi + 0x800
+	.long 0, 0
+guest_init_ipi_end:
+
+/*
+ * counter: 32-bit protected mode at GUEST_COUNTER_ADDR, ring 0, paging
+ * off. Loads its own GDT (ring-0 and ring-3 flat segments, a TSS), enables
+ * SSE (CR4.OSFXSR), and drops to ring 3 with IOPL 3. The ring-3 loop
+ * counts in ECX, adds 3 to EBX and 1 to XMM0's low dword per iteration,
+ * and every 2^COUNTER_SHIFT iterations reports ECX, XMM0 and EBX: after a
+ * state save and load the three must go on agreeing (EBX = 3 * ECX, XMM0
+ * = ECX), which they only do if general, SSE and segment state all came
+ * back. Fixed layout (offsets from the start):
+ *   0x000 entry, 0x040 ring-0 setup, 0x100 ring-3 loop,
+ *   0x700 GDTR, 0x710 GDT, 0x800 TSS, 0xF00 ring-3 stack top,
+ *   0x1000 ring-0 stack top.
+ */
+#define C(off) (GUEST_COUNTER_ADDR + (off))
+	.code32
+	.globl guest_counter, guest_counter_end, guest_counter_ring3
+	.balign 16
+guest_counter:
+	lgdt C(0x700)
+	ljmp $0x08, $C(0x40)
+	.org guest_counter + 0x40
+	movw $0x10, %ax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %fs
+	movw %ax, %gs
+	movw %ax, %ss
+	movl $C(0x1000), %esp
+	movw $0x28, %ax
+	ltr %ax
+	movl %cr4, %eax
+	orl $0x200, %eax	/* CR4.OSFXSR (bit 9): SSE instructions allowed */
+	movl %eax, %cr4
+	movl $TAG_COUNTER, %eax
+	outl %eax, $PORT_READY
+	pushl $0x23		/* SS: ring-3 data */
+	pushl $C(0xF00)		/* ESP */
+	pushl $0x3002		/* EFLAGS: IOPL 3, interrupts off */
+	pushl $0x1B		/* CS: ring-3 code */
+	pushl $C(0x100)		/* EIP */
+	iret
+	.org guest_counter + 0x100
+guest_counter_ring3:
+	xorl %ecx, %ecx
+	xorl %ebx, %ebx
+	pxor %xmm0, %xmm0
+	movl $1, %eax
+	movd %eax, %xmm1
+4:	incl %ecx
+	addl $3, %ebx
+	paddd %xmm1, %xmm0
+	testl $((1 << COUNTER_SHIFT) - 1), %ecx
+	jnz 4b
+	movl %ecx, %eax
+	outl %eax, $PORT_COUNT
+	movd %xmm0, %eax
+	outl %eax, $PORT_CHECK
+	movl %ebx, %eax
+	outl %eax, $(PORT_CHECK + 1)
+	jmp 4b
+	.org guest_counter + 0x700
+	.word 0x2F		/* GDTR: 6 descriptors */
+	.long C(0x710)
+	.org guest_counter + 0x710
+	.quad 0
+	.quad 0x00CF9B000000FFFF	/* 0x08 ring-0 code */
+	.quad 0x00CF93000000FFFF	/* 0x10 ring-0 data */
+	.quad 0x00CFFB000000FFFF	/* 0x1B ring-3 code (DPL 3) */
+	.quad 0x00CFF3000000FFFF	/* 0x23 ring-3 data (DPL 3) */
+	/* 0x28 TSS at C(0x800), limit 0x67, available 32-bit TSS (type 9). */
+	.word 0x67
+	.word C(0x800) & 0xFFFF
+	.byte (C(0x800) >> 16) & 0xFF
+	.byte 0x89
+	.byte 0x00
+	.byte (C(0x800) >> 24) & 0xFF
+	.org guest_counter + 0x800
+	.long 0			/* link */
+	.long C(0x1000)		/* ESP0 */
+	.long 0x10		/* SS0 */
+	.org guest_counter + 0x1000
+guest_counter_end:
+
+	.section .note.GNU-stack, "", @progbits
