@@ -256,7 +256,8 @@ $(BUILD)/tests/unit/%: $(OBJDIR)/tests/unit/%.o $(ALL_LIBS)
 # KVM tier: programs on real /dev/kvm with tiny guests (tests/kvm/kvm-test.h);
 # each skips visibly (exit 77) without /dev/kvm.
 KVM_TEST_LIB := $(OBJDIR)/tests/kvm/kvm-test.o $(OBJDIR)/tests/kvm/guests.o
-KVM_TESTS := $(BUILD)/tests/kvm/test-kvm-vcpu $(BUILD)/tests/kvm/test-kvm-reset
+KVM_TESTS := $(BUILD)/tests/kvm/test-kvm-vcpu $(BUILD)/tests/kvm/test-kvm-reset \
+	     $(BUILD)/tests/kvm/test-kvm-cpuid
 kvm-tests: $(KVM_TESTS)
 
 $(BUILD)/tests/kvm/%: $(OBJDIR)/tests/kvm/%.o $(KVM_TEST_LIB) $(ALL_LIBS)

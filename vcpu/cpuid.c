@@ -594,6 +594,11 @@ int vcpu_set_cpuid(struct vcpu *v, const struct kvm_cpuid2 *cpuid, struct error 
 	rc = check_change(v, c, err);
 	if (rc < 0)
 		return rc;
+	/* After the first run an identical CPUID changes nothing: KVM is not
+	 * asked, since some KVMs refuse even that (PVM compares against the
+	 * list it stored, which has host bits mixed in). */
+	if (atomic_load(&v->has_run) && v->cpuid)
+		return 0;
 	keep = cpuid_dup(c);
 	if (!keep)
 		return error_set(err, -ENOMEM, "KVM_SET_CPUID2 on vcpu %u: out of memory", v->id);

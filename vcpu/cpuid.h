@@ -119,10 +119,10 @@ int vcpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **ret, struct error *err)
 
 /*
  * Sets cpuid on v with v's APIC ID in the topology leaves (1, 0xB, 0x1F)
- * and keeps a copy. Once v has run, only an identical CPUID is accepted;
- * a different one is refused with -EINVAL before KVM is called (see
- * vcpu_cpuid_check_change()). Call before vcpu_start() or through
- * vcpu_call().
+ * and keeps a copy. Once v has run, an identical CPUID is accepted as the
+ * no-op it is (KVM is not called) and a different one is refused with
+ * -EINVAL before KVM is called (see vcpu_cpuid_check_change()). Call
+ * before vcpu_start() or through vcpu_call().
  */
 int vcpu_set_cpuid(struct vcpu *v, const struct kvm_cpuid2 *cpuid, struct error *err);
 
