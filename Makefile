@@ -53,6 +53,7 @@ OBJDIR := $(BUILD)/obj
 
 # ---------------------------------------------------------------- util/
 UTIL_SRCS := util/log.c util/error.c util/base64.c util/thread.c util/time.c util/path.c util/fileio.c util/notify.c util/jsontext.c
+UTIL_SRCS += util/crc32c.c
 
 # ---------------------------------------------------------------- mmu/ (libc only)
 MMU_SRCS := mmu/strbuf.c mmu/role.c mmu/context.c mmu/walk.c mmu/walk-format.c \
@@ -63,7 +64,8 @@ API_SRCS := api/errors.c api/frame.c api/jsonrpc.c api/schema.c api/conn.c \
 	    api/client.c api/session.c
 
 # ---------------------------------------------------------------- vcpu/
-VCPU_SRCS := vcpu/vcpu.c vcpu/regs.c vcpu/reset.c vcpu/cpuid.c
+VCPU_SRCS := vcpu/vcpu.c vcpu/regs.c vcpu/reset.c vcpu/cpuid.c vcpu/state.c \
+	     vcpu/state-format.c
 
 # ---------------------------------------------------------------- vmmd/ data plane
 # The VM worker: guest memory, devices, boot loaders (library "vm").
@@ -241,7 +243,8 @@ UNIT_TESTS += $(BUILD)/tests/unit/test-boot-guests
 UNIT_TESTS += $(BUILD)/tests/unit/test-mmu-walk $(BUILD)/tests/unit/test-mmu-role \
 	      $(BUILD)/tests/unit/test-mmu-nested $(BUILD)/tests/unit/test-mmu-cpuid \
 	      $(BUILD)/tests/unit/test-mmu-validate $(BUILD)/tests/unit/test-mmu-property
-UNIT_TESTS += $(BUILD)/tests/unit/test-vcpu-reset $(BUILD)/tests/unit/test-vcpu-cpuid
+UNIT_TESTS += $(BUILD)/tests/unit/test-vcpu-reset $(BUILD)/tests/unit/test-vcpu-cpuid \
+	      $(BUILD)/tests/unit/test-vcpu-state
 unit-tests: $(UNIT_TESTS)
 
 # The loaders against the guests this build produced.
@@ -257,7 +260,7 @@ $(BUILD)/tests/unit/%: $(OBJDIR)/tests/unit/%.o $(ALL_LIBS)
 # each skips visibly (exit 77) without /dev/kvm.
 KVM_TEST_LIB := $(OBJDIR)/tests/kvm/kvm-test.o $(OBJDIR)/tests/kvm/guests.o
 KVM_TESTS := $(BUILD)/tests/kvm/test-kvm-vcpu $(BUILD)/tests/kvm/test-kvm-reset \
-	     $(BUILD)/tests/kvm/test-kvm-cpuid
+	     $(BUILD)/tests/kvm/test-kvm-cpuid $(BUILD)/tests/kvm/test-kvm-state
 kvm-tests: $(KVM_TESTS)
 
 $(BUILD)/tests/kvm/%: $(OBJDIR)/tests/kvm/%.o $(KVM_TEST_LIB) $(ALL_LIBS)

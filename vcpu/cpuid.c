@@ -520,9 +520,8 @@ static void set_apic_id(struct kvm_cpuid_entry2 *e, unsigned int id)
 		e->edx = id;
 }
 
-/* The first difference between two CPUID lists, or 0 if identical. */
-static int describe_difference(const struct kvm_cpuid2 *cur, const struct kvm_cpuid2 *next,
-			       char *buf, size_t size)
+int vcpu_cpuid_describe_difference(const struct kvm_cpuid2 *cur, const struct kvm_cpuid2 *next,
+				   char *buf, size_t size)
 {
 	if (cur->nent != next->nent) {
 		snprintf(buf, size, "%u entries instead of %u", next->nent, cur->nent);
@@ -563,7 +562,7 @@ static int check_change(const struct vcpu *v, const struct kvm_cpuid2 *next, str
 
 	if (!atomic_load(&v->has_run) || !v->cpuid)
 		return 0;
-	if (describe_difference(v->cpuid, next, diff, sizeof(diff)) == 0)
+	if (vcpu_cpuid_describe_difference(v->cpuid, next, diff, sizeof(diff)) == 0)
 		return 0;
 	return error_set(err, -EINVAL,
 			 "CPUID of vcpu %u cannot change after it has run (KVM refuses it with EINVAL); create a new VM to change the CPU model: %s",

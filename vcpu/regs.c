@@ -110,6 +110,24 @@ int vcpu_set_xsave(struct vcpu *v, const struct kvm_xsave *x, size_t size, struc
 	return vcpu_ioctl(v, KVM_SET_XSAVE, (void *)x, "KVM_SET_XSAVE", err);
 }
 
+void vcpu_fpu_to_xsave(const struct kvm_fpu *f, uint8_t *x)
+{
+	uint16_t fcw = f->fcw, fsw = f->fsw, fop = f->last_opcode;
+	uint32_t mxcsr = f->mxcsr;
+
+	memcpy(x + XSAVE_FCW, &fcw, 2);
+	memcpy(x + XSAVE_FSW, &fsw, 2);
+	x[XSAVE_FTW] = f->ftwx;
+	memcpy(x + XSAVE_FOP, &fop, 2);
+	memcpy(x + XSAVE_FIP, &f->last_ip, 8);
+	memcpy(x + XSAVE_FDP, &f->last_dp, 8);
+	memcpy(x + XSAVE_MXCSR, &mxcsr, 4);
+	for (int i = 0; i < 8; i++)
+		memcpy(x + XSAVE_ST0 + 16 * i, f->fpr[i], 16);
+	for (int i = 0; i < 16; i++)
+		memcpy(x + XSAVE_XMM0 + 16 * i, f->xmm[i], 16);
+}
+
 bool vcpu_has_xcrs(const struct vcpu *v)
 {
 	return vcpu_vm_extension(v, KVM_CAP_XCRS) > 0;

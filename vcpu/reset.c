@@ -346,26 +346,6 @@ static int apply_msrs(struct vcpu *v, const struct vcpu_reset_state *s, struct e
 	return vcpu_set_msrs(v, msrs, n, err);
 }
 
-/* The FXSAVE legacy area of an XSAVE image from a kvm_fpu (SDM Vol. 1
- * Table 10-2): both have the same fields, in a different layout. */
-static void fpu_to_xsave(const struct kvm_fpu *f, uint8_t *x)
-{
-	uint16_t fcw = f->fcw, fsw = f->fsw, fop = f->last_opcode;
-	uint32_t mxcsr = f->mxcsr;
-
-	memcpy(x + XSAVE_FCW, &fcw, 2);
-	memcpy(x + XSAVE_FSW, &fsw, 2);
-	x[XSAVE_FTW] = f->ftwx;
-	memcpy(x + XSAVE_FOP, &fop, 2);
-	memcpy(x + XSAVE_FIP, &f->last_ip, 8);
-	memcpy(x + XSAVE_FDP, &f->last_dp, 8);
-	memcpy(x + XSAVE_MXCSR, &mxcsr, 4);
-	for (int i = 0; i < 8; i++)
-		memcpy(x + XSAVE_ST0 + 16 * i, f->fpr[i], 16);
-	for (int i = 0; i < 16; i++)
-		memcpy(x + XSAVE_XMM0 + 16 * i, f->xmm[i], 16);
-}
-
 /*
  * RESET: an XSAVE image with the x87 and SSE components given explicitly
  * (XSTATE_BV bits 0 and 1) and every other component in its initial
@@ -385,7 +365,7 @@ static int apply_fpu(struct vcpu *v, const struct vcpu_reset_state *s, struct er
 	x = calloc(1, size);
 	if (!x)
 		return error_set(err, -ENOMEM, "KVM_SET_XSAVE on vcpu %u: out of memory", v->id);
-	fpu_to_xsave(&s->fpu, (uint8_t *)x->region);
+	vcpu_fpu_to_xsave(&s->fpu, (uint8_t *)x->region);
 	memcpy((uint8_t *)x->region + XSAVE_XSTATE_BV, &bv, sizeof(bv));
 	return vcpu_set_xsave(v, x, size, err);
 }

@@ -64,6 +64,15 @@ struct vcpu {
 	 */
 	bool tsc_frozen;
 	uint64_t tsc_at_stop;
+
+	/*
+	 * The last exit was port I/O or MMIO that userspace handled: KVM
+	 * finishes the instruction (advances RIP, stores IN data) only on the
+	 * next KVM_RUN, so state read before that is mid-instruction (KVM
+	 * api.rst, KVM_RUN "immediate_exit"). vcpu_complete_io() finishes it.
+	 * Written by the vCPU thread, or under lock once it is parked.
+	 */
+	bool io_pending;
 };
 
 /* KVM ioctl on the vCPU fd; the message names the ioctl and the vCPU. */
@@ -75,6 +84,19 @@ int vcpu_vm_extension(const struct vcpu *v, long cap);
 
 /* True while no KVM_RUN can happen: paused, or no thread running. Under lock. */
 bool vcpu_is_stopped_locked(const struct vcpu *v);
+
+/* Finishes a handled I/O exit with KVM_RUN and immediate_exit set, so
+ * that the vCPU's state is at an instruction boundary. Under lock, with no
+ * KVM_RUN in flight (parked or no thread). */
+int vcpu_complete_io(struct vcpu *v, struct error *err);
+
+/* The FXSAVE legacy area of an XSAVE image (512 bytes) from kvm_fpu's
+ * fields (SDM Vol. 1 Table 10-2). */
+void vcpu_fpu_to_xsave(const struct kvm_fpu *f, uint8_t *xsave);
+
+/* First difference between two CPUID lists into buf; 0 if identical. */
+int vcpu_cpuid_describe_difference(const struct kvm_cpuid2 *cur, const struct kvm_cpuid2 *next,
+				   char *buf, size_t size);
 
 /* The guest TSC as KVM_GET_MSRS reads it. */
 int vcpu_read_tsc(const struct vcpu *v, uint64_t *ret, struct error *err);

@@ -141,6 +141,7 @@ static bool dispatch_exit(struct vcpu *v)
 
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
+		v->io_pending = true;
 		rc = v->ops->io(v->ctx, v, run->io.direction == KVM_EXIT_IO_OUT, run->io.port,
 				(uint8_t *)run + run->io.data_offset, run->io.size, run->io.count);
 		if (rc < 0)
@@ -148,6 +149,7 @@ static bool dispatch_exit(struct vcpu *v)
 				    strerror(-rc));
 		return rc == 0;
 	case KVM_EXIT_MMIO:
+		v->io_pending = true;
 		rc = v->ops->mmio(v->ctx, v, run->mmio.phys_addr, run->mmio.is_write,
 				  run->mmio.data, run->mmio.len);
 		if (rc < 0)
@@ -201,6 +203,8 @@ static void enter_pause(struct vcpu *v)
 {
 	uint64_t tsc;
 
+	/* A state read while parked must not see a half-done I/O instruction. */
+	vcpu_complete_io(v, NULL);
 	if (!v->tsc_frozen && vcpu_read_tsc(v, &tsc, NULL) == 0) {
 		v->tsc_at_stop = tsc;
 		v->tsc_frozen = true;
@@ -249,6 +253,7 @@ static void run_loop(struct vcpu *v)
 		if (atomic_load(&v->stop))
 			break;
 		atomic_store(&v->has_run, true);
+		v->io_pending = false;
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			int e = errno;
 			if (e == EINTR || e == EAGAIN) {
@@ -467,4 +472,40 @@ int vcpu_write_tsc(struct vcpu *v, uint64_t value, bool *ret_honoured, struct er
 	if (ret_honoured)
 		*ret_honoured = honoured;
 	return 0;
+}
+
+/* A string I/O instruction can need several exits before it completes. */
+#define VCPU_COMPLETE_IO_MAX_EXITS 64
+
+int vcpu_complete_io(struct vcpu *v, struct error *err)
+{
+	int rc = 0;
+
+	/* With immediate_exit set KVM completes the pending I/O and returns
+	 * EINTR before entering the guest (KVM api.rst, "immediate_exit"); it
+	 * returns 0 with a new exit when a string I/O needs more of them. */
+	v->run->immediate_exit = 1;
+	for (int i = 0; v->io_pending && i < VCPU_COMPLETE_IO_MAX_EXITS; i++) {
+		int r = ioctl(v->fd, KVM_RUN, 0), e = errno;
+		v->io_pending = false;
+		if (r < 0 && e == EINTR)
+			break;
+		if (r < 0) {
+			rc = error_set(err, -e, "KVM_RUN (completing I/O) on vcpu %u: %s", v->id,
+				       strerror(e));
+			break;
+		}
+		if (v->run->exit_reason != KVM_EXIT_IO && v->run->exit_reason != KVM_EXIT_MMIO) {
+			rc = error_set(err, -EIO, "KVM_RUN (completing I/O) on vcpu %u: exit reason %u",
+				       v->id, v->run->exit_reason);
+			break;
+		}
+		if (!dispatch_exit(v)) {
+			rc = error_set(err, -EIO, "vcpu %u: I/O failed while completing it", v->id);
+			break;
+		}
+	}
+	v->run->immediate_exit = 0;
+	v->io_pending = false;
+	return rc;
 }

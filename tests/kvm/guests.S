@@ -23,6 +23,20 @@ guest_spin:
 guest_spin_end:
 
 /*
+ * in_spin: 64-bit code for ring 3 (kvm_test_enter_user_mode()), anywhere.
+ * One 32-bit IN from PORT_IN, then spins. KVM stores the value userspace
+ * supplied into EAX and moves RIP past the IN (to GUEST_IN_SPIN_AFTER_IN)
+ * only when it completes the instruction, on the next KVM_RUN.
+ */
+	.code64
+	.globl guest_in_spin, guest_in_spin_end
+guest_in_spin:
+	xorl %eax, %eax
+	inl $PORT_IN, %eax
+5:	jmp 5b
+guest_in_spin_end:
+
+/*
  * reset_vector: the last 4 KiB page below 4 GiB. A vCPU after RESET or
  * INIT fetches at CS.base + IP = 0xFFFF0000 + 0xFFF0 (SDM §9.1.4), where a
  * near jump leads to the code at the start of the page. It reports what
@@ -97,48 +111,22 @@ guest_init_ipi:
 guest_init_ipi_end:
 
 /*
- * counter: 32-bit protected mode at GUEST_COUNTER_ADDR, ring 0, paging
- * off. Loads its own GDT (ring-0 and ring-3 flat segments, a TSS), enables
- * SSE (CR4.OSFXSR), and drops to ring 3 with IOPL 3. The ring-3 loop
- * counts in ECX, adds 3 to EBX and 1 to XMM0's low dword per iteration,
- * and every 2^COUNTER_SHIFT iterations reports ECX, XMM0 and EBX: after a
- * state save and load the three must go on agreeing (EBX = 3 * ECX, XMM0
- * = ECX), which they only do if general, SSE and segment state all came
- * back. Fixed layout (offsets from the start):
- *   0x000 entry, 0x040 ring-0 setup, 0x100 ring-3 loop,
- *   0x700 GDTR, 0x710 GDT, 0x800 TSS, 0xF00 ring-3 stack top,
- *   0x1000 ring-0 stack top.
+ * counter: 64-bit code for ring 3, at GUEST_COUNTER_ADDR. The test puts
+ * the vCPU straight into long mode at CPL 3 with IOPL 3 (see
+ * kvm_test_enter_user_mode()): no ring-0 code at all, since some hosts
+ * (PVM) emulate guest ring 0 slowly and run ring 3 natively only in long
+ * mode with paging. The loop counts in ECX, adds 3 to EBX and 1 to XMM0's
+ * low dword per iteration, and every 2^COUNTER_SHIFT iterations reports
+ * ECX, XMM0 and EBX: after a state save and load the three must go on
+ * agreeing (EBX = 3 * ECX, XMM0 = ECX), which they only do if general,
+ * SSE and segment state all came back.
  */
-#define C(off) (GUEST_COUNTER_ADDR + (off))
-	.code32
-	.globl guest_counter, guest_counter_end, guest_counter_ring3
+	.code64
+	.globl guest_counter, guest_counter_end
 	.balign 16
 guest_counter:
-	lgdt C(0x700)
-	ljmp $0x08, $C(0x40)
-	.org guest_counter + 0x40
-	movw $0x10, %ax
-	movw %ax, %ds
-	movw %ax, %es
-	movw %ax, %fs
-	movw %ax, %gs
-	movw %ax, %ss
-	movl $C(0x1000), %esp
-	movw $0x28, %ax
-	ltr %ax
-	movl %cr4, %eax
-	orl $0x200, %eax	/* CR4.OSFXSR (bit 9): SSE instructions allowed */
-	movl %eax, %cr4
 	movl $TAG_COUNTER, %eax
 	outl %eax, $PORT_READY
-	pushl $0x23		/* SS: ring-3 data */
-	pushl $C(0xF00)		/* ESP */
-	pushl $0x3002		/* EFLAGS: IOPL 3, interrupts off */
-	pushl $0x1B		/* CS: ring-3 code */
-	pushl $C(0x100)		/* EIP */
-	iret
-	.org guest_counter + 0x100
-guest_counter_ring3:
 	xorl %ecx, %ecx
 	xorl %ebx, %ebx
 	pxor %xmm0, %xmm0
@@ -156,27 +144,6 @@ guest_counter_ring3:
 	movl %ebx, %eax
 	outl %eax, $(PORT_CHECK + 1)
 	jmp 4b
-	.org guest_counter + 0x700
-	.word 0x2F		/* GDTR: 6 descriptors */
-	.long C(0x710)
-	.org guest_counter + 0x710
-	.quad 0
-	.quad 0x00CF9B000000FFFF	/* 0x08 ring-0 code */
-	.quad 0x00CF93000000FFFF	/* 0x10 ring-0 data */
-	.quad 0x00CFFB000000FFFF	/* 0x1B ring-3 code (DPL 3) */
-	.quad 0x00CFF3000000FFFF	/* 0x23 ring-3 data (DPL 3) */
-	/* 0x28 TSS at C(0x800), limit 0x67, available 32-bit TSS (type 9). */
-	.word 0x67
-	.word C(0x800) & 0xFFFF
-	.byte (C(0x800) >> 16) & 0xFF
-	.byte 0x89
-	.byte 0x00
-	.byte (C(0x800) >> 24) & 0xFF
-	.org guest_counter + 0x800
-	.long 0			/* link */
-	.long C(0x1000)		/* ESP0 */
-	.long 0x10		/* SS0 */
-	.org guest_counter + 0x1000
 guest_counter_end:
 
 	.section .note.GNU-stack, "", @progbits

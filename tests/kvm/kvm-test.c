@@ -59,8 +59,12 @@ static int on_io(void *ctx, struct vcpu *v, bool is_write, uint16_t port, void *
 	struct kvm_test_vm *vm = vm_of(ctx);
 	uint32_t value = 0;
 
+	if (vm->pause_on_port && port == vm->pause_on_port)
+		vcpu_pause(v);
 	if (!is_write) {
 		memset(data, 0xFF, (size_t)size * count);
+		if (port == PORT_IN && size == 4 && count == 1)
+			*(uint32_t *)data = PORT_IN_VALUE;
 		return 0;
 	}
 	memcpy(&value, data, MIN(size, sizeof(value)));
@@ -199,6 +203,72 @@ void kvm_test_enter_protected_mode(struct kvm_test_vm *vm, unsigned int i, uint3
 	s.ds = s.es = s.fs = s.gs = s.ss = flat(0x10, 0x3);
 	s.cr0 = 0x11 | cr0_extra; /* PE, ET */
 	s.cr4 = cr4_extra;
+	if (vcpu_set_sregs2(v, &s, &e) < 0 || vcpu_set_regs(v, &r, &e) < 0 ||
+	    vcpu_set_mp_state(v, &mp, &e) < 0)
+		fail_msg("%s", e.msg);
+}
+
+/* Page-table entry flags (SDM Vol. 3A Table 4-15/4-17): present, writable,
+ * user, accessed, dirty; PS for a 2 MiB page. */
+#define PTE_TABLE 0x27ULL
+#define PTE_2M_PAGE 0xE7ULL
+
+static void put64(struct kvm_test_vm *vm, uint64_t gpa, uint64_t v)
+{
+	memcpy(kvm_test_gpa(vm, gpa), &v, 8);
+}
+
+static void build_user_scaffolding(struct kvm_test_vm *vm)
+{
+	put64(vm, USER_PML4, USER_PDPT | PTE_TABLE);
+	put64(vm, USER_PDPT, USER_PD | PTE_TABLE);
+	put64(vm, USER_PD, 0 | PTE_2M_PAGE);
+	put64(vm, USER_PD + 8, (2ULL << 20) | PTE_2M_PAGE);
+	/* SDM Vol. 3A §3.4.5 and §7.2.3: null; 0x08 64-bit ring-0 code; 0x10
+	 * ring-0 data; 0x18 64-bit ring-3 code; 0x20 ring-3 data; 0x28 busy
+	 * 64-bit TSS (16 bytes). */
+	put64(vm, USER_GDT + 0x00, 0);
+	put64(vm, USER_GDT + 0x08, 0x00AF9B000000FFFFULL);
+	put64(vm, USER_GDT + 0x10, 0x00CF93000000FFFFULL);
+	put64(vm, USER_GDT + 0x18, 0x00AFFB000000FFFFULL);
+	put64(vm, USER_GDT + 0x20, 0x00CFF3000000FFFFULL);
+	put64(vm, USER_GDT + 0x28, 0x0000000000000067ULL | ((USER_TSS & 0xFFFFFFULL) << 16) |
+					   (0x8BULL << 40) | ((USER_TSS >> 24 & 0xFFULL) << 56));
+	put64(vm, USER_GDT + 0x30, 0);
+}
+
+static struct kvm_segment user_segment(uint16_t selector, uint8_t type, bool code)
+{
+	return (struct kvm_segment){
+		.base = 0, .limit = 0xFFFFFFFF, .selector = selector, .type = type,
+		.present = 1, .dpl = 3, .db = code ? 0 : 1, .s = 1, .l = code ? 1 : 0, .g = 1,
+	};
+}
+
+void kvm_test_enter_user_mode(struct kvm_test_vm *vm, unsigned int i, uint64_t rip, uint64_t rsp)
+{
+	struct vcpu *v = vm->vcpu[i];
+	struct kvm_sregs2 s;
+	/* RFLAGS: IOPL 3 (bits 13:12), bit 1. */
+	struct kvm_regs r = { .rip = rip, .rsp = rsp, .rflags = 0x3002 };
+	struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_RUNNABLE };
+	struct error e;
+
+	build_user_scaffolding(vm);
+	if (vcpu_get_sregs2(v, &s, &e) < 0)
+		fail_msg("%s", e.msg);
+	s.cs = user_segment(0x1B, 0xB, true);
+	s.ds = s.es = s.fs = s.gs = s.ss = user_segment(0x23, 0x3, false);
+	s.tr = (struct kvm_segment){ .base = USER_TSS, .limit = 0x67, .selector = 0x28,
+				     .type = 0xB, .present = 1 };
+	s.ldt = (struct kvm_segment){ .type = 0x2, .unusable = 1 };
+	s.gdt.base = USER_GDT, s.gdt.limit = 0x37;
+	s.idt.base = 0, s.idt.limit = 0;
+	/* PE, MP, ET, NE, WP, PG; PAE, OSFXSR, OSXMMEXCPT; LME, LMA. */
+	s.cr0 = 0x80010033;
+	s.cr3 = USER_PML4;
+	s.cr4 = 0x620;
+	s.efer = 0x500;
 	if (vcpu_set_sregs2(v, &s, &e) < 0 || vcpu_set_regs(v, &r, &e) < 0 ||
 	    vcpu_set_mp_state(v, &mp, &e) < 0)
 		fail_msg("%s", e.msg);

@@ -55,6 +55,10 @@ struct kvm_test_vm {
 	struct kvm_test_write writes[KVM_TEST_MAX_WRITES];
 	unsigned int nr_writes;
 	unsigned int nr_stopped;
+	/* An access to this port (if not 0) makes the vCPU request its own
+	 * pause before the exit returns: the pause then lands exactly after
+	 * that I/O exit, before KVM has completed the instruction. */
+	uint16_t pause_on_port;
 	char stop_message[KVM_TEST_MAX_VCPUS][512];
 	bool stop_unexpected[KVM_TEST_MAX_VCPUS];
 };
@@ -84,6 +88,15 @@ void kvm_test_load(struct kvm_test_vm *vm, uint64_t gpa, const void *code, size_
  * with esp, as the boot loaders do; extra CR0 and CR4 bits may be given. */
 void kvm_test_enter_protected_mode(struct kvm_test_vm *vm, unsigned int i, uint32_t eip,
 				   uint32_t esp, uint64_t cr0_extra, uint64_t cr4_extra);
+
+/*
+ * Puts vCPU i in 64-bit mode at CPL 3 with IOPL 3 (port I/O allowed) at
+ * rip/rsp, building the long-mode scaffolding in guest RAM: 4-level page
+ * tables identity-mapping the first 4 MiB with user access (2 MiB pages),
+ * a GDT with 64-bit kernel and user segments and a TSS (guests.h USER_*).
+ * Selftests-style: no guest ring-0 code runs.
+ */
+void kvm_test_enter_user_mode(struct kvm_test_vm *vm, unsigned int i, uint64_t rip, uint64_t rsp);
 
 /* Waits up to timeout_ms for the next write to port by vcpu (any vCPU if
  * vcpu < 0) not consumed yet, consumes it and returns its value. Fails the

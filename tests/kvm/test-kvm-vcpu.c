@@ -195,6 +195,40 @@ static void test_call_after_the_thread_ended_runs_on_the_caller(void **state)
 	assert_memory_equal(&a, &b, sizeof(a));
 }
 
+/*
+ * KVM finishes an I/O instruction only on the next KVM_RUN: an IN stores
+ * the value userspace gave into EAX and moves RIP past it then. A vCPU
+ * parked right after the exit must still show the instruction completed,
+ * or a state saved there would lose the value and repeat the IN.
+ */
+static void test_pause_right_after_io_exit_completes_the_instruction(void **state)
+{
+	struct kvm_test_vm *vm = kvm_test_vm_new(1);
+	struct vcpu *v = vm->vcpu[0];
+	struct kvm_regs r;
+	struct error e;
+
+	*state = vm;
+	vm->pause_on_port = PORT_IN;
+	kvm_test_load(vm, GUEST_SPIN_ADDR, guest_in_spin, GUEST_SIZE(guest_in_spin));
+	kvm_test_enter_user_mode(vm, 0, GUEST_SPIN_ADDR, USER_STACK_TOP);
+	if (vcpu_start(v, &e) < 0)
+		fail_msg("%s", e.msg);
+	for (int i = 0; i < 5000 && !vcpu_is_paused(v); i++)
+		usleep(1000);
+	assert_true(vcpu_is_paused(v));
+	r = regs_via_call(v);
+	if (r.rip != GUEST_SPIN_ADDR + GUEST_IN_SPIN_AFTER_IN || (uint32_t)r.rax != PORT_IN_VALUE)
+		fail_msg("paused at rip 0x%llx with eax 0x%x: the IN was not completed",
+			 (unsigned long long)r.rip, (uint32_t)r.rax);
+	/* And it runs on from there, without a second IN. */
+	vm->pause_on_port = 0;
+	vcpu_resume(v);
+	usleep(20 * 1000);
+	r = regs_via_call(v);
+	assert_true(r.rip == GUEST_SPIN_ADDR + GUEST_IN_SPIN_AFTER_IN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,6 +237,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_pause_many_vcpus_at_once, teardown),
 		cmocka_unit_test_teardown(test_call_writes_registers_the_guest_then_uses, teardown),
 		cmocka_unit_test_teardown(test_call_after_the_thread_ended_runs_on_the_caller,
+					  teardown),
+		cmocka_unit_test_teardown(test_pause_right_after_io_exit_completes_the_instruction,
 					  teardown),
 	};
 

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "util/base64.h"
+#include "util/crc32c.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/macro.h"
@@ -146,6 +147,23 @@ static void test_base64_rejects_malformed(void **state)
 	assert_int_equal(base64_decode("Zm9v\n", 5, dec), -EINVAL);
 }
 
+/* RFC 3720 §B.4 test vectors and the usual check value. */
+static void test_crc32c_vectors(void **state)
+{
+	uint8_t zeros[32] = { 0 }, ones[32], inc[32];
+
+	memset(ones, 0xFF, sizeof(ones));
+	for (int i = 0; i < 32; i++)
+		inc[i] = (uint8_t)i;
+	assert_int_equal(crc32c(0, "123456789", 9), 0xE3069283);
+	assert_int_equal(crc32c(0, zeros, 32), 0x8A9136AA);
+	assert_int_equal(crc32c(0, ones, 32), 0x62A8AB43);
+	assert_int_equal(crc32c(0, inc, 32), 0x46DD794E);
+	assert_int_equal(crc32c(0, "", 0), 0);
+	/* In pieces, the same result. */
+	assert_int_equal(crc32c(crc32c(0, "1234", 4), "56789", 5), 0xE3069283);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,6 +177,7 @@ int main(void)
 		cmocka_unit_test(test_base64_rfc4648_vectors),
 		cmocka_unit_test(test_base64_binary_round_trip),
 		cmocka_unit_test(test_base64_rejects_malformed),
+		cmocka_unit_test(test_crc32c_vectors),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

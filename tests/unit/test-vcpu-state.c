@@ -1,0 +1,636 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of the vCPU state serialization (vcpu/state-format.c): the
+ * byte layout, round trips with synthetic state (nested state included),
+ * and every way a parse must refuse its input, with the message and with
+ * the output left untouched.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util/crc32c.h"
+#include "util/macro.h"
+#include "vcpu/state.h"
+
+#define HEADER 32
+#define TRAILER 8
+
+/* ---------------------------------------------------------------- fixtures */
+
+/* A state with every section, values that make each field distinct, a
+ * 4 KiB XSAVE image and a synthetic VMX nested-state blob. */
+static void synthetic_state(struct vcpu_state *s)
+{
+	struct kvm_nested_state *n;
+
+	memset(s, 0, sizeof(*s));
+	s->vcpu_id = 3;
+	s->regs.rax = 0x1111, s->regs.rip = 0xFFF0, s->regs.rflags = 0x2, s->regs.r15 = 0xF15;
+	s->sregs.cr0 = 0x80000011, s->sregs.cr4 = 0x20, s->sregs.apic_base = 0xFEE00800;
+	s->sregs.cs.selector = 0x8, s->sregs.cs.type = 0xB, s->sregs.cs.present = 1;
+	s->xsave_size = 4096;
+	s->xsave = calloc(1, 4096);
+	assert_non_null(s->xsave);
+	for (int i = 0; i < 512; i++)
+		((uint8_t *)s->xsave->region)[i] = (uint8_t)i;
+	s->has_xcrs = true;
+	s->xcrs.nr_xcrs = 1, s->xcrs.xcrs[0].value = 3;
+	s->nr_msrs = 3;
+	s->msrs = calloc(3, sizeof(*s->msrs));
+	assert_non_null(s->msrs);
+	s->msrs[0] = (struct vcpu_msr){ 0x10, 0x123456789ULL };
+	s->msrs[1] = (struct vcpu_msr){ 0x277, 0x0007040600070406ULL };
+	s->msrs[2] = (struct vcpu_msr){ 0xC0000082, 0xFFFFFFFF81000000ULL };
+	memset(s->lapic.regs, 0x42, sizeof(s->lapic.regs));
+	s->events.flags = KVM_VCPUEVENT_VALID_NMI_PENDING, s->events.nmi.pending = 1;
+	s->mp_state.mp_state = KVM_MP_STATE_HALTED;
+	s->debugregs.dr6 = 0xFFFF0FF0, s->debugregs.dr7 = 0x400;
+	s->tsc_khz = 2000000;
+	s->nr_cpuid = 2;
+	s->cpuid = calloc(2, sizeof(*s->cpuid));
+	assert_non_null(s->cpuid);
+	s->cpuid[0] = (struct kvm_cpuid_entry2){ .function = 0, .eax = 0x20 };
+	s->cpuid[1] = (struct kvm_cpuid_entry2){ .function = 1, .eax = 0xA0678, .ebx = 3U << 24 };
+	s->nested_size = 128 + 4096;
+	s->nested = calloc(1, s->nested_size);
+	assert_non_null(s->nested);
+	n = s->nested;
+	n->format = KVM_STATE_NESTED_FORMAT_VMX;
+	n->size = (uint32_t)s->nested_size;
+	n->hdr.vmx.vmxon_pa = 0x10000, n->hdr.vmx.vmcs12_pa = 0x11000;
+	memcpy((uint8_t *)s->nested + 128, "\xd0\x7e\xe5\x11", 4); /* vmcs12 revision */
+}
+
+static void assert_states_equal(const struct vcpu_state *a, const struct vcpu_state *b)
+{
+	assert_int_equal(a->vcpu_id, b->vcpu_id);
+	assert_memory_equal(&a->regs, &b->regs, sizeof(a->regs));
+	assert_memory_equal(&a->sregs, &b->sregs, sizeof(a->sregs));
+	assert_memory_equal(&a->fpu, &b->fpu, sizeof(a->fpu));
+	assert_int_equal(a->xsave_size, b->xsave_size);
+	if (a->xsave)
+		assert_memory_equal(a->xsave, b->xsave, a->xsave_size);
+	assert_int_equal(a->has_xcrs, b->has_xcrs);
+	assert_memory_equal(&a->xcrs, &b->xcrs, sizeof(a->xcrs));
+	assert_int_equal(a->nr_msrs, b->nr_msrs);
+	for (unsigned int i = 0; i < a->nr_msrs; i++) {
+		assert_int_equal(a->msrs[i].index, b->msrs[i].index);
+		assert_true(a->msrs[i].value == b->msrs[i].value);
+	}
+	assert_memory_equal(&a->lapic, &b->lapic, sizeof(a->lapic));
+	assert_memory_equal(&a->events, &b->events, sizeof(a->events));
+	assert_int_equal(a->mp_state.mp_state, b->mp_state.mp_state);
+	assert_memory_equal(&a->debugregs, &b->debugregs, sizeof(a->debugregs));
+	assert_int_equal(a->tsc_khz, b->tsc_khz);
+	assert_int_equal(a->nr_cpuid, b->nr_cpuid);
+	assert_memory_equal(a->cpuid, b->cpuid, a->nr_cpuid * sizeof(*a->cpuid));
+	assert_int_equal(a->nested_size, b->nested_size);
+	if (a->nested)
+		assert_memory_equal(a->nested, b->nested, a->nested_size);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return v;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static void wr64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+/* Recomputes the CRC after a test edited the bytes, so that the parse
+ * reaches the check the test is about. */
+static void reseal(uint8_t *b, size_t len)
+{
+	wr32(b + len - TRAILER, crc32c(0, b, len - TRAILER));
+}
+
+/* Offset of the first section of `type` in a serialized state. */
+static size_t find_section(const uint8_t *b, size_t len, uint16_t type)
+{
+	size_t off = HEADER;
+
+	while (off + 8 <= len - TRAILER) {
+		if (rd16(b + off) == type)
+			return off;
+		off += 8 + ((rd32(b + off + 4) + 7) & ~7U);
+	}
+	fail_msg("section %u not found", type);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- a builder for bad inputs */
+
+struct builder {
+	uint8_t buf[64 * 1024];
+	size_t len;
+	uint32_t count;
+};
+
+static void b_start(struct builder *b, uint32_t vcpu_id)
+{
+	memset(b, 0, sizeof(*b));
+	memcpy(b->buf, VCPU_STATE_MAGIC, 8);
+	b->buf[8] = VCPU_STATE_VERSION;
+	b->buf[10] = HEADER;
+	wr32(b->buf + 16, vcpu_id);
+	b->len = HEADER;
+}
+
+static void b_section(struct builder *b, uint16_t type, uint16_t flags, const void *p, uint32_t len)
+{
+	memcpy(b->buf + b->len, &type, 2);
+	memcpy(b->buf + b->len + 2, &flags, 2);
+	wr32(b->buf + b->len + 4, len);
+	if (len)
+		memcpy(b->buf + b->len + 8, p, len);
+	b->len += 8 + ((len + 7) & ~7U);
+	b->count++;
+}
+
+static size_t b_finish(struct builder *b)
+{
+	wr32(b->buf + 20, b->count);
+	wr64(b->buf + 24, b->len + TRAILER);
+	b->len += TRAILER;
+	reseal(b->buf, b->len);
+	return b->len;
+}
+
+/* The sections of a minimal valid state, except `skip`, plus `extra`. */
+static size_t build_minimal(struct builder *b, uint16_t skip, uint16_t extra_type,
+			    uint16_t extra_flags, const void *extra, uint32_t extra_len)
+{
+	static const struct kvm_regs regs = { .rflags = 2 };
+	static const struct kvm_sregs2 sregs = { .cr0 = 0x60000010 };
+	static const struct kvm_fpu fpu = { .fcw = 0x37F, .mxcsr = 0x1F80 };
+	static const struct kvm_lapic_state lapic;
+	static const struct kvm_vcpu_events events;
+	static const struct kvm_mp_state mp;
+	static const struct kvm_debugregs dr = { .dr6 = 0xFFFF0FF0, .dr7 = 0x400 };
+	static const uint32_t khz = 1000000;
+	uint8_t msrs[8] = { 0 };
+	uint8_t cpuid[8 + 40] = { 1 };
+	struct {
+		uint16_t type;
+		const void *p;
+		uint32_t len;
+	} all[] = {
+		{ VCPU_SECTION_REGS, &regs, sizeof(regs) },
+		{ VCPU_SECTION_SREGS2, &sregs, sizeof(sregs) },
+		{ VCPU_SECTION_FPU, &fpu, sizeof(fpu) },
+		{ VCPU_SECTION_MSRS, msrs, sizeof(msrs) },
+		{ VCPU_SECTION_LAPIC, &lapic, sizeof(lapic) },
+		{ VCPU_SECTION_EVENTS, &events, sizeof(events) },
+		{ VCPU_SECTION_MP_STATE, &mp, sizeof(mp) },
+		{ VCPU_SECTION_DEBUGREGS, &dr, sizeof(dr) },
+		{ VCPU_SECTION_TSC_KHZ, &khz, sizeof(khz) },
+		{ VCPU_SECTION_CPUID, cpuid, sizeof(cpuid) },
+	};
+
+	b_start(b, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+		if (all[i].type != skip)
+			b_section(b, all[i].type, VCPU_SECTION_FLAG_CRITICAL, all[i].p, all[i].len);
+	if (extra_type)
+		b_section(b, extra_type, extra_flags, extra, extra_len);
+	return b_finish(b);
+}
+
+/* Parses and expects a refusal containing `needle`, with *ret untouched. */
+static void expect_refused(const void *buf, size_t len, int code, const char *needle)
+{
+	struct vcpu_state s;
+	struct error e = { 0 };
+	unsigned int skipped = 77;
+	int rc;
+
+	memset(&s, 0xA5, sizeof(s));
+	rc = vcpu_state_parse(buf, len, &s, &skipped, &e);
+	if (rc != code)
+		fail_msg("parse returned %d (%s), expected %d", rc, rc ? e.msg : "accepted", code);
+	if (!strstr(e.msg, needle))
+		fail_msg("message \"%s\" does not mention \"%s\"", e.msg, needle);
+	for (size_t i = 0; i < sizeof(s); i++)
+		if (((uint8_t *)&s)[i] != 0xA5)
+			fail_msg("output modified at byte %zu on a refused parse", i);
+	assert_int_equal(skipped, 77);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_round_trip_is_byte_identical(void **state)
+{
+	struct vcpu_state a, b = { 0 };
+	_cleanup_free_ void *buf1 = NULL;
+	_cleanup_free_ void *buf2 = NULL;
+	size_t len1, len2;
+	unsigned int skipped = 9;
+	struct error e;
+
+	synthetic_state(&a);
+	assert_int_equal(vcpu_state_serialize(&a, &buf1, &len1, &e), 0);
+	assert_int_equal(vcpu_state_parse(buf1, len1, &b, &skipped, &e), 0);
+	assert_int_equal(skipped, 0);
+	assert_states_equal(&a, &b);
+	assert_int_equal(vcpu_state_serialize(&b, &buf2, &len2, &e), 0);
+	assert_int_equal(len1, len2);
+	assert_memory_equal(buf1, buf2, len1);
+	vcpu_state_release(&a);
+	vcpu_state_release(&b);
+}
+
+/* The documented layout (docs/vcpu.md), field by field. */
+static void test_byte_layout(void **state)
+{
+	struct vcpu_state a;
+	_cleanup_free_ uint8_t *b = NULL;
+	size_t len, off;
+	struct error e;
+
+	synthetic_state(&a);
+	assert_int_equal(vcpu_state_serialize(&a, (void **)&b, &len, &e), 0);
+	assert_memory_equal(b, "VMMDVCPU", 8);  /* magic */
+	assert_int_equal(rd16(b + 8), 1);       /* version */
+	assert_int_equal(rd16(b + 10), 32);     /* header size */
+	assert_int_equal(rd32(b + 12), 0);      /* flags */
+	assert_int_equal(rd32(b + 16), 3);      /* vCPU id */
+	assert_int_equal(rd32(b + 20), 12);     /* sections: all but fpu (xsave instead) */
+	assert_true(rd32(b + 24) == len && rd32(b + 28) == 0); /* u64 total length */
+	/* First section: regs, critical, 144 bytes, then the struct itself. */
+	assert_int_equal(rd16(b + 32), VCPU_SECTION_REGS);
+	assert_int_equal(rd16(b + 34), VCPU_SECTION_FLAG_CRITICAL);
+	assert_int_equal(rd32(b + 36), 144);
+	assert_memory_equal(b + 40, &a.regs, 144);
+	/* Sections in canonical order, each 8-byte aligned. */
+	static const uint16_t order[] = { 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13 };
+	off = HEADER;
+	for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+		assert_int_equal(off % 8, 0);
+		assert_int_equal(rd16(b + off), order[i]);
+		off += 8 + ((rd32(b + off + 4) + 7) & ~7U);
+	}
+	assert_int_equal(off, len - TRAILER);
+	/* MSR list: count, zero, then {index, zero, value} records. */
+	off = find_section(b, len, VCPU_SECTION_MSRS);
+	assert_int_equal(rd32(b + off + 4), 8 + 3 * 16);
+	assert_int_equal(rd32(b + off + 8), 3);
+	assert_int_equal(rd32(b + off + 16), 0x10);
+	assert_int_equal(rd32(b + off + 20), 0);
+	assert_int_equal(rd32(b + off + 24), 0x23456789);
+	assert_int_equal(rd32(b + off + 28), 0x1);
+	/* MP state: 4 bytes of payload, 4 of zero padding. */
+	off = find_section(b, len, VCPU_SECTION_MP_STATE);
+	assert_int_equal(rd32(b + off + 4), 4);
+	assert_int_equal(rd32(b + off + 8), KVM_MP_STATE_HALTED);
+	assert_int_equal(rd32(b + off + 12), 0);
+	/* Trailer: CRC-32C of everything before it, then zero. */
+	assert_int_equal(rd32(b + len - 8), crc32c(0, b, len - 8));
+	assert_int_equal(rd32(b + len - 4), 0);
+	vcpu_state_release(&a);
+}
+
+static void test_copy_is_deep(void **state)
+{
+	struct vcpu_state a, b;
+	struct error e;
+
+	synthetic_state(&a);
+	assert_int_equal(vcpu_state_copy(&a, &b, &e), 0);
+	assert_ptr_not_equal(a.msrs, b.msrs);
+	assert_ptr_not_equal(a.nested, b.nested);
+	assert_states_equal(&a, &b);
+	vcpu_state_release(&a);
+	b.msrs[0].value = 1;
+	vcpu_state_release(&b);
+	vcpu_state_release(NULL);
+}
+
+static void test_minimal_state_with_fpu_parses(void **state)
+{
+	struct builder *b = calloc(1, sizeof(*b));
+	struct vcpu_state s;
+	size_t len = build_minimal(b, 0, 0, 0, NULL, 0);
+	struct error e;
+
+	assert_int_equal(vcpu_state_parse(b->buf, len, &s, NULL, &e), 0);
+	assert_null(s.xsave);
+	assert_false(s.has_xcrs);
+	assert_null(s.nested);
+	assert_int_equal(s.fpu.fcw, 0x37F);
+	assert_int_equal(s.nr_msrs, 0);
+	vcpu_state_release(&s);
+	free(b);
+}
+
+static void test_refuses_bad_header(void **state)
+{
+	struct vcpu_state a;
+	_cleanup_free_ uint8_t *b = NULL;
+	size_t len;
+	struct error e;
+
+	synthetic_state(&a);
+	assert_int_equal(vcpu_state_serialize(&a, (void **)&b, &len, &e), 0);
+	vcpu_state_release(&a);
+
+	expect_refused(NULL, 0, -EINVAL, "no data");
+	b[0] = 'X';
+	expect_refused(b, len, -EINVAL, "not a vmmd vCPU state");
+	b[0] = 'V';
+	b[8] = 2;
+	expect_refused(b, len, -EINVAL, "format version 2 is not supported (this vmmd reads version 1)");
+	b[8] = 1;
+	b[10] = 40;
+	expect_refused(b, len, -EINVAL, "header size 40, expected 32");
+	b[10] = 32;
+	b[12] = 1;
+	expect_refused(b, len, -EINVAL, "unknown header flags 0x1");
+	b[12] = 0;
+	/* Still fine after the edits were undone. */
+	assert_int_equal(vcpu_state_parse(b, len, &a, NULL, &e), 0);
+	vcpu_state_release(&a);
+}
+
+static void test_refuses_every_truncation(void **state)
+{
+	struct vcpu_state a;
+	_cleanup_free_ uint8_t *b = NULL;
+	size_t len;
+	struct error e;
+
+	synthetic_state(&a);
+	assert_int_equal(vcpu_state_serialize(&a, (void **)&b, &len, &e), 0);
+	vcpu_state_release(&a);
+	for (size_t cut = 0; cut < len; cut++)
+		expect_refused(b, cut, -EINVAL, cut < HEADER + TRAILER ? "truncated" : "truncated: the header says");
+}
+
+static void test_refuses_trailing_bytes_and_oversize(void **state)
+{
+	struct vcpu_state a;
+	_cleanup_free_ uint8_t *b = NULL;
+	uint8_t *big;
+	size_t len;
+	struct error e;
+
+	synthetic_state(&a);
+	assert_int_equal(vcpu_state_serialize(&a, (void **)&b, &len, &e), 0);
+	vcpu_state_release(&a);
+	big = calloc(1, VCPU_STATE_MAX_SIZE + 16);
+	assert_non_null(big);
+	memcpy(big, b, len);
+	expect_refused(big, len + 8, -EINVAL, "trailing bytes: the header says");
+	/* A header that claims more than the bound, with that many bytes. */
+	wr64(big + 24, VCPU_STATE_MAX_SIZE + 8);
+	expect_refused(big, VCPU_STATE_MAX_SIZE + 8, -E2BIG, "more than the 1048576 allowed");
+	free(big);
+}
+
+static void test_refuses_bad_checksum(void **state)
+{
+	struct vcpu_state a;
+	_cleanup_free_ uint8_t *b = NULL;
+	size_t len;
+	struct error e;
+
+	synthetic_state(&a);
+	assert_int_equal(vcpu_state_serialize(&a, (void **)&b, &len, &e), 0);
+	vcpu_state_release(&a);
+	/* One flipped bit anywhere before the trailer is caught. */
+	for (size_t i = 0; i < len - TRAILER; i += 97) {
+		b[i] ^= 0x10;
+		if (i >= HEADER)
+			expect_refused(b, len, -EINVAL, "checksum mismatch");
+		b[i] ^= 0x10;
+	}
+	b[len - 8] ^= 1;
+	expect_refused(b, len, -EINVAL, "checksum mismatch (stored CRC-32C");
+	b[len - 8] ^= 1;
+	b[len - 1] = 1;
+	expect_refused(b, len, -EINVAL, "trailer reserved word is not zero");
+}
+
+static void test_refuses_duplicate_and_missing_sections(void **state)
+{
+	struct builder *b = calloc(1, sizeof(*b));
+	struct kvm_regs regs = { .rflags = 2 };
+	struct kvm_fpu fpu = { 0 };
+	uint8_t xsave[4096] = { 0 };
+	size_t len;
+
+	len = build_minimal(b, 0, VCPU_SECTION_REGS, 1, &regs, sizeof(regs));
+	expect_refused(b->buf, len, -EINVAL, "section 'regs' appears twice");
+	len = build_minimal(b, VCPU_SECTION_LAPIC, 0, 0, NULL, 0);
+	expect_refused(b->buf, len, -EINVAL, "required section 'lapic' is missing");
+	len = build_minimal(b, VCPU_SECTION_CPUID, 0, 0, NULL, 0);
+	expect_refused(b->buf, len, -EINVAL, "required section 'cpuid' is missing");
+	len = build_minimal(b, VCPU_SECTION_FPU, 0, 0, NULL, 0);
+	expect_refused(b->buf, len, -EINVAL, "neither an 'fpu' nor an 'xsave' section");
+	len = build_minimal(b, 0, VCPU_SECTION_XSAVE, 1, xsave, sizeof(xsave));
+	expect_refused(b->buf, len, -EINVAL, "both 'fpu' and 'xsave' sections");
+	(void)fpu;
+	free(b);
+}
+
+static void test_unknown_sections(void **state)
+{
+	struct builder *b = calloc(1, sizeof(*b));
+	uint8_t blob[13] = { 1, 2, 3 };
+	struct vcpu_state s;
+	unsigned int skipped = 0;
+	struct error e;
+	size_t len;
+
+	/* Not critical: skipped and counted. */
+	len = build_minimal(b, 0, 200, 0, blob, sizeof(blob));
+	assert_int_equal(vcpu_state_parse(b->buf, len, &s, &skipped, &e), 0);
+	assert_int_equal(skipped, 1);
+	vcpu_state_release(&s);
+	/* Critical: the whole state is refused. */
+	len = build_minimal(b, 0, 200, VCPU_SECTION_FLAG_CRITICAL, blob, sizeof(blob));
+	expect_refused(b->buf, len, -EINVAL, "section type 200 at offset");
+	expect_refused(b->buf, len, -EINVAL, "unknown and marked critical");
+	/* Unknown section flags. */
+	len = build_minimal(b, 0, 200, 0x8, blob, sizeof(blob));
+	expect_refused(b->buf, len, -EINVAL, "unknown flags 0x8");
+	free(b);
+}
+
+static void test_refuses_wrong_section_sizes(void **state)
+{
+	struct builder *b = calloc(1, sizeof(*b));
+	uint8_t junk[2048] = { 0 };
+	uint8_t small_xsave[4000] = { 0 };
+	size_t len;
+
+	len = build_minimal(b, VCPU_SECTION_REGS, VCPU_SECTION_REGS, 1, junk, 143);
+	expect_refused(b->buf, len, -EINVAL, "section 'regs' at offset");
+	expect_refused(b->buf, len, -EINVAL, "is 143 bytes, expected 144");
+	len = build_minimal(b, VCPU_SECTION_LAPIC, VCPU_SECTION_LAPIC, 1, junk, 2048);
+	expect_refused(b->buf, len, -EINVAL, "is 2048 bytes, expected 1024");
+	len = build_minimal(b, VCPU_SECTION_MP_STATE, VCPU_SECTION_MP_STATE, 1, junk, 0);
+	expect_refused(b->buf, len, -EINVAL, "section 'mp_state'");
+	len = build_minimal(b, VCPU_SECTION_FPU, VCPU_SECTION_XSAVE, 1, small_xsave,
+			    sizeof(small_xsave));
+	expect_refused(b->buf, len, -EINVAL, "section 'xsave' at offset");
+	free(b);
+}
+
+static void test_refuses_lengths_past_the_end(void **state)
+{
+	struct builder *b = calloc(1, sizeof(*b));
+	size_t len = build_minimal(b, 0, 0, 0, NULL, 0), off;
+
+	/* The regs section claims 1 GiB. */
+	off = find_section(b->buf, len, VCPU_SECTION_REGS);
+	wr32(b->buf + off + 4, 1U << 30);
+	reseal(b->buf, len);
+	expect_refused(b->buf, len, -EINVAL, "claims 1073741824 bytes, only");
+	/* More sections announced than there are. */
+	len = build_minimal(b, 0, 0, 0, NULL, 0);
+	wr32(b->buf + 20, 11);
+	reseal(b->buf, len);
+	expect_refused(b->buf, len, -EINVAL, "truncated section header");
+	/* Fewer announced than there are: bytes left over. */
+	len = build_minimal(b, 0, 0, 0, NULL, 0);
+	wr32(b->buf + 20, 9);
+	reseal(b->buf, len);
+	expect_refused(b->buf, len, -EINVAL, "bytes after the last of 9 sections");
+	free(b);
+}
+
+static void test_refuses_nonzero_padding(void **state)
+{
+	struct builder *b = calloc(1, sizeof(*b));
+	size_t len = build_minimal(b, 0, 0, 0, NULL, 0);
+	size_t off = find_section(b->buf, len, VCPU_SECTION_MP_STATE);
+
+	b->buf[off + 8 + 4] = 1;
+	reseal(b->buf, len);
+	expect_refused(b->buf, len, -EINVAL, "non-zero padding");
+	free(b);
+}
+
+static void test_refuses_bad_lists(void **state)
+{
+	struct builder *b = calloc(1, sizeof(*b));
+	uint8_t msrs[8 + 3 * 16] = { 0 };
+	uint8_t cpuid[8] = { 0 };
+	size_t len;
+
+	/* MSRs out of order, then twice the same, then a count that does not fit. */
+	wr32(msrs, 3);
+	wr32(msrs + 8, 0x277), wr32(msrs + 24, 0x10), wr32(msrs + 40, 0x300);
+	len = build_minimal(b, VCPU_SECTION_MSRS, VCPU_SECTION_MSRS, 1, msrs, sizeof(msrs));
+	expect_refused(b->buf, len, -EINVAL, "MSR 0x10 is out of ascending order");
+	wr32(msrs + 24, 0x277);
+	len = build_minimal(b, VCPU_SECTION_MSRS, VCPU_SECTION_MSRS, 1, msrs, sizeof(msrs));
+	expect_refused(b->buf, len, -EINVAL, "MSR 0x277 appears twice");
+	wr32(msrs + 24, 0x280);
+	wr32(msrs + 12, 1);
+	len = build_minimal(b, VCPU_SECTION_MSRS, VCPU_SECTION_MSRS, 1, msrs, sizeof(msrs));
+	expect_refused(b->buf, len, -EINVAL, "entry 0 has a non-zero reserved word");
+	wr32(msrs + 12, 0);
+	wr32(msrs, 4);
+	len = build_minimal(b, VCPU_SECTION_MSRS, VCPU_SECTION_MSRS, 1, msrs, sizeof(msrs));
+	expect_refused(b->buf, len, -EINVAL, "do not hold 4 entries of 16 bytes");
+	wr32(msrs, 2000);
+	len = build_minimal(b, VCPU_SECTION_MSRS, VCPU_SECTION_MSRS, 1, msrs, sizeof(msrs));
+	expect_refused(b->buf, len, -EINVAL, "2000 entries, at most 1024");
+	/* CPUID: empty, and too many. */
+	len = build_minimal(b, VCPU_SECTION_CPUID, VCPU_SECTION_CPUID, 1, cpuid, sizeof(cpuid));
+	expect_refused(b->buf, len, -EINVAL, "section 'cpuid' is empty");
+	wr32(cpuid, 257);
+	len = build_minimal(b, VCPU_SECTION_CPUID, VCPU_SECTION_CPUID, 1, cpuid, sizeof(cpuid));
+	expect_refused(b->buf, len, -EINVAL, "257 entries, at most 256");
+	free(b);
+}
+
+static void test_refuses_inconsistent_nested_size(void **state)
+{
+	struct builder *b = calloc(1, sizeof(*b));
+	uint8_t nested[256] = { 0 };
+	size_t len;
+
+	wr32(nested + 4, 300);
+	len = build_minimal(b, 0, VCPU_SECTION_NESTED, 1, nested, sizeof(nested));
+	expect_refused(b->buf, len, -EINVAL, "its header says 300 bytes, the section holds 256");
+	len = build_minimal(b, 0, VCPU_SECTION_NESTED, 1, nested, 64);
+	expect_refused(b->buf, len, -EINVAL, "section 'nested' at offset");
+	free(b);
+}
+
+static void test_serializer_refuses_out_of_bounds_state(void **state)
+{
+	struct vcpu_state a;
+	void *buf = NULL;
+	size_t len;
+	struct error e;
+
+	synthetic_state(&a);
+	a.nr_msrs = VCPU_STATE_MAX_MSRS + 1;
+	assert_int_equal(vcpu_state_serialize(&a, &buf, &len, &e), -E2BIG);
+	assert_null(buf);
+	a.nr_msrs = 3;
+	a.xsave_size = 100;
+	assert_int_equal(vcpu_state_serialize(&a, &buf, &len, &e), -EINVAL);
+	a.xsave_size = 4096;
+	vcpu_state_release(&a);
+}
+
+static void test_section_names(void **state)
+{
+	assert_string_equal(vcpu_state_section_name(VCPU_SECTION_REGS), "regs");
+	assert_string_equal(vcpu_state_section_name(VCPU_SECTION_NESTED), "nested");
+	assert_null(vcpu_state_section_name(0));
+	assert_null(vcpu_state_section_name(99));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip_is_byte_identical),
+		cmocka_unit_test(test_byte_layout),
+		cmocka_unit_test(test_copy_is_deep),
+		cmocka_unit_test(test_minimal_state_with_fpu_parses),
+		cmocka_unit_test(test_refuses_bad_header),
+		cmocka_unit_test(test_refuses_every_truncation),
+		cmocka_unit_test(test_refuses_trailing_bytes_and_oversize),
+		cmocka_unit_test(test_refuses_bad_checksum),
+		cmocka_unit_test(test_refuses_duplicate_and_missing_sections),
+		cmocka_unit_test(test_unknown_sections),
+		cmocka_unit_test(test_refuses_wrong_section_sizes),
+		cmocka_unit_test(test_refuses_lengths_past_the_end),
+		cmocka_unit_test(test_refuses_nonzero_padding),
+		cmocka_unit_test(test_refuses_bad_lists),
+		cmocka_unit_test(test_refuses_inconsistent_nested_size),
+		cmocka_unit_test(test_serializer_refuses_out_of_bounds_state),
+		cmocka_unit_test(test_section_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
