@@ -207,18 +207,6 @@ static struct kvm_msrs *msrs_alloc(unsigned int n)
 	return m;
 }
 
-bool vcpu_msr_readable(const struct vcpu *v, uint32_t index)
-{
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry entry;
-	} m = { .hdr.nmsrs = 1, .entry.index = index };
-
-	/* KVM_GET_MSRS returns how many entries it read: it stops at the
-	 * first MSR it does not handle. */
-	return ioctl(v->fd, KVM_GET_MSRS, &m) == 1;
-}
-
 /* KVM_GET_MSRS / KVM_SET_MSRS transfer entries until the first failure and
  * return how many they did (KVM api.rst 4.18, 4.19). */
 static int transfer_msrs(const struct vcpu *v, unsigned long req, const char *name,
@@ -250,6 +238,14 @@ int vcpu_get_msrs(const struct vcpu *v, struct kvm_msr_entry *entries, unsigned 
 		  struct error *err)
 {
 	return transfer_msrs(v, KVM_GET_MSRS, "KVM_GET_MSRS", entries, n, err);
+}
+
+/* KVM_GET_MSRS stops at the first MSR it does not handle. */
+bool vcpu_msr_readable(const struct vcpu *v, uint32_t index)
+{
+	struct kvm_msr_entry e = { .index = index };
+
+	return vcpu_get_msrs(v, &e, 1, NULL) == 0;
 }
 
 int vcpu_set_msrs(struct vcpu *v, const struct kvm_msr_entry *entries, unsigned int n,
@@ -356,5 +352,43 @@ int vcpu_saveable_msrs(const struct vcpu *v, uint32_t **ret, unsigned int *ret_n
 				 VCPU_STATE_MAX_MSRS);
 	*ret = TAKE_PTR(all);
 	*ret_n = kept;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- TSC */
+
+int vcpu_read_tsc(const struct vcpu *v, uint64_t *ret, struct error *err)
+{
+	struct kvm_msr_entry e = { .index = MSR_IA32_TSC };
+	int rc = vcpu_get_msrs(v, &e, 1, err);
+
+	if (rc == 0)
+		*ret = e.data;
+	return rc;
+}
+
+/* A TSC read back within this long of the value written counts as set. */
+#define TSC_WRITE_TOLERANCE_MS 100
+
+int vcpu_write_tsc(struct vcpu *v, uint64_t value, bool *ret_honoured, struct error *err)
+{
+	struct kvm_msr_entry e = { .index = MSR_IA32_TSC, .data = value ? value : 1 };
+	uint64_t now = 0;
+	uint32_t khz = 0;
+	bool honoured;
+	int rc;
+
+	rc = vcpu_set_msrs(v, &e, 1, err);
+	if (rc == 0)
+		rc = vcpu_read_tsc(v, &now, err);
+	if (rc == 0)
+		rc = vcpu_get_tsc_khz(v, &khz, err);
+	if (rc < 0)
+		return rc;
+	honoured = now >= e.data && now - e.data < (uint64_t)khz * TSC_WRITE_TOLERANCE_MS;
+	v->tsc_at_stop = honoured ? value : now;
+	v->tsc_frozen = true;
+	if (ret_honoured)
+		*ret_honoured = honoured;
 	return 0;
 }

@@ -433,47 +433,6 @@ int vcpu_vm_extension(const struct vcpu *v, long cap)
 	return r < 0 ? 0 : r;
 }
 
-int vcpu_read_tsc(const struct vcpu *v, uint64_t *ret, struct error *err)
-{
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry entry;
-	} m = { .hdr.nmsrs = 1, .entry.index = MSR_IA32_TSC };
-	int n = ioctl(v->fd, KVM_GET_MSRS, &m);
-
-	if (n != 1)
-		return error_set(err, n < 0 ? negative_errno() : -EIO,
-				 "KVM_GET_MSRS (IA32_TSC) on vcpu %u: %s", v->id,
-				 n < 0 ? strerror(errno) : "not readable");
-	*ret = m.entry.data;
-	return 0;
-}
-
-int vcpu_write_tsc(struct vcpu *v, uint64_t value, bool *ret_honoured, struct error *err)
-{
-	uint64_t written = value ? value : 1, now;
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry entry;
-	} m = { .hdr.nmsrs = 1, .entry = { .index = MSR_IA32_TSC, .data = written } };
-	int khz, rc;
-	bool honoured;
-
-	if (ioctl(v->fd, KVM_SET_MSRS, &m) != 1)
-		return error_set(err, negative_errno(), "KVM_SET_MSRS (IA32_TSC) on vcpu %u: %s",
-				 v->id, strerror(errno));
-	rc = vcpu_read_tsc(v, &now, err);
-	if (rc < 0)
-		return rc;
-	khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
-	honoured = khz > 0 && now >= written && now - written < (uint64_t)khz * 100;
-	v->tsc_at_stop = honoured ? value : now;
-	v->tsc_frozen = true;
-	if (ret_honoured)
-		*ret_honoured = honoured;
-	return 0;
-}
-
 /* A string I/O instruction can need several exits before it completes. */
 #define VCPU_COMPLETE_IO_MAX_EXITS 64
 

@@ -35,6 +35,18 @@ void kvm_test_print_skip(const char *test, const char *fmt, ...)
 	fflush(stdout);
 }
 
+void kvm_test_check(int rc, const struct error *err)
+{
+	if (rc < 0)
+		fail_msg("%s", err->msg);
+}
+
+int kvm_test_teardown(void **state)
+{
+	kvm_test_vm_free(*state);
+	return 0;
+}
+
 void kvm_test_require_kvm(void)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);

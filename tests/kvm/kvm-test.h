@@ -75,6 +75,12 @@ void kvm_test_require_kvm(void);
 void kvm_test_print_skip(const char *test, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Fails the test with err's message when rc is negative. */
+void kvm_test_check(int rc, const struct error *err);
+
+/* cmocka teardown freeing the struct kvm_test_vm in *state. */
+int kvm_test_teardown(void **state);
+
 /* A VM with an in-kernel irqchip, RAM, flash and n vCPUs (CPUID set to
  * KVM's supported list). Asserts on failure. */
 struct kvm_test_vm *kvm_test_vm_new(unsigned int n);

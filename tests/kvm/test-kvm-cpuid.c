@@ -24,18 +24,6 @@
 
 #define NR_VCPUS 4
 
-static int teardown(void **state)
-{
-	kvm_test_vm_free(*state);
-	return 0;
-}
-
-static void check(int rc, const struct error *e)
-{
-	if (rc < 0)
-		fail_msg("%s", e->msg);
-}
-
 /* A policy that hides what the host has of x2apic, cx16 and la57 (the
  * first two are what a Linux guest needs hidden on the PVM host) and
  * lowers MAXPHYADDR. */
@@ -45,12 +33,12 @@ static struct kvm_cpuid2 *policy_cpuid(struct kvm_test_vm *vm, struct vcpu_cpu_p
 	struct error e;
 
 	memset(p, 0, sizeof(*p));
-	check(vcpu_cpu_policy_set_feature(p, "x2apic", false, &e), &e);
-	check(vcpu_cpu_policy_set_feature(p, "cx16", false, &e), &e);
-	check(vcpu_cpu_policy_set_feature(p, "la57", false, &e), &e);
-	check(vcpu_cpu_policy_set_feature(p, "nx", true, &e), &e);
+	kvm_test_check(vcpu_cpu_policy_set_feature(p, "x2apic", false, &e), &e);
+	kvm_test_check(vcpu_cpu_policy_set_feature(p, "cx16", false, &e), &e);
+	kvm_test_check(vcpu_cpu_policy_set_feature(p, "la57", false, &e), &e);
+	kvm_test_check(vcpu_cpu_policy_set_feature(p, "nx", true, &e), &e);
 	p->max_phys_bits = 40;
-	check(vcpu_cpuid_build(vm->cpuid, p, KVM_TEST_FLASH_BASE + KVM_TEST_FLASH_SIZE - 1, &c, &e),
+	kvm_test_check(vcpu_cpuid_build(vm->cpuid, p, KVM_TEST_FLASH_BASE + KVM_TEST_FLASH_SIZE - 1, &c, &e),
 	      &e);
 	return c;
 }
@@ -72,7 +60,7 @@ static void assert_vcpu_holds_policy(struct kvm_test_vm *vm, unsigned int i,
 	struct kvm_cpuid_entry2 *e;
 	struct error err;
 
-	check(vcpu_get_cpuid(vm->vcpu[i], &got, &err), &err);
+	kvm_test_check(vcpu_get_cpuid(vm->vcpu[i], &got, &err), &err);
 	e = vcpu_cpuid_entry(got, 1, 0);
 	assert_non_null(e);
 	assert_int_equal(e->ebx >> 24, i);
@@ -113,7 +101,7 @@ static void test_policy_reaches_every_vcpu(void **state)
 	assert_false(vcpu_cpuid_has(want, vcpu_cpu_feature_find("la57")));
 	assert_int_equal(vcpu_cpuid_phys_bits(want), 40);
 	for (unsigned int i = 0; i < NR_VCPUS; i++)
-		check(vcpu_set_cpuid(vm->vcpu[i], want, &e), &e);
+		kvm_test_check(vcpu_set_cpuid(vm->vcpu[i], want, &e), &e);
 	for (unsigned int i = 0; i < NR_VCPUS; i++)
 		assert_vcpu_holds_policy(vm, i, want, __func__);
 }
@@ -134,7 +122,7 @@ static void test_unsupported_feature_refused_before_kvm(void **state)
 			missing = &feats[i];
 	if (!missing)
 		KVM_TEST_SKIP("KVM on this host supports every feature of the table");
-	check(vcpu_cpu_policy_set_feature(&p, missing->name, true, &e), &e);
+	kvm_test_check(vcpu_cpu_policy_set_feature(&p, missing->name, true, &e), &e);
 	assert_int_equal(vcpu_cpuid_build(vm->cpuid, &p, 0, &c, &e), -EINVAL);
 	assert_null(c);
 	assert_non_null(strstr(e.msg, "KVM on this host does not support it"));
@@ -151,11 +139,11 @@ static void run_once(struct kvm_test_vm *vm)
 
 	kvm_test_load(vm, GUEST_SPIN_ADDR, guest_spin, GUEST_SIZE(guest_spin));
 	kvm_test_enter_protected_mode(vm, 0, GUEST_SPIN_ADDR, 0x8000, 0, 0);
-	check(vcpu_start(v, &e), &e);
+	kvm_test_check(vcpu_start(v, &e), &e);
 	for (int i = 0; i < 2000; i++) {
 		vcpu_pause(v);
 		vcpu_wait_paused(v);
-		check(vcpu_get_regs(v, &r, &e), &e);
+		kvm_test_check(vcpu_get_regs(v, &r, &e), &e);
 		if (r.rax > 0)
 			return;
 		vcpu_resume(v);
@@ -191,7 +179,7 @@ static void test_changed_cpuid_refused_after_run(void **state)
 	v = vm->vcpu[0];
 	other = policy_cpuid(vm, &p);
 	run_once(vm);
-	check(vcpu_get_cpuid(v, &before, &e), &e);
+	kvm_test_check(vcpu_get_cpuid(v, &before, &e), &e);
 
 	/* Different: refused by vmmd with the reason, KVM not asked. */
 	call = (struct set_cpuid_call){ .cpuid = other };
@@ -199,7 +187,7 @@ static void test_changed_cpuid_refused_after_run(void **state)
 	assert_int_equal(vcpu_call(v, set_cpuid_on_vcpu, &call), -EINVAL);
 	assert_non_null(strstr(call.err.msg, "cannot change after it has run"));
 	assert_non_null(strstr(call.err.msg, "create a new VM"));
-	check(vcpu_get_cpuid(v, &after, &e), &e);
+	kvm_test_check(vcpu_get_cpuid(v, &after, &e), &e);
 	assert_int_equal(after->nent, before->nent);
 	assert_memory_equal(after->entries, before->entries, before->nent * sizeof(before->entries[0]));
 
@@ -210,7 +198,7 @@ static void test_changed_cpuid_refused_after_run(void **state)
 		fail_msg("%s", call.err.msg);
 	free(after);
 	after = NULL;
-	check(vcpu_get_cpuid(v, &after, &e), &e);
+	kvm_test_check(vcpu_get_cpuid(v, &after, &e), &e);
 	assert_memory_equal(after->entries, before->entries, before->nent * sizeof(before->entries[0]));
 }
 
@@ -246,11 +234,12 @@ static void test_kvm_refuses_changed_cpuid_after_run_with_einval(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_policy_reaches_every_vcpu, teardown),
-		cmocka_unit_test_teardown(test_unsupported_feature_refused_before_kvm, teardown),
-		cmocka_unit_test_teardown(test_changed_cpuid_refused_after_run, teardown),
+		cmocka_unit_test_teardown(test_policy_reaches_every_vcpu, kvm_test_teardown),
+		cmocka_unit_test_teardown(test_unsupported_feature_refused_before_kvm,
+					  kvm_test_teardown),
+		cmocka_unit_test_teardown(test_changed_cpuid_refused_after_run, kvm_test_teardown),
 		cmocka_unit_test_teardown(test_kvm_refuses_changed_cpuid_after_run_with_einval,
-					  teardown),
+					  kvm_test_teardown),
 	};
 
 	kvm_test_require_kvm();

@@ -24,18 +24,6 @@
 
 #define WAIT_MS 5000
 
-static int teardown(void **state)
-{
-	kvm_test_vm_free(*state);
-	return 0;
-}
-
-static void check(int rc, const struct error *e)
-{
-	if (rc < 0)
-		fail_msg("%s", e->msg);
-}
-
 static uint32_t lapic_reg(const struct kvm_lapic_state *l, unsigned int off)
 {
 	uint32_t v;
@@ -83,9 +71,9 @@ static void assert_vcpu_holds(struct vcpu *v, const struct vcpu_reset_state *wan
 	struct kvm_lapic_state l;
 	struct error e;
 
-	check(vcpu_get_regs(v, &r, &e), &e);
+	kvm_test_check(vcpu_get_regs(v, &r, &e), &e);
 	assert_memory_equal(&r, &want->regs, sizeof(r));
-	check(vcpu_get_sregs2(v, &s, &e), &e);
+	kvm_test_check(vcpu_get_sregs2(v, &s, &e), &e);
 	assert_segment_equal("CS", &s.cs, &want->sregs.cs);
 	assert_segment_equal("DS", &s.ds, &want->sregs.ds);
 	assert_segment_equal("ES", &s.es, &want->sregs.es);
@@ -105,19 +93,19 @@ static void assert_vcpu_holds(struct vcpu *v, const struct vcpu_reset_state *wan
 	assert_u64("CR8", s.cr8, 0);
 	assert_u64("EFER", s.efer, 0);
 	assert_u64("IA32_APIC_BASE", s.apic_base, want->sregs.apic_base);
-	check(vcpu_get_debugregs(v, &d, &e), &e);
+	kvm_test_check(vcpu_get_debugregs(v, &d, &e), &e);
 	for (int i = 0; i < 4; i++)
 		assert_u64("DR0-3", d.db[i], 0);
 	assert_u64("DR6", d.dr6, X86_DR6_RESET);
 	assert_u64("DR7", d.dr7, X86_DR7_RESET);
-	check(vcpu_get_events(v, &ev, &e), &e);
+	kvm_test_check(vcpu_get_events(v, &ev, &e), &e);
 	assert_int_equal(ev.exception.injected | ev.exception.pending, 0);
 	assert_int_equal(ev.interrupt.injected, 0);
 	assert_int_equal(ev.nmi.injected | ev.nmi.pending | ev.nmi.masked, 0);
 	assert_int_equal(ev.smi.latched_init, 0);
-	check(vcpu_get_mp_state(v, &mp, &e), &e);
+	kvm_test_check(vcpu_get_mp_state(v, &mp, &e), &e);
 	assert_int_equal(mp.mp_state, want->mp_state.mp_state);
-	check(vcpu_get_lapic(v, &l, &e), &e);
+	kvm_test_check(vcpu_get_lapic(v, &l, &e), &e);
 	for (unsigned int off = 0; off < sizeof(l.regs); off += 16)
 		if (!lapic_reg_is_derived(off) && lapic_reg(&l, off) != lapic_reg(&want->lapic, off))
 			fail_msg("LAPIC register 0x%03x is 0x%08x, expected 0x%08x", off,
@@ -143,7 +131,7 @@ static void assert_fpu_reset(struct vcpu *v)
 	uint64_t bv;
 	struct error e;
 
-	check(vcpu_get_xsave(v, &x, &size, &e), &e);
+	kvm_test_check(vcpu_get_xsave(v, &x, &size, &e), &e);
 	b = (uint8_t *)x->region;
 	memcpy(&fcw, b + XSAVE_FCW, 2);
 	memcpy(&fsw, b + XSAVE_FSW, 2);
@@ -159,7 +147,7 @@ static void assert_fpu_reset(struct vcpu *v)
 	 * (zero) configuration. */
 	assert_true((bv & ~(X86_XFEATURE_X87 | X86_XFEATURE_SSE)) == 0);
 	if (vcpu_has_xcrs(v)) {
-		check(vcpu_get_xcrs(v, &xcrs, &e), &e);
+		kvm_test_check(vcpu_get_xcrs(v, &xcrs, &e), &e);
 		assert_u64("XCR0", xcrs.xcrs[0].value, 1);
 	}
 }
@@ -182,15 +170,15 @@ static void make_busy(struct kvm_test_vm *vm, unsigned int i, uint64_t cr0_extra
 	struct error e;
 
 	kvm_test_enter_protected_mode(vm, i, GUEST_SPIN_ADDR, 0x8000, cr0_extra, 0);
-	check(vcpu_set_msrs(v, msrs, 2, &e), &e);
-	check(vcpu_set_debugregs(v, &d, &e), &e);
-	check(vcpu_get_xsave(v, &x, &size, &e), &e);
+	kvm_test_check(vcpu_set_msrs(v, msrs, 2, &e), &e);
+	kvm_test_check(vcpu_set_debugregs(v, &d, &e), &e);
+	kvm_test_check(vcpu_get_xsave(v, &x, &size, &e), &e);
 	memcpy((uint8_t *)x->region + XSAVE_FCW, &fcw, 2);
 	memcpy((uint8_t *)x->region + XSAVE_MXCSR, &mxcsr, 4);
 	memcpy(&bv, (uint8_t *)x->region + XSAVE_XSTATE_BV, 8);
 	bv |= X86_XFEATURE_X87 | X86_XFEATURE_SSE;
 	memcpy((uint8_t *)x->region + XSAVE_XSTATE_BV, &bv, 8);
-	check(vcpu_set_xsave(v, x, size, &e), &e);
+	kvm_test_check(vcpu_set_xsave(v, x, size, &e), &e);
 }
 
 static void run_until_counting(struct kvm_test_vm *vm, unsigned int i)
@@ -202,7 +190,7 @@ static void run_until_counting(struct kvm_test_vm *vm, unsigned int i)
 		vcpu_pause(vm->vcpu[i]);
 		vcpu_wait_paused(vm->vcpu[i]);
 		/* Paused: ioctls from here are allowed (no KVM_RUN in flight). */
-		check(vcpu_get_regs(vm->vcpu[i], &r, &e), &e);
+		kvm_test_check(vcpu_get_regs(vm->vcpu[i], &r, &e), &e);
 		if (r.rax > 10)
 			return;
 		vcpu_resume(vm->vcpu[i]);
@@ -220,7 +208,7 @@ static void expected_state(struct vcpu *v, enum vcpu_reset_kind kind,
 	struct error e;
 
 	vcpu_reset_default_config(v, &cfg);
-	check(vcpu_reset_read_prior(v, &prior, &e), &e);
+	kvm_test_check(vcpu_reset_read_prior(v, &prior, &e), &e);
 	assert_int_equal(vcpu_reset_compute(kind, &cfg, &prior, ret), 0);
 }
 
@@ -264,11 +252,11 @@ static void test_power_on_reset_of_a_running_bsp(void **state)
 	struct error e;
 
 	make_busy(vm, 0, 0);
-	check(vcpu_start(v, &e), &e);
+	kvm_test_check(vcpu_start(v, &e), &e);
 	run_until_counting(vm, 0);
 	/* vCPU paused: reset it through its thread, as the daemon would. */
 	expected_state(v, VCPU_RESET_POWER_ON, want);
-	check(vcpu_reset(v, VCPU_RESET_POWER_ON, NULL, &e), &e);
+	kvm_test_check(vcpu_reset(v, VCPU_RESET_POWER_ON, NULL, &e), &e);
 	assert_vcpu_holds(v, want);
 	assert_fpu_reset(v);
 
@@ -288,7 +276,7 @@ static bool host_honours_tsc_writes(struct vcpu *v, uint64_t *ret_read)
 	struct kvm_msr_entry m = { .index = MSR_IA32_TSC, .data = 1ULL << 50 };
 	struct error e;
 
-	check(vcpu_set_msrs(v, &m, 1, &e), &e);
+	kvm_test_check(vcpu_set_msrs(v, &m, 1, &e), &e);
 	*ret_read = kvm_test_get_msr(v, MSR_IA32_TSC);
 	return *ret_read >= (1ULL << 50) && *ret_read < (1ULL << 50) + (1ULL << 40);
 }
@@ -305,8 +293,8 @@ static void test_power_on_reset_zeroes_the_tsc(void **state)
 		KVM_TEST_SKIP("KVM on this host ignores IA32_TSC writes (wrote 2^50, read 0x%llx): "
 			      "the guest TSC cannot be reset here",
 			      (unsigned long long)tsc);
-	check(vcpu_reset(v, VCPU_RESET_POWER_ON, NULL, &e), &e);
-	check(vcpu_get_tsc_khz(v, &khz, &e), &e);
+	kvm_test_check(vcpu_reset(v, VCPU_RESET_POWER_ON, NULL, &e), &e);
+	kvm_test_check(vcpu_get_tsc_khz(v, &khz, &e), &e);
 	tsc = kvm_test_get_msr(v, MSR_IA32_TSC);
 	/* Table 9-1: TSC = 0 after RESET (written as 1, see vcpu_write_tsc()). */
 	if (tsc >= (uint64_t)khz * 1000)
@@ -322,10 +310,10 @@ static void test_init_of_a_running_bsp_keeps_x87_and_msrs(void **state)
 	struct error e;
 
 	make_busy(vm, 0, X86_CR0_CD);
-	check(vcpu_start(v, &e), &e);
+	kvm_test_check(vcpu_start(v, &e), &e);
 	run_until_counting(vm, 0);
 	expected_state(v, VCPU_RESET_INIT, want);
-	check(vcpu_reset(v, VCPU_RESET_INIT, NULL, &e), &e);
+	kvm_test_check(vcpu_reset(v, VCPU_RESET_INIT, NULL, &e), &e);
 	assert_vcpu_holds(v, want);
 	/* SDM Table 9-1: CD kept, ET set; x87/SSE state and MSRs unchanged. */
 	assert_u64("CR0", want->sregs.cr0, X86_CR0_CD | X86_CR0_ET);
@@ -350,7 +338,7 @@ static void send_ipi(struct kvm_test_vm *vm, unsigned int from, uint32_t icr_low
 	mailbox[0] = icr_low;
 	mailbox[1] = dest_apic_id << 24;
 	kvm_test_enter_protected_mode(vm, from, GUEST_INIT_IPI_ADDR, 0x8000, 0, 0);
-	check(vcpu_start(vm->vcpu[from], &e), &e);
+	kvm_test_check(vcpu_start(vm->vcpu[from], &e), &e);
 	assert_int_equal(kvm_test_wait_write(vm, from, PORT_DONE, WAIT_MS), TAG_INIT_IPI);
 }
 
@@ -370,10 +358,10 @@ static void test_power_on_reset_of_an_ap_waits_for_sipi(void **state)
 
 	kvm_test_load(vm, SIPI_VECTOR << 12, guest_reset_vector, GUEST_SIZE(guest_reset_vector));
 	make_busy(vm, 1, 0);
-	check(vcpu_start(ap, &e), &e);
+	kvm_test_check(vcpu_start(ap, &e), &e);
 	run_until_counting(vm, 1);
 	expected_state(ap, VCPU_RESET_POWER_ON, want);
-	check(vcpu_reset(ap, VCPU_RESET_POWER_ON, NULL, &e), &e);
+	kvm_test_check(vcpu_reset(ap, VCPU_RESET_POWER_ON, NULL, &e), &e);
 	assert_int_equal(want->mp_state.mp_state, KVM_MP_STATE_INIT_RECEIVED);
 	assert_vcpu_holds(ap, want);
 	vcpu_resume(ap);
@@ -406,7 +394,7 @@ static void test_init_matches_kvm_in_kernel_init(void **state)
 	struct error e;
 
 	make_busy(vm, 1, X86_CR0_CD | X86_CR0_NW);
-	check(vcpu_start(ap, &e), &e);
+	kvm_test_check(vcpu_start(ap, &e), &e);
 	run_until_counting(vm, 1);
 	expected_state(ap, VCPU_RESET_INIT, want);
 	vcpu_resume(ap);
@@ -415,7 +403,7 @@ static void test_init_matches_kvm_in_kernel_init(void **state)
 	for (int i = 0; i < 2000; i++) {
 		vcpu_pause(ap);
 		vcpu_wait_paused(ap);
-		check(vcpu_get_mp_state(ap, &mp, &e), &e);
+		kvm_test_check(vcpu_get_mp_state(ap, &mp, &e), &e);
 		if (mp.mp_state == KVM_MP_STATE_INIT_RECEIVED)
 			break;
 		vcpu_resume(ap);
@@ -432,11 +420,13 @@ static void test_init_matches_kvm_in_kernel_init(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_power_on_reset_of_a_running_bsp, teardown),
-		cmocka_unit_test_teardown(test_power_on_reset_zeroes_the_tsc, teardown),
-		cmocka_unit_test_teardown(test_init_of_a_running_bsp_keeps_x87_and_msrs, teardown),
-		cmocka_unit_test_teardown(test_power_on_reset_of_an_ap_waits_for_sipi, teardown),
-		cmocka_unit_test_teardown(test_init_matches_kvm_in_kernel_init, teardown),
+		cmocka_unit_test_teardown(test_power_on_reset_of_a_running_bsp, kvm_test_teardown),
+		cmocka_unit_test_teardown(test_power_on_reset_zeroes_the_tsc, kvm_test_teardown),
+		cmocka_unit_test_teardown(test_init_of_a_running_bsp_keeps_x87_and_msrs,
+					  kvm_test_teardown),
+		cmocka_unit_test_teardown(test_power_on_reset_of_an_ap_waits_for_sipi,
+					  kvm_test_teardown),
+		cmocka_unit_test_teardown(test_init_matches_kvm_in_kernel_init, kvm_test_teardown),
 	};
 
 	kvm_test_require_kvm();

@@ -45,12 +45,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void check(int rc, const struct error *e)
-{
-	if (rc < 0)
-		fail_msg("%s", e->msg);
-}
-
 /* One report of the counter guest: the count, XMM0 and EBX. */
 static void expect_report(struct kvm_test_vm *vm, uint32_t count)
 {
@@ -70,7 +64,7 @@ static uint32_t start_counter(struct kvm_test_vm *vm, unsigned int n)
 
 	kvm_test_load(vm, GUEST_COUNTER_ADDR, guest_counter, GUEST_SIZE(guest_counter));
 	kvm_test_enter_user_mode(vm, 0, GUEST_COUNTER_ADDR, USER_STACK_TOP);
-	check(vcpu_start(vm->vcpu[0], &e), &e);
+	kvm_test_check(vcpu_start(vm->vcpu[0], &e), &e);
 	assert_int_equal(kvm_test_wait_write(vm, 0, PORT_READY, WAIT_MS), TAG_COUNTER);
 	for (unsigned int i = 0; i < n; i++) {
 		uint32_t c = kvm_test_wait_write(vm, 0, PORT_COUNT, WAIT_MS);
@@ -152,16 +146,16 @@ static void test_round_trip_into_a_fresh_vm(void **state)
 	last = start_counter(t->a, 3);
 	pause_vcpu(t->a->vcpu[0]);
 	last = drain_reports(t->a, last, &cut);
-	check(vcpu_state_save(t->a->vcpu[0], &saved, &e), &e);
+	kvm_test_check(vcpu_state_save(t->a->vcpu[0], &saved, &e), &e);
 	/* Paused in the ring-3 loop (or on one of its OUTs), with SSE enabled. */
 	assert_int_equal(saved.sregs.cs.selector, 0x1B);
 	assert_true(saved.sregs.cr4 & X86_CR4_OSFXSR);
-	check(vcpu_state_serialize(&saved, &bytes1, &len1, &e), &e);
+	kvm_test_check(vcpu_state_serialize(&saved, &bytes1, &len1, &e), &e);
 
 	/* A new VM with the same memory and CPU model. */
 	t->b = kvm_test_vm_new(1);
 	memcpy(t->b->ram, t->a->ram, KVM_TEST_RAM_SIZE);
-	check(vcpu_state_parse(bytes1, len1, &parsed, NULL, &e), &e);
+	kvm_test_check(vcpu_state_parse(bytes1, len1, &parsed, NULL, &e), &e);
 	if (vcpu_state_load(t->b->vcpu[0], &parsed, &problems, &e) < 0) {
 		for (unsigned int i = 0; i < problems.count; i++)
 			print_message("problem: %s\n", problems.msg[i]);
@@ -169,15 +163,15 @@ static void test_round_trip_into_a_fresh_vm(void **state)
 	}
 
 	/* Saving the loaded vCPU gives the same bytes. */
-	check(vcpu_state_save(t->b->vcpu[0], &again, &e), &e);
-	check(vcpu_state_serialize(&again, &bytes2, &len2, &e), &e);
+	kvm_test_check(vcpu_state_save(t->b->vcpu[0], &again, &e), &e);
+	kvm_test_check(vcpu_state_serialize(&again, &bytes2, &len2, &e), &e);
 	if (len1 != len2 || memcmp(bytes1, bytes2, len1) != 0) {
 		unsigned int slot = tsc_slot(&again);
 		uint64_t tsc_b = again.msrs[slot].value;
 		/* The one value a host without TSC offsetting cannot restore. */
 		free(bytes2);
 		again.msrs[slot].value = saved.msrs[tsc_slot(&saved)].value;
-		check(vcpu_state_serialize(&again, &bytes2, &len2, &e), &e);
+		kvm_test_check(vcpu_state_serialize(&again, &bytes2, &len2, &e), &e);
 		assert_int_equal(len1, len2);
 		assert_memory_equal(bytes1, bytes2, len1);
 		kvm_test_print_skip(__func__,
@@ -189,7 +183,7 @@ static void test_round_trip_into_a_fresh_vm(void **state)
 
 	/* The loaded guest goes on from where it stopped: no report lost or
 	 * repeated, and its SSE and general registers agree. */
-	check(vcpu_start(t->b->vcpu[0], &e), &e);
+	kvm_test_check(vcpu_start(t->b->vcpu[0], &e), &e);
 	if (cut.xmm_missing)
 		assert_int_equal(kvm_test_wait_write(t->b, 0, PORT_CHECK, WAIT_MS), last);
 	if (cut.ebx_missing)
@@ -330,12 +324,12 @@ static void test_inconsistent_state_refused_and_nothing_applied(void **state)
 	v = t->a->vcpu[0];
 	start_counter(t->a, 1);
 	pause_vcpu(v);
-	check(vcpu_state_save(v, &good, &e), &e);
-	check(vcpu_state_serialize(&good, &before_bytes, &before_len, &e), &e);
+	kvm_test_check(vcpu_state_save(v, &good, &e), &e);
+	kvm_test_check(vcpu_state_serialize(&good, &before_bytes, &before_len, &e), &e);
 
 	/* One at a time: exactly its problem, with its message. */
 	for (size_t i = 0; i < ARRAY_SIZE(corruptions); i++) {
-		check(vcpu_state_copy(&good, &bad, &e), &e);
+		kvm_test_check(vcpu_state_copy(&good, &bad, &e), &e);
 		corruptions[i].fn(&bad);
 		assert_int_equal(vcpu_state_load(v, &bad, p, &e), -EINVAL);
 		if (p->count != 1 || !has_problem(p, corruptions[i].message))
@@ -346,7 +340,7 @@ static void test_inconsistent_state_refused_and_nothing_applied(void **state)
 	}
 
 	/* All at once: all of them, each with its own message. */
-	check(vcpu_state_copy(&good, &bad, &e), &e);
+	kvm_test_check(vcpu_state_copy(&good, &bad, &e), &e);
 	for (size_t i = 0; i < ARRAY_SIZE(corruptions); i++)
 		corruptions[i].fn(&bad);
 	assert_int_equal(vcpu_state_load(v, &bad, p, &e), -EINVAL);
@@ -356,8 +350,8 @@ static void test_inconsistent_state_refused_and_nothing_applied(void **state)
 	vcpu_state_release(&bad);
 
 	/* Nothing was written: the vCPU saves exactly as before. */
-	check(vcpu_state_save(v, &after, &e), &e);
-	check(vcpu_state_serialize(&after, &after_bytes, &after_len, &e), &e);
+	kvm_test_check(vcpu_state_save(v, &after, &e), &e);
+	kvm_test_check(vcpu_state_serialize(&after, &after_bytes, &after_len, &e), &e);
 	assert_int_equal(before_len, after_len);
 	assert_memory_equal(before_bytes, after_bytes, before_len);
 	vcpu_state_release(&good);
@@ -374,7 +368,7 @@ static void test_nested_state(void **state)
 	t->a = kvm_test_vm_new(1);
 	start_counter(t->a, 1);
 	pause_vcpu(t->a->vcpu[0]);
-	check(vcpu_state_save(t->a->vcpu[0], &s, &e), &e);
+	kvm_test_check(vcpu_state_save(t->a->vcpu[0], &s, &e), &e);
 	if (ioctl(t->a->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NESTED_STATE) <= 0) {
 		/* What can be shown here: a state carrying nested state is refused. */
 		assert_null(s.nested);
@@ -387,7 +381,7 @@ static void test_nested_state(void **state)
 			      "save and load through KVM cannot run; its serialization is unit-tested");
 	}
 	assert_non_null(s.nested);
-	check(vcpu_state_load(t->a->vcpu[0], &s, p, &e), &e);
+	kvm_test_check(vcpu_state_load(t->a->vcpu[0], &s, p, &e), &e);
 	vcpu_state_release(&s);
 }
 

@@ -15,12 +15,6 @@
 #include "tests/kvm/kvm-test.h"
 #include "vcpu/state.h"
 
-static int teardown(void **state)
-{
-	kvm_test_vm_free(*state);
-	return 0;
-}
-
 struct regs_call {
 	struct kvm_regs regs;
 	struct error err;
@@ -232,14 +226,17 @@ static void test_pause_right_after_io_exit_completes_the_instruction(void **stat
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_call_reads_registers_of_a_running_vcpu, teardown),
-		cmocka_unit_test_teardown(test_pause_freezes_and_resume_continues, teardown),
-		cmocka_unit_test_teardown(test_pause_many_vcpus_at_once, teardown),
-		cmocka_unit_test_teardown(test_call_writes_registers_the_guest_then_uses, teardown),
+		cmocka_unit_test_teardown(test_call_reads_registers_of_a_running_vcpu,
+					  kvm_test_teardown),
+		cmocka_unit_test_teardown(test_pause_freezes_and_resume_continues,
+					  kvm_test_teardown),
+		cmocka_unit_test_teardown(test_pause_many_vcpus_at_once, kvm_test_teardown),
+		cmocka_unit_test_teardown(test_call_writes_registers_the_guest_then_uses,
+					  kvm_test_teardown),
 		cmocka_unit_test_teardown(test_call_after_the_thread_ended_runs_on_the_caller,
-					  teardown),
+					  kvm_test_teardown),
 		cmocka_unit_test_teardown(test_pause_right_after_io_exit_completes_the_instruction,
-					  teardown),
+					  kvm_test_teardown),
 	};
 
 	kvm_test_require_kvm();

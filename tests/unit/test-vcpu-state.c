@@ -142,6 +142,19 @@ static size_t find_section(const uint8_t *b, size_t len, uint16_t type)
 	return 0;
 }
 
+/* The synthetic state serialized, in a new buffer. */
+static uint8_t *serialized_synthetic(size_t *ret_len)
+{
+	struct vcpu_state a;
+	void *b = NULL;
+	struct error e;
+
+	synthetic_state(&a);
+	assert_int_equal(vcpu_state_serialize(&a, &b, ret_len, &e), 0);
+	vcpu_state_release(&a);
+	return b;
+}
+
 /* ---------------------------------------------------------------- a builder for bad inputs */
 
 struct builder {
@@ -348,14 +361,10 @@ static void test_minimal_state_with_fpu_parses(void **state)
 
 static void test_refuses_bad_header(void **state)
 {
-	struct vcpu_state a;
-	_cleanup_free_ uint8_t *b = NULL;
 	size_t len;
+	_cleanup_free_ uint8_t *b = serialized_synthetic(&len);
+	struct vcpu_state a;
 	struct error e;
-
-	synthetic_state(&a);
-	assert_int_equal(vcpu_state_serialize(&a, (void **)&b, &len, &e), 0);
-	vcpu_state_release(&a);
 
 	expect_refused(NULL, 0, -EINVAL, "no data");
 	b[0] = 'X';
@@ -377,29 +386,19 @@ static void test_refuses_bad_header(void **state)
 
 static void test_refuses_every_truncation(void **state)
 {
-	struct vcpu_state a;
-	_cleanup_free_ uint8_t *b = NULL;
 	size_t len;
-	struct error e;
+	_cleanup_free_ uint8_t *b = serialized_synthetic(&len);
 
-	synthetic_state(&a);
-	assert_int_equal(vcpu_state_serialize(&a, (void **)&b, &len, &e), 0);
-	vcpu_state_release(&a);
 	for (size_t cut = 0; cut < len; cut++)
 		expect_refused(b, cut, -EINVAL, cut < HEADER + TRAILER ? "truncated" : "truncated: the header says");
 }
 
 static void test_refuses_trailing_bytes_and_oversize(void **state)
 {
-	struct vcpu_state a;
-	_cleanup_free_ uint8_t *b = NULL;
-	uint8_t *big;
 	size_t len;
-	struct error e;
+	_cleanup_free_ uint8_t *b = serialized_synthetic(&len);
+	uint8_t *big;
 
-	synthetic_state(&a);
-	assert_int_equal(vcpu_state_serialize(&a, (void **)&b, &len, &e), 0);
-	vcpu_state_release(&a);
 	big = calloc(1, VCPU_STATE_MAX_SIZE + 16);
 	assert_non_null(big);
 	memcpy(big, b, len);
@@ -412,14 +411,9 @@ static void test_refuses_trailing_bytes_and_oversize(void **state)
 
 static void test_refuses_bad_checksum(void **state)
 {
-	struct vcpu_state a;
-	_cleanup_free_ uint8_t *b = NULL;
 	size_t len;
-	struct error e;
+	_cleanup_free_ uint8_t *b = serialized_synthetic(&len);
 
-	synthetic_state(&a);
-	assert_int_equal(vcpu_state_serialize(&a, (void **)&b, &len, &e), 0);
-	vcpu_state_release(&a);
 	/* One flipped bit anywhere before the trailer is caught. */
 	for (size_t i = 0; i < len - TRAILER; i += 97) {
 		b[i] ^= 0x10;
