@@ -18,8 +18,8 @@ pytestmark = [
 
 
 def qemu(kernel, machine="microvm", append=None, stdin=None, reboot=False,
-         timeout=60):
-    cmd = [QEMU, "-M", machine, "-accel", "kvm", "-cpu", "host",
+         timeout=60, smp=1):
+    cmd = [QEMU, "-M", machine, "-accel", "kvm", "-cpu", "host", "-smp", str(smp),
            "-kernel", guest(kernel),
            "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
            "-nographic", "-nodefaults", "-serial", "stdio"]
@@ -123,6 +123,15 @@ def test_demo_computes_in_ring3(kernel, protocol):
     # The picture: 28 rows of 72 cells with the set's interior in it.
     rows = [l for l in r.stdout.splitlines() if len(l) == 72]
     assert len(rows) == 28 and any("@" in l for l in rows)
+
+
+@pytest.mark.parametrize("cpus,x2apic", [(4, 0), (8, 1)])
+def test_smp_brings_up_every_ap(cpus, x2apic):
+    r = qemu("smp.elf", smp=cpus, append=f"cpus={cpus} x2apic={x2apic}")
+    assert r.returncode == exit_status(0), r.stdout + r.stderr
+    aps = sorted(int(l[3:]) for l in r.stdout.splitlines() if l.startswith("ap="))
+    assert aps == list(range(1, cpus))
+    assert f"smp: all {cpus} cpus up" in r.stdout
 
 
 @pytest.mark.skipif(not SLOW, reason="SeaBIOS boot takes seconds; VMMD_SLOW=1")
