@@ -520,28 +520,45 @@ static void set_apic_id(struct kvm_cpuid_entry2 *e, unsigned int id)
 		e->edx = id;
 }
 
-int vcpu_cpuid_describe_difference(const struct kvm_cpuid2 *cur, const struct kvm_cpuid2 *next,
-				   char *buf, size_t size)
+/* The entries of a KVM CPUID list as mmu/ takes them (a new array). */
+static struct mmu_cpuid_entry *to_mmu_entries(const struct kvm_cpuid_entry2 *e, size_t n)
 {
-	if (cur->nent != next->nent) {
-		snprintf(buf, size, "%u entries instead of %u", next->nent, cur->nent);
-		return -1;
+	struct mmu_cpuid_entry *out = calloc(n ? n : 1, sizeof(*out));
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (struct mmu_cpuid_entry){
+			.function = e[i].function, .index = e[i].index, .flags = e[i].flags,
+			.eax = e[i].eax, .ebx = e[i].ebx, .ecx = e[i].ecx, .edx = e[i].edx,
+		};
+	return out;
+}
+
+int vcpu_cpuid_compare(const struct kvm_cpuid2 *cur, const struct kvm_cpuid_entry2 *next,
+		       size_t nnext, struct mmu_error *ret_diff)
+{
+	_cleanup_free_ struct mmu_cpuid_entry *a = to_mmu_entries(cur->entries, cur->nent);
+	_cleanup_free_ struct mmu_cpuid_entry *b = to_mmu_entries(next, nnext);
+
+	if (!a || !b) {
+		snprintf(ret_diff->msg, sizeof(ret_diff->msg), "out of memory");
+		return -ENOMEM;
 	}
-	for (uint32_t i = 0; i < cur->nent; i++) {
-		const struct kvm_cpuid_entry2 *a = &cur->entries[i], *b = &next->entries[i];
-		if (a->function != b->function || a->index != b->index || a->flags != b->flags) {
-			snprintf(buf, size, "entry %u is leaf 0x%x.%u instead of 0x%x.%u", i,
-				 b->function, b->index, a->function, a->index);
-			return -1;
-		}
-		if (a->eax != b->eax || a->ebx != b->ebx || a->ecx != b->ecx || a->edx != b->edx) {
-			snprintf(buf, size,
-				 "leaf 0x%x.%u would become %08x %08x %08x %08x (is %08x %08x %08x %08x)",
-				 a->function, a->index, b->eax, b->ebx, b->ecx, b->edx, a->eax, a->ebx,
-				 a->ecx, a->edx);
-			return -1;
-		}
-	}
+	/* KVM's rule after KVM_RUN (MMU.md §7): the same entries in the same order. */
+	return mmu_cpuid_check_frozen(a, cur->nent, b, nnext, true, ret_diff);
+}
+
+int vcpu_cpuid_mmu_features(const struct kvm_cpuid2 *cpuid, struct mmu_cpu_features *ret,
+			    struct error *err)
+{
+	_cleanup_free_ struct mmu_cpuid_entry *e = to_mmu_entries(cpuid->entries, cpuid->nent);
+	struct mmu_error me;
+
+	if (!e)
+		return error_set(err, -ENOMEM, "CPU features: out of memory");
+	if (mmu_features_from_cpuid(e, cpuid->nent, ret, &me) < 0)
+		return error_set(err, -EINVAL, "CPU features: %s", me.msg);
 	return 0;
 }
 
@@ -558,15 +575,15 @@ static struct kvm_cpuid2 *cpuid_for_vcpu(const struct vcpu *v, const struct kvm_
 
 static int check_change(const struct vcpu *v, const struct kvm_cpuid2 *next, struct error *err)
 {
-	char diff[160];
+	struct mmu_error diff;
 
 	if (!atomic_load(&v->has_run) || !v->cpuid)
 		return 0;
-	if (vcpu_cpuid_describe_difference(v->cpuid, next, diff, sizeof(diff)) == 0)
+	if (vcpu_cpuid_compare(v->cpuid, next->entries, next->nent, &diff) == 0)
 		return 0;
 	return error_set(err, -EINVAL,
-			 "CPUID of vcpu %u cannot change after it has run (KVM refuses it with EINVAL); create a new VM to change the CPU model: %s",
-			 v->id, diff);
+			 "vcpu %u: %s (KVM refuses it with EINVAL); create a new VM to change the CPU model",
+			 v->id, diff.msg);
 }
 
 int vcpu_cpuid_check_change(struct vcpu *v, const struct kvm_cpuid2 *cpuid, struct error *err)

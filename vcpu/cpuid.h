@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mmu/mmu.h"
 #include "util/error.h"
 #include "vcpu/vcpu.h"
 
@@ -113,6 +114,17 @@ struct kvm_cpuid_entry2 *vcpu_cpuid_entry(const struct kvm_cpuid2 *cpuid, uint32
 /* Guest MAXPHYADDR of a CPUID list: 0x80000008.EAX[7:0], or 36 without
  * that leaf (SDM Vol. 3A §4.1.4). */
 unsigned int vcpu_cpuid_phys_bits(const struct kvm_cpuid2 *cpuid);
+
+/* The CPU features the MMU model takes from a CPUID list
+ * (mmu_features_from_cpuid()). */
+int vcpu_cpuid_mmu_features(const struct kvm_cpuid2 *cpuid, struct mmu_cpu_features *ret,
+			    struct error *err);
+
+/* 0 if next has the same entries as cur in the same order (KVM's rule for
+ * a CPUID set again after KVM_RUN); else -EINVAL with the first difference
+ * in *ret_diff. */
+int vcpu_cpuid_compare(const struct kvm_cpuid2 *cur, const struct kvm_cpuid_entry2 *next,
+		       size_t nnext, struct mmu_error *ret_diff);
 
 /* KVM_GET_SUPPORTED_CPUID into a newly allocated list (caller frees). */
 int vcpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **ret, struct error *err);

@@ -44,6 +44,9 @@ int vcpu_set_sregs2(struct vcpu *v, const struct kvm_sregs2 *in, struct error *e
 {
 	struct kvm_sregs s = { 0 };
 
+	/* New CR0/CR4/EFER: vmmd's MMU snapshot is stale (KVM resets its own
+	 * MMU context and flushes the guest TLB itself on this write). */
+	v->mmu_valid = false;
 	if (has_sregs2(v))
 		return vcpu_ioctl(v, KVM_SET_SREGS2, (void *)in, "KVM_SET_SREGS2", err);
 	if (in->flags & KVM_SREGS2_FLAGS_PDPTRS_VALID)
@@ -390,5 +393,96 @@ int vcpu_write_tsc(struct vcpu *v, uint64_t value, bool *ret_honoured, struct er
 	v->tsc_frozen = true;
 	if (ret_honoured)
 		*ret_honoured = honoured;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- MMU role */
+
+/* Is L2 running? KVM_GET_NESTED_STATE with the buffer size KVM asks for
+ * (the header is only filled when the whole state fits). */
+static bool in_guest_mode(const struct vcpu *v)
+{
+	int size = vcpu_vm_extension(v, KVM_CAP_NESTED_STATE);
+	_cleanup_free_ struct kvm_nested_state *n = NULL;
+
+	if (size < (int)sizeof(*n))
+		return false;
+	n = calloc(1, (size_t)size);
+	if (!n)
+		return false;
+	n->size = (uint32_t)size;
+	return ioctl(v->fd, KVM_GET_NESTED_STATE, n) == 0 && (n->flags & KVM_STATE_NESTED_GUEST_MODE);
+}
+
+int vcpu_mmu_flags(const struct vcpu *v, unsigned int *ret, struct error *err)
+{
+	struct kvm_vcpu_events ev;
+	int rc = vcpu_get_events(v, &ev, err);
+
+	if (rc < 0)
+		return rc;
+	*ret = (ev.smi.smm ? MMU_CTX_SMM : 0) | (in_guest_mode(v) ? MMU_CTX_GUEST_MODE : 0);
+	return 0;
+}
+
+void vcpu_mmu_snapshot_set(struct vcpu *v, const struct mmu_role_regs *regs, union mmu_role role)
+{
+	v->mmu_regs = *regs;
+	v->mmu_role = role;
+	v->mmu_valid = true;
+}
+
+static int role_on_vcpu(struct vcpu *v, struct error *err)
+{
+	struct kvm_sregs2 s;
+	struct mmu_role_regs regs;
+	unsigned int flags = 0;
+	int rc;
+
+	if (v->mmu_valid)
+		return 0;
+	rc = vcpu_get_sregs2(v, &s, err);
+	if (rc == 0)
+		rc = vcpu_mmu_flags(v, &flags, err);
+	if (rc < 0)
+		return rc;
+	regs = (struct mmu_role_regs){ .cr0 = s.cr0, .cr4 = s.cr4, .efer = s.efer };
+	vcpu_mmu_snapshot_set(v, &regs, mmu_role_compute(&regs, flags));
+	return 0;
+}
+
+struct role_call {
+	union mmu_role role;
+	struct mmu_role_regs regs;
+	struct error *err;
+};
+
+static int role_call_fn(struct vcpu *v, void *arg)
+{
+	struct role_call *c = arg;
+	int rc = role_on_vcpu(v, c->err);
+
+	if (rc < 0)
+		return rc;
+	c->role = v->mmu_role;
+	c->regs = v->mmu_regs;
+	/* A running vCPU changes its registers right after this call. */
+	if (!vcpu_is_stopped_locked(v))
+		v->mmu_valid = false;
+	return 0;
+}
+
+int vcpu_mmu_role(struct vcpu *v, union mmu_role *ret_role, struct mmu_role_regs *ret_regs,
+		  struct error *err)
+{
+	struct role_call c = { .err = err };
+	int rc = vcpu_call(v, role_call_fn, &c);
+
+	if (rc < 0)
+		return rc;
+	if (ret_role)
+		*ret_role = c.role;
+	if (ret_regs)
+		*ret_regs = c.regs;
 	return 0;
 }

@@ -54,11 +54,12 @@ static struct kvm_segment real_mode_segment(uint16_t selector, uint64_t base, ui
  *  - LDTR: selector 0, base 0, limit FFFF, present, type LDT (0x2);
  *  - TR: selector 0, base 0, limit FFFF, present, busy 32-bit TSS (0xB);
  *  - GDTR/IDTR: base 0, limit FFFF;
- *  - CR2 = CR3 = CR4 = CR8 = 0, EFER = 0;
- *  - CR0 = 0x60000010 after RESET (CD, NW, ET); after INIT, CD and NW
- *    keep their values, ET = 1, every other bit 0.
+ *  - CR2 = CR3 = CR8 = 0;
+ *  - CR0, CR4 and EFER as mmu_reset_outcome() gives them (CR0 = 0x60000010
+ *    after RESET; after INIT CD and NW kept, ET = 1, the rest 0; CR4 =
+ *    EFER = 0).
  */
-static void reset_sregs(enum vcpu_reset_kind kind, uint64_t old_cr0, struct kvm_sregs2 *s)
+static void reset_sregs(const struct mmu_role_regs *regs, struct kvm_sregs2 *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->cs = real_mode_segment(0xF000, 0xFFFF0000, X86_SEG_CODE_XR_ACCESSED, false);
@@ -68,10 +69,9 @@ static void reset_sregs(enum vcpu_reset_kind kind, uint64_t old_cr0, struct kvm_
 	s->tr = real_mode_segment(0, 0, X86_SEG_SYS_TSS32_BUSY, true);
 	s->gdt.limit = 0xFFFF;
 	s->idt.limit = 0xFFFF;
-	if (kind == VCPU_RESET_POWER_ON)
-		s->cr0 = X86_CR0_RESET;
-	else
-		s->cr0 = X86_CR0_ET | (old_cr0 & (X86_CR0_CD | X86_CR0_NW));
+	s->cr0 = regs->cr0;
+	s->cr4 = regs->cr4;
+	s->efer = regs->efer;
 }
 
 /* SDM Table 9-1: DR0-DR3 = 0, DR6 = FFFF0FF0, DR7 = 400. */
@@ -255,21 +255,30 @@ static uint64_t reset_apic_base(enum vcpu_reset_kind kind, const struct vcpu_res
 int vcpu_reset_compute(enum vcpu_reset_kind kind, const struct vcpu_reset_config *cfg,
 		       const struct vcpu_reset_prior *prior, struct vcpu_reset_state *ret)
 {
+	const struct mmu_role_regs old = { prior ? prior->cr0 : 0, prior ? prior->cr4 : 0,
+					   prior ? prior->efer : 0 };
+	struct mmu_reset_outcome mmu;
 	struct vcpu_reset_state *s;
 	uint64_t apic_base;
 	bool bsp;
+	int rc;
 
 	if (!cfg || !prior || !ret ||
 	    (kind != VCPU_RESET_POWER_ON && kind != VCPU_RESET_INIT))
 		return -EINVAL;
+	rc = mmu_reset_outcome(kind == VCPU_RESET_INIT ? MMU_RESET_INIT : MMU_RESET_POWER_ON, &old,
+			       prior->mmu_flags, &mmu);
+	if (rc < 0)
+		return rc;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->kind = kind;
+	s->mmu = mmu;
 	apic_base = reset_apic_base(kind, cfg, prior);
 	bsp = apic_base & X86_APIC_BASE_BSP;
 	reset_regs(cfg->signature, &s->regs);
-	reset_sregs(kind, prior->cr0, &s->sregs);
+	reset_sregs(&mmu.regs, &s->sregs);
 	s->sregs.apic_base = apic_base;
 	reset_debugregs(&s->debugregs);
 	reset_events(&s->events);
@@ -311,9 +320,13 @@ int vcpu_reset_read_prior(struct vcpu *v, struct vcpu_reset_prior *ret, struct e
 	rc = vcpu_get_sregs2(v, &s, err);
 	if (rc == 0)
 		rc = vcpu_get_lapic(v, &ret->lapic, err);
+	if (rc == 0)
+		rc = vcpu_mmu_flags(v, &ret->mmu_flags, err);
 	if (rc < 0)
 		return rc;
 	ret->cr0 = s.cr0;
+	ret->cr4 = s.cr4;
+	ret->efer = s.efer;
 	ret->apic_base = s.apic_base;
 	return 0;
 }
@@ -425,6 +438,8 @@ int vcpu_reset_apply(struct vcpu *v, const struct vcpu_reset_state *s, struct er
 		rc = vcpu_set_mp_state(v, &s->mp_state, err);
 	if (rc == 0)
 		rc = vcpu_set_regs(v, &s->regs, err);
+	if (rc == 0)
+		vcpu_mmu_snapshot_set(v, &s->mmu.regs, s->mmu.role);
 	return rc;
 }
 
@@ -434,6 +449,16 @@ struct reset_call {
 	struct error *err;
 };
 
+static int refused(const struct reset_call *c, const struct vcpu *v, int rc)
+{
+	if (rc == -EBUSY)
+		return error_set(c->err, rc,
+				 "%s of vcpu %u refused: the vCPU is in SMM or runs a nested guest, where INIT stays latched",
+				 vcpu_reset_kind_name(c->kind), v->id);
+	return error_set(c->err, rc, "%s of vcpu %u: %s", vcpu_reset_kind_name(c->kind), v->id,
+			 strerror(-rc));
+}
+
 static int reset_on_vcpu(struct vcpu *v, void *arg)
 {
 	struct reset_call *c = arg;
@@ -442,15 +467,19 @@ static int reset_on_vcpu(struct vcpu *v, void *arg)
 	int rc;
 
 	if (!s)
-		return error_set(c->err, -ENOMEM, "%s of vcpu %u: out of memory",
-				 vcpu_reset_kind_name(c->kind), v->id);
+		return refused(c, v, -ENOMEM);
 	rc = vcpu_reset_read_prior(v, &prior, c->err);
-	if (rc == 0)
-		rc = vcpu_reset_compute(c->kind, c->cfg, &prior, s);
-	if (rc == 0)
-		rc = vcpu_reset_apply(v, s, c->err);
 	if (rc < 0)
-		error_prefix(c->err, "%s of vcpu %u", vcpu_reset_kind_name(c->kind), v->id);
+		goto failed;
+	rc = vcpu_reset_compute(c->kind, c->cfg, &prior, s);
+	if (rc < 0)
+		return refused(c, v, rc);
+	rc = vcpu_reset_apply(v, s, c->err);
+	if (rc < 0)
+		goto failed;
+	return 0;
+failed:
+	error_prefix(c->err, "%s of vcpu %u", vcpu_reset_kind_name(c->kind), v->id);
 	return rc;
 }
 

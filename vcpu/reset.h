@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mmu/mmu.h"
 #include "util/error.h"
 #include "vcpu/vcpu.h"
 
@@ -51,6 +52,8 @@ struct vcpu_reset_config {
 /* The part of the state just before the event that the new state depends on. */
 struct vcpu_reset_prior {
 	uint64_t cr0;		       /* INIT keeps CR0.CD and CR0.NW */
+	uint64_t cr4, efer;	       /* with CR0: the old MMU role */
+	unsigned int mmu_flags;	       /* MMU_CTX_SMM / MMU_CTX_GUEST_MODE at the event */
 	uint64_t apic_base;	       /* INIT keeps IA32_APIC_BASE */
 	struct kvm_lapic_state lapic;  /* INIT keeps the APIC ID; both keep the version */
 };
@@ -65,6 +68,9 @@ struct vcpu_reset_prior {
  */
 struct vcpu_reset_state {
 	enum vcpu_reset_kind kind;
+	/* The MMU side (mmu_reset_outcome()): CR0/CR4/EFER after the event,
+	 * which sregs holds, and the role they give (direct). */
+	struct mmu_reset_outcome mmu;
 	struct kvm_regs regs;
 	struct kvm_sregs2 sregs; /* apic_base included; flags = 0 (no PDPTEs) */
 	struct kvm_debugregs debugregs;
@@ -82,8 +88,11 @@ struct vcpu_reset_state {
 
 /*
  * The state after `kind`, from the platform's config and (for INIT) the
- * prior state. Pure: no KVM, no allocation. Returns -EINVAL for an unknown
- * kind or NULL arguments; *ret is untouched then.
+ * prior state. Pure: no KVM. CR0, CR4 and EFER come from
+ * mmu_reset_outcome(), the one definition of them. Returns -EINVAL for an
+ * unknown kind or NULL arguments, -EBUSY for INIT in SMM or while a nested
+ * guest runs (INIT is latched then, MMU.md §6), -ENOMEM; *ret is untouched
+ * then.
  */
 int vcpu_reset_compute(enum vcpu_reset_kind kind, const struct vcpu_reset_config *cfg,
 		       const struct vcpu_reset_prior *prior, struct vcpu_reset_state *ret);
@@ -107,13 +116,14 @@ int vcpu_reset_read_prior(struct vcpu *v, struct vcpu_reset_prior *ret, struct e
  * supports, XCRS and XSAVE (or FPU), debug registers, events, MP state and
  * REGS, in this order (LAPIC before IA32_TSC_DEADLINE, XCR0 before the
  * XSAVE image it must cover). Same thread rules as vcpu_reset_read_prior().
- * A failure leaves v partly written; its message names the ioctl.
+ * A failure leaves v partly written; its message names the ioctl. On
+ * success v's MMU snapshot becomes s->mmu's registers and role.
  */
 int vcpu_reset_apply(struct vcpu *v, const struct vcpu_reset_state *s, struct error *err);
 
 /*
- * RESET or INIT of v: reads the prior state, computes, applies and drops
- * v's cached MMU role. Runs through vcpu_call(), so it may be called from
+ * RESET or INIT of v: reads the prior state, computes, applies and
+ * replaces v's MMU snapshot with the new (direct) role. Runs through vcpu_call(), so it may be called from
  * any thread except v's own, whether v's thread runs, is paused or is
  * gone; a running vCPU is reset between two KVM_RUNs. For a platform
  * reset, pause every vCPU first so that none runs on with the old state.

@@ -222,25 +222,16 @@ static uint64_t supported_xcr0(const struct vcpu *v)
 static void check_identity(const struct vcpu *v, const struct vcpu_state *s,
 			   struct vcpu_state_problems *p)
 {
-	struct kvm_cpuid2 *saved;
-	char diff[160];
+	struct mmu_error diff;
 	uint32_t khz;
 
 	if (s->vcpu_id != v->id)
 		problem(p, "the state is of vcpu %u, not vcpu %u", s->vcpu_id, v->id);
-	if (!v->cpuid) {
+	if (!v->cpuid)
 		problem(p, "vcpu %u has no CPUID set yet: set the VM's CPU model first", v->id);
-	} else {
-		saved = malloc(sizeof(*saved) + s->nr_cpuid * sizeof(saved->entries[0]));
-		if (saved) {
-			saved->nent = s->nr_cpuid;
-			memcpy(saved->entries, s->cpuid, s->nr_cpuid * sizeof(saved->entries[0]));
-			if (vcpu_cpuid_describe_difference(v->cpuid, saved, diff, sizeof(diff)) != 0)
-				problem(p, "the saved CPU model differs from vcpu %u's (CPUID: %s); load into a VM with the same CPU model",
-					v->id, diff);
-			free(saved);
-		}
-	}
+	else if (vcpu_cpuid_compare(v->cpuid, s->cpuid, s->nr_cpuid, &diff) < 0)
+		problem(p, "the saved CPU model differs from vcpu %u's (%s); load into a VM with the same CPU model",
+			v->id, diff.msg);
 	if (vcpu_get_tsc_khz(v, &khz, NULL) == 0 && khz != s->tsc_khz &&
 	    vcpu_vm_extension(v, KVM_CAP_TSC_CONTROL) <= 0)
 		problem(p, "TSC frequency %u kHz differs from this host's %u kHz and KVM cannot scale it (no KVM_CAP_TSC_CONTROL)",
@@ -445,10 +436,82 @@ static void check_nested(const struct vcpu *v, const struct vcpu_state *s,
 		problem(p, "nested state of %zu bytes exceeds this host's %d", s->nested_size, max);
 }
 
+static struct mmu_segment mmu_segment_of(const struct kvm_segment *k)
+{
+	return (struct mmu_segment){
+		.base = k->base, .limit = k->limit, .selector = k->selector, .type = k->type,
+		.present = k->present, .dpl = k->dpl, .db = k->db, .s = k->s, .l = k->l, .g = k->g,
+		.avl = k->avl, .unusable = k->unusable,
+	};
+}
+
+static void mmu_state_of(const struct kvm_sregs2 *k, struct mmu_vcpu_state *m)
+{
+	*m = (struct mmu_vcpu_state){
+		.cs = mmu_segment_of(&k->cs), .ds = mmu_segment_of(&k->ds),
+		.es = mmu_segment_of(&k->es), .fs = mmu_segment_of(&k->fs),
+		.gs = mmu_segment_of(&k->gs), .ss = mmu_segment_of(&k->ss),
+		.tr = mmu_segment_of(&k->tr), .ldt = mmu_segment_of(&k->ldt),
+		.cr0 = k->cr0, .cr2 = k->cr2, .cr3 = k->cr3, .cr4 = k->cr4, .cr8 = k->cr8,
+		.efer = k->efer,
+		.pdptrs_valid = k->flags & KVM_SREGS2_FLAGS_PDPTRS_VALID,
+	};
+	memcpy(m->pdptrs, k->pdptrs, sizeof(m->pdptrs));
+}
+
+/* The nested state parsed by mmu/, or a problem; NULL when there is none. */
+static const struct mmu_nested_state *parse_nested(const struct vcpu_state *s,
+						   struct mmu_nested_state *buf,
+						   struct vcpu_state_problems *p)
+{
+	struct mmu_error me;
+
+	if (!s->nested)
+		return NULL;
+	if (mmu_nested_state_parse(s->nested, s->nested_size, buf, &me) < 0) {
+		problem(p, "nested state: %s", me.msg);
+		return NULL;
+	}
+	return buf;
+}
+
+/*
+ * Architectural consistency of control registers, EFER, segments, CR3,
+ * CR8 and PAE PDPTEs against the target's CPU model, and of nested state:
+ * mmu_validate_vcpu_state(), one problem per issue it finds.
+ */
+static void check_architecture(const struct vcpu *v, const struct vcpu_state *s,
+			       struct vcpu_state_problems *p)
+{
+	_cleanup_free_ struct mmu_issue_list *issues = calloc(1, sizeof(*issues));
+	struct mmu_nested_state nested_buf;
+	const struct mmu_nested_state *nested = parse_nested(s, &nested_buf, p);
+	struct mmu_cpu_features features;
+	struct mmu_vcpu_state m;
+	struct error e;
+
+	if (!issues || !v->cpuid)
+		return;
+	if (vcpu_cpuid_mmu_features(v->cpuid, &features, &e) < 0) {
+		problem(p, "vcpu %u: %s", v->id, e.msg);
+		return;
+	}
+	mmu_state_of(&s->sregs, &m);
+	if (mmu_validate_vcpu_state(&m, &features, nested, issues) < 0) {
+		problem(p, "vcpu %u: the MMU validator refused its input", v->id);
+		return;
+	}
+	for (unsigned int i = 0; i < issues->count; i++)
+		problem(p, "%s", issues->issue[i].msg);
+	if (issues->truncated)
+		problem(p, "more MMU problems than the validator lists (%d)", MMU_MAX_ISSUES);
+}
+
 static void collect_problems(const struct vcpu *v, const struct vcpu_state *s,
 			     struct vcpu_state_problems *p)
 {
 	check_identity(v, s, p);
+	check_architecture(v, s, p);
 	check_regs(s, p);
 	check_sregs(v, s, p);
 	check_fpu(v, s, p);
@@ -554,6 +617,21 @@ static int load_tsc_khz(struct vcpu *v, const struct vcpu_state *s, struct error
 	return 0;
 }
 
+/* vmmd's MMU snapshot after a load: the role of the loaded registers, with
+ * SMM from the events and guest mode from the nested state. */
+static void snapshot_loaded_role(struct vcpu *v, const struct vcpu_state *s)
+{
+	const struct mmu_role_regs regs = { s->sregs.cr0, s->sregs.cr4, s->sregs.efer };
+	const struct kvm_nested_state *n = s->nested;
+	unsigned int flags = 0;
+
+	if (s->events.smi.smm)
+		flags |= MMU_CTX_SMM;
+	if (n && (n->flags & KVM_STATE_NESTED_GUEST_MODE))
+		flags |= MMU_CTX_GUEST_MODE;
+	vcpu_mmu_snapshot_set(v, &regs, mmu_role_compute(&regs, flags));
+}
+
 static int load_all(struct vcpu *v, const struct vcpu_state *s, struct error *err)
 {
 	int rc;
@@ -579,8 +657,10 @@ static int load_all(struct vcpu *v, const struct vcpu_state *s, struct error *er
 		rc = vcpu_set_regs(v, &s->regs, err);
 	if (rc == 0 && s->nested)
 		rc = vcpu_ioctl(v, KVM_SET_NESTED_STATE, s->nested, "KVM_SET_NESTED_STATE", err);
-	if (rc == 0)
+	if (rc == 0) {
 		v->io_pending = false;
+		snapshot_loaded_role(v, s);
+	}
 	return rc;
 }
 

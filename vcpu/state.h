@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mmu/mmu.h"
 #include "util/error.h"
 #include "vcpu/vcpu.h"
 
@@ -74,6 +75,17 @@ int vcpu_set_msrs(struct vcpu *v, const struct kvm_msr_entry *entries, unsigned 
  */
 int vcpu_saveable_msrs(const struct vcpu *v, uint32_t **ret, unsigned int *ret_n,
 		       struct error *err);
+
+/*
+ * The MMU role of v's registers (mmu_role_compute() of CR0/CR4/EFER, with
+ * the SMM and guest-mode flags) and those role registers, both optional.
+ * vmmd keeps them while v is stopped: RESET/INIT and a state load set
+ * them, any other write of the control registers and the guest running
+ * again drop them (docs/vcpu.md §2.2). For a running vCPU the answer is
+ * the role at one instruction boundary. Runs through vcpu_call().
+ */
+int vcpu_mmu_role(struct vcpu *v, union mmu_role *ret_role, struct mmu_role_regs *ret_regs,
+		  struct error *err);
 
 /* ------------------------------------------------------------ complete state */
 

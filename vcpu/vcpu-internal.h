@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mmu/mmu.h"
 #include "util/error.h"
 #include "vcpu/vcpu.h"
 
@@ -66,6 +67,17 @@ struct vcpu {
 	uint64_t tsc_at_stop;
 
 	/*
+	 * vmmd's MMU view of the stopped vCPU: the role registers and the
+	 * role computed from them (mmu/). Set by RESET/INIT, a state load or
+	 * vcpu_mmu_role(); dropped when the registers are written otherwise
+	 * and before the next KVM_RUN, since the guest changes them at will.
+	 * Under lock.
+	 */
+	bool mmu_valid;
+	struct mmu_role_regs mmu_regs;
+	union mmu_role mmu_role;
+
+	/*
 	 * The last exit was port I/O or MMIO that userspace handled: KVM
 	 * finishes the instruction (advances RIP, stores IN data) only on the
 	 * next KVM_RUN, so state read before that is mid-instruction (KVM
@@ -94,9 +106,13 @@ int vcpu_complete_io(struct vcpu *v, struct error *err);
  * fields (SDM Vol. 1 Table 10-2). */
 void vcpu_fpu_to_xsave(const struct kvm_fpu *f, uint8_t *xsave);
 
-/* First difference between two CPUID lists into buf; 0 if identical. */
-int vcpu_cpuid_describe_difference(const struct kvm_cpuid2 *cur, const struct kvm_cpuid2 *next,
-				   char *buf, size_t size);
+/* MMU_CTX_SMM from the vCPU events, MMU_CTX_GUEST_MODE from the nested
+ * state where KVM has it (MMU.md §1.1: both are role inputs). */
+int vcpu_mmu_flags(const struct vcpu *v, unsigned int *ret, struct error *err);
+
+/* Records vmmd's MMU snapshot of a stopped vCPU (after RESET/INIT or a
+ * state load wrote these registers). Under lock. */
+void vcpu_mmu_snapshot_set(struct vcpu *v, const struct mmu_role_regs *regs, union mmu_role role);
 
 /* The guest TSC as KVM_GET_MSRS reads it. */
 int vcpu_read_tsc(const struct vcpu *v, uint64_t *ret, struct error *err);

@@ -232,8 +232,10 @@ static void serve_requests(struct vcpu *v)
 		v->paused = false;
 		pthread_cond_broadcast(&v->cond);
 	}
-	/* The guest is about to run: the frozen TSC no longer holds. */
+	/* The guest is about to run: the frozen TSC and the MMU snapshot no
+	 * longer hold. */
 	v->tsc_frozen = false;
+	v->mmu_valid = false;
 	pthread_mutex_unlock(&v->lock);
 }
 

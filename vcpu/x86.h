@@ -12,22 +12,7 @@
 /* RFLAGS bit 1 reads as 1 (SDM Vol. 1 §3.4.3). */
 #define X86_RFLAGS_FIXED 0x2ULL
 
-/* CR0 bits (SDM Vol. 3A §2.5) and the RESET value (Table 9-1: CD, NW, ET). */
-#define X86_CR0_PE (1ULL << 0)
-#define X86_CR0_ET (1ULL << 4)
-#define X86_CR0_NE (1ULL << 5)
-#define X86_CR0_WP (1ULL << 16)
-#define X86_CR0_NW (1ULL << 29)
-#define X86_CR0_CD (1ULL << 30)
-#define X86_CR0_PG (1ULL << 31)
-#define X86_CR0_RESET 0x60000010ULL
-
-#define X86_CR4_PAE (1ULL << 5)
-#define X86_CR4_OSFXSR (1ULL << 9)
-#define X86_CR4_OSXSAVE (1ULL << 18)
-
-#define X86_EFER_LME (1ULL << 8)
-#define X86_EFER_LMA (1ULL << 10)
+/* CR0, CR4 and EFER bits: MMU_CR0_*, MMU_CR4_*, MMU_EFER_* in mmu/mmu.h. */
 
 /* DR6/DR7 after RESET (SDM Table 9-1); bits 63:32 must be zero (§17.2). */
 #define X86_DR6_RESET 0xFFFF0FF0ULL

@@ -185,7 +185,7 @@ static void test_changed_cpuid_refused_after_run(void **state)
 	call = (struct set_cpuid_call){ .cpuid = other };
 	assert_int_equal(vcpu_cpuid_check_change(v, other, &e), -EINVAL);
 	assert_int_equal(vcpu_call(v, set_cpuid_on_vcpu, &call), -EINVAL);
-	assert_non_null(strstr(call.err.msg, "cannot change after it has run"));
+	assert_non_null(strstr(call.err.msg, "vcpu 0: CPUID cannot change after the vCPU has run: "));
 	assert_non_null(strstr(call.err.msg, "create a new VM"));
 	kvm_test_check(vcpu_get_cpuid(v, &after, &e), &e);
 	assert_int_equal(after->nent, before->nent);

@@ -152,6 +152,26 @@ static void assert_fpu_reset(struct vcpu *v)
 	}
 }
 
+/* vmmd's MMU view after RESET/INIT: nonpaging, from the registers written. */
+static void assert_role_direct(struct vcpu *v, uint64_t cr0)
+{
+	union mmu_role role;
+	struct mmu_role_regs regs;
+	struct kvm_sregs2 s;
+	struct error e;
+
+	kvm_test_check(vcpu_mmu_role(v, &role, &regs, &e), &e);
+	assert_int_equal(role.direct, 1);
+	assert_int_equal(mmu_role_mode(role), MMU_MODE_NONE);
+	assert_u64("role CR0", regs.cr0, cr0);
+	assert_u64("role CR4", regs.cr4, 0);
+	assert_u64("role EFER", regs.efer, 0);
+	/* The same as computing it afresh from what KVM holds. */
+	kvm_test_check(vcpu_get_sregs2(v, &s, &e), &e);
+	assert_int_equal(mmu_role_compute(&(struct mmu_role_regs){ s.cr0, s.cr4, s.efer }, 0).word,
+			 role.word);
+}
+
 /* Gives vCPU i a busy state: protected mode, x87 control word 0x027F,
  * MXCSR 0x1FA0, SYSENTER_EIP and PAT changed, DR7 armed. */
 static void make_busy(struct kvm_test_vm *vm, unsigned int i, uint64_t cr0_extra)
@@ -259,6 +279,7 @@ static void test_power_on_reset_of_a_running_bsp(void **state)
 	kvm_test_check(vcpu_reset(v, VCPU_RESET_POWER_ON, NULL, &e), &e);
 	assert_vcpu_holds(v, want);
 	assert_fpu_reset(v);
+	assert_role_direct(v, 0x60000010);
 
 	vcpu_resume(v);
 	rep = wait_reset_report(vm, 0);
@@ -309,21 +330,22 @@ static void test_init_of_a_running_bsp_keeps_x87_and_msrs(void **state)
 	struct reset_report rep;
 	struct error e;
 
-	make_busy(vm, 0, X86_CR0_CD);
+	make_busy(vm, 0, MMU_CR0_CD);
 	kvm_test_check(vcpu_start(v, &e), &e);
 	run_until_counting(vm, 0);
 	expected_state(v, VCPU_RESET_INIT, want);
 	kvm_test_check(vcpu_reset(v, VCPU_RESET_INIT, NULL, &e), &e);
 	assert_vcpu_holds(v, want);
+	assert_role_direct(v, MMU_CR0_CD | MMU_CR0_ET);
 	/* SDM Table 9-1: CD kept, ET set; x87/SSE state and MSRs unchanged. */
-	assert_u64("CR0", want->sregs.cr0, X86_CR0_CD | X86_CR0_ET);
+	assert_u64("CR0", want->sregs.cr0, MMU_CR0_CD | MMU_CR0_ET);
 	assert_u64("SYSENTER_EIP", kvm_test_get_msr(v, MSR_IA32_SYSENTER_EIP), 0x12345);
 	assert_u64("PAT", kvm_test_get_msr(v, MSR_IA32_PAT), 0x0606060606060606ULL);
 	assert_int_equal(want->mp_state.mp_state, KVM_MP_STATE_RUNNABLE);
 
 	vcpu_resume(v);
 	rep = wait_reset_report(vm, 0);
-	assert_int_equal(rep.cr0, X86_CR0_CD | X86_CR0_ET);
+	assert_int_equal(rep.cr0, MMU_CR0_CD | MMU_CR0_ET);
 	assert_int_equal(rep.fcw, 0x027F);
 	assert_int_equal(rep.segs, 0xF0000000);
 }
@@ -393,7 +415,7 @@ static void test_init_matches_kvm_in_kernel_init(void **state)
 	struct kvm_mp_state mp;
 	struct error e;
 
-	make_busy(vm, 1, X86_CR0_CD | X86_CR0_NW);
+	make_busy(vm, 1, MMU_CR0_CD | MMU_CR0_NW);
 	kvm_test_check(vcpu_start(ap, &e), &e);
 	run_until_counting(vm, 1);
 	expected_state(ap, VCPU_RESET_INIT, want);

@@ -137,6 +137,8 @@ static void test_round_trip_into_a_fresh_vm(void **state)
 	_cleanup_free_ void *bytes1 = NULL;
 	_cleanup_free_ void *bytes2 = NULL;
 	struct vcpu_state_problems problems;
+	union mmu_role role_a, role_b;
+	struct mmu_role_regs regs;
 	size_t len1, len2;
 	uint32_t last, next;
 	struct cut_report cut;
@@ -149,7 +151,12 @@ static void test_round_trip_into_a_fresh_vm(void **state)
 	kvm_test_check(vcpu_state_save(t->a->vcpu[0], &saved, &e), &e);
 	/* Paused in the ring-3 loop (or on one of its OUTs), with SSE enabled. */
 	assert_int_equal(saved.sregs.cs.selector, 0x1B);
-	assert_true(saved.sregs.cr4 & X86_CR4_OSFXSR);
+	assert_true(saved.sregs.cr4 & MMU_CR4_OSFXSR);
+	/* vmmd's MMU view of the paused vCPU: 4-level paging, from its registers. */
+	kvm_test_check(vcpu_mmu_role(t->a->vcpu[0], &role_a, &regs, &e), &e);
+	assert_int_equal(mmu_role_mode(role_a), MMU_MODE_4LEVEL);
+	assert_true(regs.cr0 == saved.sregs.cr0 && regs.cr4 == saved.sregs.cr4 &&
+		    regs.efer == saved.sregs.efer);
 	kvm_test_check(vcpu_state_serialize(&saved, &bytes1, &len1, &e), &e);
 
 	/* A new VM with the same memory and CPU model. */
@@ -161,6 +168,10 @@ static void test_round_trip_into_a_fresh_vm(void **state)
 			print_message("problem: %s\n", problems.msg[i]);
 		fail_msg("%s", e.msg);
 	}
+
+	/* The loaded vCPU has the same MMU role. */
+	kvm_test_check(vcpu_mmu_role(t->b->vcpu[0], &role_b, NULL, &e), &e);
+	assert_int_equal(role_b.word, role_a.word);
 
 	/* Saving the loaded vCPU gives the same bytes. */
 	kvm_test_check(vcpu_state_save(t->b->vcpu[0], &again, &e), &e);
@@ -272,6 +283,22 @@ static void unsupported_msr(struct vcpu_state *s)
 	s->msrs[s->nr_msrs - 1].index = 0xC0DE0000;
 }
 
+/* Checked by the MMU validator (mmu_validate_vcpu_state()). */
+static void paging_without_protection(struct vcpu_state *s)
+{
+	s->sregs.cr0 &= ~MMU_CR0_PE;
+}
+
+static void cr3_above_maxphyaddr(struct vcpu_state *s)
+{
+	s->sregs.cr3 |= 1ULL << 51;
+}
+
+static void cr4_bit_the_model_lacks(struct vcpu_state *s)
+{
+	s->sregs.cr4 |= MMU_CR4_SMXE;
+}
+
 static void nested_state_attached(struct vcpu_state *s)
 {
 	struct kvm_nested_state *n = calloc(1, 128);
@@ -297,7 +324,10 @@ static const struct {
 	{ nmi_as_exception, "exception vector 2 cannot be injected" },
 	{ mp_state_unknown, "MP state 9 is not an x86 vCPU state" },
 	{ xcr0_without_x87, "XCR0 0x2 lacks x87" },
-	{ cpu_model_differs, "the saved CPU model differs from vcpu 0's (CPUID: leaf 0x1.0" },
+	{ cpu_model_differs, "the saved CPU model differs from vcpu 0's (CPUID cannot change after the vCPU has run: entry 1 (leaf 0x1.0) differs in ECX)" },
+	{ paging_without_protection, "CR0.PG" },
+	{ cr3_above_maxphyaddr, "CR3" },
+	{ cr4_bit_the_model_lacks, "CR4" },
 	{ unsupported_msr, "MSR 0xc0de0000 is not supported by KVM for vcpu 0" },
 };
 
@@ -347,6 +377,9 @@ static void test_inconsistent_state_refused_and_nothing_applied(void **state)
 	assert_int_equal(p->count, ARRAY_SIZE(corruptions));
 	for (size_t i = 0; i < ARRAY_SIZE(corruptions); i++)
 		assert_true(has_problem(p, corruptions[i].message));
+	print_message("%s\n", e.msg);
+	for (unsigned int i = 0; i < p->count; i++)
+		print_message("  problem: %s\n", p->msg[i]);
 	vcpu_state_release(&bad);
 
 	/* Nothing was written: the vCPU saves exactly as before. */

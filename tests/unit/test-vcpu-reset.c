@@ -42,7 +42,9 @@ static void set_lapic(struct kvm_lapic_state *l, unsigned int off, uint32_t v)
 static void busy_prior(struct vcpu_reset_prior *p, uint32_t apic_id, bool bsp)
 {
 	memset(p, 0, sizeof(*p));
-	p->cr0 = X86_CR0_PG | X86_CR0_WP | X86_CR0_NE | X86_CR0_ET | X86_CR0_PE;
+	p->cr0 = MMU_CR0_PG | MMU_CR0_WP | MMU_CR0_NE | MMU_CR0_ET | MMU_CR0_PE;
+	p->cr4 = MMU_CR4_PAE | MMU_CR4_PGE | MMU_CR4_OSFXSR;
+	p->efer = MMU_EFER_LME | MMU_EFER_LMA | MMU_EFER_NX | MMU_EFER_SCE;
 	p->apic_base = X86_APIC_DEFAULT_BASE | X86_APIC_BASE_ENABLE | (bsp ? X86_APIC_BASE_BSP : 0);
 	memset(p->lapic.regs, 0xA5, sizeof(p->lapic.regs));
 	set_lapic(&p->lapic, APIC_ID, apic_id << 24);
@@ -299,17 +301,17 @@ static void test_init_keeps_cd_nw_and_sets_et(void **state)
 	struct vcpu_reset_state s;
 
 	busy_prior(&prior, 2, false);
-	prior.cr0 |= X86_CR0_CD | X86_CR0_NW;
+	prior.cr0 |= MMU_CR0_CD | MMU_CR0_NW;
 	assert_int_equal(vcpu_reset_compute(VCPU_RESET_INIT, &ap_cfg, &prior, &s), 0);
-	assert_true(s.sregs.cr0 == (X86_CR0_ET | X86_CR0_CD | X86_CR0_NW));
+	assert_true(s.sregs.cr0 == (MMU_CR0_ET | MMU_CR0_CD | MMU_CR0_NW));
 
-	prior.cr0 = X86_CR0_PG | X86_CR0_PE | X86_CR0_CD;
+	prior.cr0 = MMU_CR0_PG | MMU_CR0_PE | MMU_CR0_CD;
 	assert_int_equal(vcpu_reset_compute(VCPU_RESET_INIT, &ap_cfg, &prior, &s), 0);
-	assert_true(s.sregs.cr0 == (X86_CR0_ET | X86_CR0_CD));
+	assert_true(s.sregs.cr0 == (MMU_CR0_ET | MMU_CR0_CD));
 
-	prior.cr0 = X86_CR0_PG | X86_CR0_PE | X86_CR0_WP;
+	prior.cr0 = MMU_CR0_PG | MMU_CR0_PE | MMU_CR0_WP;
 	assert_int_equal(vcpu_reset_compute(VCPU_RESET_INIT, &ap_cfg, &prior, &s), 0);
-	assert_true(s.sregs.cr0 == X86_CR0_ET);
+	assert_true(s.sregs.cr0 == MMU_CR0_ET);
 }
 
 static void test_init_of_ap(void **state)
@@ -376,6 +378,54 @@ static void test_cmci_lvt_masked_when_present(void **state)
 	assert_int_equal(lapic(&s.lapic, APIC_LVT_CMCI), APIC_LVT_MASKED);
 }
 
+/* MMU.md §6: after RESET and INIT the role is direct (nonpaging), from
+ * registers that are exactly the ones written. */
+static void test_mmu_side(void **state)
+{
+	struct vcpu_reset_prior prior;
+	struct vcpu_reset_state s;
+
+	for (int kind = VCPU_RESET_POWER_ON; kind <= VCPU_RESET_INIT; kind++) {
+		busy_prior(&prior, 0, true);
+		assert_int_equal(vcpu_reset_compute(kind, &bsp_cfg, &prior, &s), 0);
+		assert_true(s.mmu.regs.cr0 == s.sregs.cr0);
+		assert_true(s.mmu.regs.cr4 == s.sregs.cr4 && s.mmu.regs.cr4 == 0);
+		assert_true(s.mmu.regs.efer == s.sregs.efer && s.mmu.regs.efer == 0);
+		assert_int_equal(s.mmu.role.direct, 1);
+		assert_int_equal(s.mmu.role.level, 0);
+		assert_int_equal(mmu_role_mode(s.mmu.role), MMU_MODE_NONE);
+		/* The old registers paged (4-level): the role changes, KVM resets
+		 * its MMU context, cached translations are dropped. */
+		assert_true(s.mmu.role_changed);
+		assert_true(s.mmu.kvm_resets_context);
+		assert_true(s.mmu.drop_roots && s.mmu.flush_tlb);
+		/* From a nonpaging state the role stays what it was. */
+		prior.cr0 = MMU_CR0_PE | MMU_CR0_ET;
+		prior.cr4 = prior.efer = 0;
+		assert_int_equal(vcpu_reset_compute(kind, &bsp_cfg, &prior, &s), 0);
+		assert_false(s.mmu.role_changed);
+		assert_false(s.mmu.kvm_resets_context);
+		assert_int_equal(s.mmu.role.direct, 1);
+	}
+}
+
+/* INIT is latched in SMM and delivered to L1 first under a nested guest. */
+static void test_init_refused_in_smm_and_guest_mode(void **state)
+{
+	struct vcpu_reset_prior prior;
+	struct vcpu_reset_state s;
+
+	busy_prior(&prior, 0, true);
+	prior.mmu_flags = MMU_CTX_SMM;
+	memset(&s, 0x5A, sizeof(s));
+	assert_int_equal(vcpu_reset_compute(VCPU_RESET_INIT, &bsp_cfg, &prior, &s), -EBUSY);
+	assert_int_equal(((uint8_t *)&s)[0], 0x5A);
+	prior.mmu_flags = MMU_CTX_GUEST_MODE;
+	assert_int_equal(vcpu_reset_compute(VCPU_RESET_INIT, &bsp_cfg, &prior, &s), -EBUSY);
+	/* RESET is not latched. */
+	assert_int_equal(vcpu_reset_compute(VCPU_RESET_POWER_ON, &bsp_cfg, &prior, &s), 0);
+}
+
 static void test_bad_arguments_leave_result_untouched(void **state)
 {
 	struct vcpu_reset_prior prior;
@@ -404,6 +454,8 @@ int main(void)
 		cmocka_unit_test(test_init_of_bsp_runs),
 		cmocka_unit_test(test_init_in_x2apic_mode_keeps_it),
 		cmocka_unit_test(test_cmci_lvt_masked_when_present),
+		cmocka_unit_test(test_mmu_side),
+		cmocka_unit_test(test_init_refused_in_smm_and_guest_mode),
 		cmocka_unit_test(test_bad_arguments_leave_result_untouched),
 	};
 
