@@ -142,7 +142,8 @@ int vcpu_set_cpuid(struct vcpu *v, const struct kvm_cpuid2 *cpuid, struct error 
  * Would vcpu_set_cpuid(v, cpuid) be accepted? 0 if v has not run or cpuid
  * (with v's APIC ID patched in) equals what v has; -EINVAL with the first
  * difference and "create a new VM to change the CPU model" otherwise.
- * Thread-safe.
+ * Any thread, but not from inside a vcpu_call() function (it takes the
+ * vCPU's lock).
  */
 int vcpu_cpuid_check_change(struct vcpu *v, const struct kvm_cpuid2 *cpuid, struct error *err);
 

@@ -74,7 +74,10 @@ int vcpu_call(struct vcpu *v, vcpu_call_fn fn, void *arg);
  * Pause: the thread parks outside KVM_RUN, at an instruction boundary,
  * until vcpu_resume(). vcpu_pause() only requests (so all vCPUs of a VM can
  * be asked at once); vcpu_wait_paused() waits until it is parked (or gone).
- * vcpu_call() still works while paused.
+ * vcpu_call() still works while paused. Before parking, an I/O exit the
+ * guest is in the middle of is completed (KVM_RUN with immediate_exit) and
+ * the guest TSC is sampled, so a paused vCPU has one well-defined state
+ * (docs/vcpu.md §1).
  */
 void vcpu_pause(struct vcpu *v);
 void vcpu_wait_paused(struct vcpu *v);
