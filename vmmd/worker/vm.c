@@ -260,24 +260,14 @@ static int load_kernel(struct vm *vm, struct boot_entry *ret, struct api_error *
 static int learn_cpu_features(struct vm *vm, const struct kvm_cpuid2 *cpuid,
 			      struct api_error *err)
 {
-	_cleanup_free_ struct mmu_cpuid_entry *entries = calloc(cpuid->nent + 1, sizeof(*entries));
-	struct mmu_error me;
-	size_t n = 0;
+	/* SDM Vol. 1 13.4.3: CPUID.(EAX=0DH,ECX=9).EBX is PKRU's offset. */
+	const struct kvm_cpuid_entry2 *pkru = vcpu_cpuid_entry(cpuid, 0xD, 9);
+	struct error e;
 
-	if (!entries)
-		return api_error_set(err, API_ERR_RESOURCE_LIMIT, "out of memory");
-	for (unsigned int i = 0; i < cpuid->nent && n < MMU_CPUID_MAX_ENTRIES; i++) {
-		const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
-		entries[n++] = (struct mmu_cpuid_entry){
-			.function = e->function, .index = e->index, .flags = e->flags,
-			.eax = e->eax, .ebx = e->ebx, .ecx = e->ecx, .edx = e->edx,
-		};
-		/* SDM Vol. 1 13.4.3: CPUID.(EAX=0DH,ECX=9).EBX is PKRU's offset. */
-		if (e->function == 0xD && e->index == 9)
-			vm->pkru_offset = e->ebx;
-	}
-	if (mmu_features_from_cpuid(entries, n, &vm->features, &me) < 0)
-		return api_error_set(err, API_ERR_KVM, "CPUID from KVM: %s", me.msg);
+	if (pkru)
+		vm->pkru_offset = pkru->ebx;
+	if (vcpu_cpuid_mmu_features(cpuid, &vm->features, &e) < 0)
+		return api_error_set(err, API_ERR_KVM, "CPUID from KVM: %s", e.msg);
 	return 0;
 }
 
