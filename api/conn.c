@@ -191,25 +191,45 @@ static void drain_lines(struct rpc_conn *c)
 	}
 }
 
+/* One read and the messages it completes; false when nothing more comes now. */
+static bool read_once(struct rpc_conn *c)
+{
+	char buf[READ_CHUNK];
+	ssize_t n = read(c->fd, buf, sizeof(buf));
+
+	if (n == 0) {
+		conn_fail(c, "peer closed the connection");
+		return false;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			conn_fail(c, strerror(errno));
+		return errno == EINTR;
+	}
+	c->last_input = ev_now(c->loop);
+	if (rpc_reader_feed(&c->reader, buf, (size_t)n) < 0) {
+		conn_fail(c, "out of memory");
+		return false;
+	}
+	drain_lines(c);
+	return true;
+}
+
 static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct rpc_conn *c = w->data;
-	char buf[READ_CHUNK];
-	ssize_t n;
 
 	conn_enter(c);
-	n = read(c->fd, buf, sizeof(buf));
-	if (n == 0) {
-		conn_fail(c, "peer closed the connection");
-	} else if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			conn_fail(c, strerror(errno));
-	} else if ((c->last_input = ev_now(loop)),
-		   rpc_reader_feed(&c->reader, buf, (size_t)n) < 0) {
-		conn_fail(c, "out of memory");
-	} else {
-		drain_lines(c);
-	}
+	read_once(c);
+	if (conn_leave(c))
+		update_watchers(c);
+}
+
+void rpc_conn_drain(struct rpc_conn *c)
+{
+	conn_enter(c);
+	while (c->open && !c->free_requested && read_once(c))
+		;
 	if (conn_leave(c))
 		update_watchers(c);
 }

@@ -71,6 +71,11 @@ int rpc_conn_send_text(struct rpc_conn *c, const char *text, size_t len);
 int rpc_conn_call(struct rpc_conn *c, const char *method, json_object *params,
 		  double timeout_s, rpc_reply_fn cb, void *cb_data);
 
+/* Reads and dispatches everything the peer already sent, up to EOF or
+ * EAGAIN, right now: for a peer known to be gone (a worker that exited),
+ * so its last messages are handled before its exit is. */
+void rpc_conn_drain(struct rpc_conn *c);
+
 /* Stops reading; closes once queued output is written (or fails). */
 void rpc_conn_close_after_flush(struct rpc_conn *c);
 

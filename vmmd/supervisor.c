@@ -215,10 +215,21 @@ static void worker_gone(struct worker *w, int status)
 	daemon_check_shutdown_done(d);
 }
 
+/* The process is gone, but its last words (worker.exit) may still sit in
+ * the link unread: SIGCHLD can be handled before the socket is. */
+static void read_last_words(struct worker *w)
+{
+	if (w->conn && rpc_conn_is_open(w->conn))
+		rpc_conn_drain(w->conn);
+}
+
 static void on_child_exit(struct ev_loop *loop, ev_child *c, int revents)
 {
+	struct worker *w = c->data;
+
 	ev_child_stop(loop, c);
-	worker_gone(c->data, c->rstatus);
+	read_last_words(w);
+	worker_gone(w, c->rstatus);
 }
 
 static void on_adopted_exit(struct ev_loop *loop, ev_io *io, int revents)
@@ -226,6 +237,7 @@ static void on_adopted_exit(struct ev_loop *loop, ev_io *io, int revents)
 	struct worker *w = io->data;
 
 	ev_io_stop(loop, io);
+	read_last_words(w);
 	worker_gone(w, 0);
 }
 

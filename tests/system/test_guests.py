@@ -187,3 +187,11 @@ def test_demo_guest(daemon):
     assert "vmmd demo: long mode, computing in ring 3" in r.stdout
     assert "primes below 100000000: 5761455" in r.stdout
     assert "demo: ok" in r.stdout
+
+
+def test_many_short_guests_all_settle_with_their_status(daemon):
+    # A worker reports its guest's end and exits at once; vmmd must take the
+    # report even when it notices the exit first (the link is drained then).
+    for i in range(40):
+        r = daemon.vmctl("run", guest("hello.elf"), "--cmdline", f"exit={i}")
+        assert r.returncode == i, (i, r.stderr)
