@@ -70,7 +70,8 @@ VCPU_SRCS := vcpu/vcpu.c vcpu/regs.c vcpu/reset.c vcpu/cpuid.c vcpu/state.c \
 # ---------------------------------------------------------------- vmmd/ data plane
 # The VM worker: guest memory, devices, boot loaders (library "vm").
 VM_SRCS := vmmd/worker/memory.c vmmd/worker/console.c vmmd/worker/vm.c \
-	   vmmd/worker/worker.c vmmd/worker/inspect.c vmmd/vmdef.c vmmd/rundir.c
+	   vmmd/worker/worker.c vmmd/worker/inspect.c vmmd/worker/registers.c vmmd/vmdef.c \
+	   vmmd/rundir.c
 # Port-I/O device models: the bus and the devices on it.
 VM_SRCS += vmmd/devices/iobus.c vmmd/devices/serial.c vmmd/devices/debug-exit.c
 # Boot loaders.
@@ -81,7 +82,8 @@ VMMD_SRCS := vmmd/main.c vmmd/daemon.c vmmd/client.c vmmd/registry.c \
 	     vmmd/supervisor.c vmmd/methods.c vmmd/store.c vmmd/listen.c vmmd/limits.c
 
 # ---------------------------------------------------------------- cli/
-VMCTL_SRCS := cli/vmctl.c cli/commands.c cli/console.c cli/run.c cli/private.c cli/events.c cli/inspect.c
+VMCTL_SRCS := cli/vmctl.c cli/commands.c cli/console.c cli/run.c cli/private.c cli/events.c cli/inspect.c \
+	      cli/vcpu.c
 
 # ---------------------------------------------------------------- libraries
 lib = $(BUILD)/lib/lib$(1).a
@@ -167,7 +169,7 @@ DEMO_OBJS := $(addprefix $(GUEST_OBJ)/64/demo/,entry.o kernel.o tsc.o console.o 
 
 GUESTS := $(addprefix $(GUEST_OUT)/,hello.elf hello-pvh.elf bootinfo.elf \
 	  bootinfo-pvh.elf triple-fault.elf echo.elf hello-flat.bin hello-flat.mb \
-	  demo64.elf demo.elf demo-pvh.elf counter.elf paging.elf)
+	  demo64.elf demo.elf demo-pvh.elf counter.elf paging.elf bootcount.elf)
 GUESTS += $(GUEST_OUT)/smp.elf
 guests: $(GUESTS)
 

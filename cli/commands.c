@@ -121,8 +121,13 @@ static void print_state(json_object *info)
 {
 	const char *reason = str_or(info, "reason", NULL);
 
-	printf("%s: %s%s%s\n", str_or(info, "name", ""), str_or(info, "state", ""),
-	       reason ? " (" : "", reason ? reason : "");
+	printf("%s: %s%s%s%s\n", str_or(info, "name", ""), str_or(info, "state", ""),
+	       reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
+}
+
+static void print_reset(json_object *info)
+{
+	printf("%s: reset, %s\n", str_or(info, "name", ""), str_or(info, "state", ""));
 }
 
 static void print_deleted(json_object *r)
@@ -177,6 +182,21 @@ static int cmd_start(struct vmctl *ctl, int argc, char **argv)
 static int cmd_stop(struct vmctl *ctl, int argc, char **argv)
 {
 	return name_command(ctl, argc, argv, "vm.stop", print_state);
+}
+
+static int cmd_pause(struct vmctl *ctl, int argc, char **argv)
+{
+	return name_command(ctl, argc, argv, "vm.pause", print_state);
+}
+
+static int cmd_resume(struct vmctl *ctl, int argc, char **argv)
+{
+	return name_command(ctl, argc, argv, "vm.resume", print_state);
+}
+
+static int cmd_reset(struct vmctl *ctl, int argc, char **argv)
+{
+	return name_command(ctl, argc, argv, "vm.reset", print_reset);
 }
 
 static int cmd_delete(struct vmctl *ctl, int argc, char **argv)
@@ -324,6 +344,14 @@ const struct vmctl_command vmctl_commands[] = {
 	  cmd_create },
 	{ "start", "NAME", "Start a VM", NULL, cmd_start },
 	{ "stop", "NAME", "Power a VM off", NULL, cmd_stop },
+	{ "pause", "NAME", "Stop every vCPU of a running VM at an instruction boundary", NULL,
+	  cmd_pause },
+	{ "resume", "NAME", "Let a paused VM run again", NULL, cmd_resume },
+	{ "reset", "NAME", "Reset a VM as the reset button would",
+	  "Every vCPU returns to its power-on state, the devices and interrupt\n"
+	  "controllers too, and the kernel and its boot information are loaded again.\n"
+	  "Guest RAM otherwise keeps its contents. A paused VM stays paused.\n",
+	  cmd_reset },
 	{ "delete", "NAME", "Delete a VM that is not running", NULL, cmd_delete },
 	{ "list", "", "List VMs", NULL, cmd_list },
 	{ "info", "NAME", "Show a VM's definition and state", NULL, cmd_info },
@@ -361,6 +389,12 @@ const struct vmctl_command vmctl_commands[] = {
 	  "come base64-encoded in \"data\".\n",
 	  vmctl_cmd_mem },
 	{ "role", "NAME [--vcpu N]", "Show a vCPU's paging mode and MMU role", NULL, vmctl_cmd_role },
+	{ "regs", "NAME [--vcpu N]", "Show every register of a vCPU",
+	  "General-purpose registers, RIP and RFLAGS with its flags decoded, segments\n"
+	  "with their attributes, descriptor tables, control and debug registers,\n"
+	  "EFER and APIC base. With --json, under their lower-case names (rip, rflags,\n"
+	  "cr0, ...). Pause the VM first for registers that do not change under you.\n",
+	  vmctl_cmd_regs },
 	{ "events", "", "Print VM state changes and daemon events as they happen",
 	  "One line per event: state changes with their reason, worker crashes, vmmd\n"
 	  "shutting down. With --json, each notification as one JSON line. Ends when\n"

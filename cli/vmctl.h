@@ -66,6 +66,9 @@ int vmctl_cmd_translate(struct vmctl *ctl, int argc, char **argv);
 int vmctl_cmd_role(struct vmctl *ctl, int argc, char **argv);
 int vmctl_cmd_mem(struct vmctl *ctl, int argc, char **argv);
 
+/* cli/vcpu.c */
+int vmctl_cmd_regs(struct vmctl *ctl, int argc, char **argv);
+
 /* cli/events.c */
 int vmctl_cmd_events(struct vmctl *ctl, int argc, char **argv);
 

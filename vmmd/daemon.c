@@ -106,7 +106,7 @@ void daemon_shutdown(struct daemon *d, const char *why)
 	for (struct vm_record *vm = d->vms; vm; vm = vm->next) {
 		if (!vm->worker)
 			continue;
-		if (vm->def->transient || vm->state != VM_RUNNING)
+		if (vm->def->transient || (vm->state != VM_RUNNING && vm->state != VM_PAUSED))
 			worker_stop(vm->worker, "vmmd shut down");
 		else
 			worker_detach(vm->worker);

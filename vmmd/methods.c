@@ -21,7 +21,10 @@
 #define CONSOLE_WRITE_MAX 65536
 
 #define ANY_STATE 0
-#define LIVE_STATES (VM_STATE_BIT(VM_STARTING) | VM_STATE_BIT(VM_RUNNING) | VM_STATE_BIT(VM_STOPPING))
+#define LIVE_STATES (VM_STATE_BIT(VM_STARTING) | VM_STATE_BIT(VM_RUNNING) | \
+		     VM_STATE_BIT(VM_PAUSED) | VM_STATE_BIT(VM_STOPPING))
+/* A worker that runs the VM's vCPUs, or holds them parked. */
+#define ACTIVE_STATES (VM_STATE_BIT(VM_RUNNING) | VM_STATE_BIT(VM_PAUSED))
 
 static void describe_states(uint32_t mask, char *buf, size_t size)
 {
@@ -187,10 +190,31 @@ static json_object *merged_definition(const struct vm_record *vm, json_object *p
 	return merged;
 }
 
+/*
+ * KVM refuses a changed CPUID once a vCPU has run (-EINVAL, MMU.md §7):
+ * say so before anything reaches KVM, and how to get the new model.
+ */
+static bool refuse_live_cpu_change(struct api_call *call, json_object *params, struct daemon *d)
+{
+	struct vm_record *vm = vm_find(d, api_param_string(params, "name", ""));
+
+	if (!vm || !api_param_get(params, "cpu") ||
+	    (vm->state != VM_RUNNING && vm->state != VM_PAUSED && vm->state != VM_STARTING))
+		return false;
+	api_call_fail(call, API_ERR_WRONG_STATE,
+		      "VM '%s' is %s and the CPU model is fixed once a VM runs (KVM refuses CPUID changes after KVM_RUN): stop it, and its next start creates a new KVM VM with the new model",
+		      vm->def->name, vm_state_name(vm->state));
+	return true;
+}
+
 static void m_vm_update(struct api_call *call, json_object *params, void *ctx)
 {
 	struct daemon *d = ctx;
-	struct vm_record *vm = lookup_vm(call, params, d);
+	struct vm_record *vm;
+
+	if (refuse_live_cpu_change(call, params, d))
+		return;
+	vm = lookup_vm(call, params, d);
 	struct vm_def *def, *old;
 	struct api_error err;
 	json_object *merged;
@@ -410,6 +434,36 @@ static void forward_inspection(struct api_call *call, json_object *params, void 
 		worker_forward(vm->worker, call, api_call_method(call)->name, without_name(params));
 }
 
+/* ------------------------------------------------------------ pause, resume, reset */
+
+static void m_vm_pause(struct api_call *call, json_object *params, void *ctx)
+{
+	struct vm_record *vm = lookup_vm(call, params, ctx);
+
+	if (vm)
+		worker_forward_then_set(vm->worker, call, "vm.pause", VM_PAUSED, "paused by vm.pause");
+}
+
+static void m_vm_resume(struct api_call *call, json_object *params, void *ctx)
+{
+	struct vm_record *vm = lookup_vm(call, params, ctx);
+
+	if (vm)
+		worker_forward_then_set(vm->worker, call, "vm.resume", VM_RUNNING,
+					"resumed by vm.resume");
+}
+
+static void m_vm_reset(struct api_call *call, json_object *params, void *ctx)
+{
+	struct vm_record *vm = lookup_vm(call, params, ctx);
+
+	if (!vm)
+		return;
+	log_info("VM '%s': reset requested", vm->def->name);
+	/* The state does not change: a reset VM keeps running (or paused). */
+	worker_forward_then_set(vm->worker, call, "vm.reset", vm->state, "");
+}
+
 /* ------------------------------------------------------------ events.* */
 
 static void m_events_subscribe(struct api_call *call, json_object *params, void *ctx)
@@ -438,6 +492,7 @@ static const struct api_param p_update[] = {
 	{ .name = "kernel", .type = API_T_STRING, .max_len = VM_KERNEL_PATH_MAX },
 	{ .name = "cmdline", .type = API_T_STRING, .max_len = VM_CMDLINE_MAX },
 	{ .name = "boot", .type = API_T_STRING, .max_len = 32 },
+	{ .name = "cpu", .type = API_T_OBJECT },
 	{ 0 },
 };
 
@@ -503,17 +558,29 @@ const struct api_method vmmd_methods[] = {
 	{ .name = "vm.console.detach", .handler = m_vm_console_detach, .params = p_name,
 	  .summary = "stop receiving console output" },
 	{ .name = "vm.console.write", .handler = m_vm_console_write, .params = p_console_write,
-	  .needs_write = true, .allowed_states = VM_STATE_BIT(VM_RUNNING),
+	  .needs_write = true, .allowed_states = ACTIVE_STATES,
 	  .summary = "send bytes to a VM's serial console" },
 	{ .name = "vcpu.role", .handler = forward_inspection, .params = p_vcpu_role,
-	  .allowed_states = VM_STATE_BIT(VM_RUNNING),
-	  .summary = "a vCPU's paging mode and MMU role" },
+	  .allowed_states = ACTIVE_STATES, .summary = "a vCPU's paging mode and MMU role" },
+	{ .name = "vcpu.registers", .handler = forward_inspection, .params = p_vcpu_role,
+	  .allowed_states = ACTIVE_STATES,
+	  .summary = "every register of a vCPU, with decoded flags and segments" },
+	{ .name = "vcpu.cpuid", .handler = forward_inspection, .params = p_vcpu_role,
+	  .allowed_states = ACTIVE_STATES, .summary = "the CPUID KVM holds for a vCPU" },
 	{ .name = "vm.translate", .handler = forward_inspection, .params = p_translate,
-	  .allowed_states = VM_STATE_BIT(VM_RUNNING),
+	  .allowed_states = ACTIVE_STATES,
 	  .summary = "translate a guest virtual address, with the page walk" },
 	{ .name = "vm.memory.read", .handler = forward_inspection, .params = p_memory_read,
-	  .allowed_states = VM_STATE_BIT(VM_RUNNING),
+	  .allowed_states = ACTIVE_STATES,
 	  .summary = "read guest memory by physical or virtual address" },
+	{ .name = "vm.pause", .handler = m_vm_pause, .params = p_name, .needs_write = true,
+	  .allowed_states = VM_STATE_BIT(VM_RUNNING),
+	  .summary = "stop every vCPU at an instruction boundary" },
+	{ .name = "vm.resume", .handler = m_vm_resume, .params = p_name, .needs_write = true,
+	  .allowed_states = VM_STATE_BIT(VM_PAUSED), .summary = "let a paused VM run again" },
+	{ .name = "vm.reset", .handler = m_vm_reset, .params = p_name, .needs_write = true,
+	  .allowed_states = ACTIVE_STATES,
+	  .summary = "platform reset: vCPUs, devices, boot loader" },
 	{ .name = "events.subscribe", .handler = m_events_subscribe, .params = p_none,
 	  .summary = "receive vm.state-changed and daemon notifications" },
 };

@@ -17,6 +17,7 @@
 
 static const char *const state_names[VM_STATE_COUNT] = {
 	[VM_DEFINED] = "defined",   [VM_STARTING] = "starting", [VM_RUNNING] = "running",
+	[VM_PAUSED] = "paused",
 	[VM_STOPPING] = "stopping", [VM_STOPPED] = "stopped",	[VM_CRASHED] = "crashed",
 	[VM_BROKEN] = "broken",
 };
@@ -28,8 +29,10 @@ static const unsigned int allowed_transitions[VM_STATE_COUNT] = {
 	[VM_CRASHED] = VM_STATE_BIT(VM_STARTING),
 	/* A failed start returns to an idle state; a guest may also end at once. */
 	[VM_STARTING] = VM_STATE_BIT(VM_RUNNING) | VM_STATE_BIT(VM_STOPPING) | VM_STATES_IDLE,
-	[VM_RUNNING] = VM_STATE_BIT(VM_STOPPING) | VM_STATE_BIT(VM_STOPPED) |
-		       VM_STATE_BIT(VM_CRASHED),
+	[VM_RUNNING] = VM_STATE_BIT(VM_PAUSED) | VM_STATE_BIT(VM_STOPPING) |
+		       VM_STATE_BIT(VM_STOPPED) | VM_STATE_BIT(VM_CRASHED),
+	[VM_PAUSED] = VM_STATE_BIT(VM_RUNNING) | VM_STATE_BIT(VM_STOPPING) |
+		      VM_STATE_BIT(VM_STOPPED) | VM_STATE_BIT(VM_CRASHED),
 	[VM_STOPPING] = VM_STATE_BIT(VM_STOPPED) | VM_STATE_BIT(VM_CRASHED),
 	/* vm.update with a complete definition repairs a broken VM. */
 	[VM_BROKEN] = VM_STATE_BIT(VM_DEFINED),
@@ -38,7 +41,8 @@ static const unsigned int allowed_transitions[VM_STATE_COUNT] = {
 /* States worth remembering across a vmmd restart. */
 static bool state_is_stored(enum vm_state s)
 {
-	return s == VM_DEFINED || s == VM_RUNNING || s == VM_STOPPED || s == VM_CRASHED;
+	return s == VM_DEFINED || s == VM_RUNNING || s == VM_PAUSED || s == VM_STOPPED ||
+	       s == VM_CRASHED;
 }
 
 const char *vm_state_name(enum vm_state s)
@@ -179,7 +183,7 @@ void vm_set_state(struct vm_record *vm, enum vm_state state, const char *reason)
 
 static void write_runtime_fields(struct jtext *j, const struct vm_record *vm)
 {
-	bool live = vm->state == VM_RUNNING || vm->state == VM_STOPPING;
+	bool live = vm->state == VM_RUNNING || vm->state == VM_PAUSED || vm->state == VM_STOPPING;
 
 	jt_key(j, "pid");
 	if (vm->worker)
@@ -191,6 +195,23 @@ static void write_runtime_fields(struct jtext *j, const struct vm_record *vm)
 		jt_number(j, (double)(time_monotonic_ns() - vm->started_ns) / 1e9, 3);
 	else
 		jt_null(j);
+}
+
+static void write_cpu_policy(struct jtext *j, const struct vcpu_cpu_policy *p)
+{
+	jt_key(j, "cpu");
+	jt_object_begin(j);
+	jt_key(j, "features");
+	jt_object_begin(j);
+	for (unsigned int i = 0; i < p->nr_features; i++) {
+		/* Feature names come from vcpu/'s table: plain identifiers. */
+		jt_key(j, p->features[i].name);
+		jt_bool(j, p->features[i].enabled);
+	}
+	jt_object_end(j);
+	jt_key(j, "max_phys_bits");
+	jt_int(j, p->max_phys_bits);
+	jt_object_end(j);
 }
 
 void vm_summary_write(const struct vm_record *vm, struct jtext *j)
@@ -227,6 +248,7 @@ void vm_info_write(const struct vm_record *vm, struct jtext *j)
 	jt_string(j, def->boot);
 	jt_key(j, "transient");
 	jt_bool(j, def->transient);
+	write_cpu_policy(j, &def->cpu);
 	jt_key(j, "state");
 	jt_string(j, vm_state_name(vm->state));
 	write_runtime_fields(j, vm);

@@ -478,7 +478,8 @@ void worker_stop(struct worker *w, const char *reason)
 		return;
 	w->stopping = true;
 	snprintf(w->stop_reason, sizeof(w->stop_reason), "%s", reason);
-	if (w->vm->state == VM_RUNNING || w->vm->state == VM_STARTING)
+	if (w->vm->state == VM_RUNNING || w->vm->state == VM_PAUSED ||
+	    w->vm->state == VM_STARTING)
 		vm_set_state(w->vm, VM_STOPPING, reason);
 	arm_kill_timer(w);
 	if (!w->conn || !rpc_conn_is_open(w->conn) ||
@@ -497,23 +498,31 @@ void worker_kill(struct worker *w, const char *reason)
 
 struct forward {
 	struct api_call *call;
+	struct worker *w;
+	bool set_state; /* on success: vm_set_state(state) and reply vm.info */
+	enum vm_state state;
+	char reason[64];
 };
 
 static void on_forward_reply(void *data, json_object *result, const struct api_error *error)
 {
 	struct forward *f = data;
+	struct vm_record *vm = f->w->vm;
 
-	if (error)
+	if (error) {
 		api_call_fail_error(f->call, error);
-	else
+	} else if (f->set_state && vm) {
+		vm_set_state(vm, f->state, f->reason);
+		api_call_reply(f->call, vm_info_json(vm));
+	} else {
 		api_call_reply(f->call, json_object_get(result));
+	}
 	free(f);
 }
 
-void worker_forward(struct worker *w, struct api_call *call, const char *method,
-		    json_object *params)
+static void forward(struct worker *w, struct api_call *call, const char *method,
+		    json_object *params, struct forward *f)
 {
-	struct forward *f = calloc(1, sizeof(*f));
 	int rc;
 
 	if (!f) {
@@ -522,6 +531,7 @@ void worker_forward(struct worker *w, struct api_call *call, const char *method,
 		return;
 	}
 	f->call = call;
+	f->w = w;
 	rc = rpc_conn_call(w->conn, method, params, w->d->cfg.limits.worker_call_timeout_s,
 			   on_forward_reply, f);
 	if (rc < 0) {
@@ -530,6 +540,25 @@ void worker_forward(struct worker *w, struct api_call *call, const char *method,
 			      "VM '%s': cannot reach its worker: %s", w->vm->def->name,
 			      strerror(-rc));
 	}
+}
+
+void worker_forward(struct worker *w, struct api_call *call, const char *method,
+		    json_object *params)
+{
+	forward(w, call, method, params, calloc(1, sizeof(struct forward)));
+}
+
+void worker_forward_then_set(struct worker *w, struct api_call *call, const char *method,
+			     enum vm_state state, const char *reason)
+{
+	struct forward *f = calloc(1, sizeof(*f));
+
+	if (f) {
+		f->set_state = true;
+		f->state = state;
+		snprintf(f->reason, sizeof(f->reason), "%s", reason);
+	}
+	forward(w, call, method, NULL, f);
 }
 
 /* ---------------------------------------------------------------- restart */
@@ -597,6 +626,9 @@ static void on_attach_reply(void *data, json_object *result, const struct api_er
 	started_at = json_object_get_double(api_param_get(result, "started_at"));
 	vm->started_ns = time_monotonic_ns() - (uint64_t)(MAX(now_real - started_at, 0.0) * 1e9);
 	w->started = true;
+	/* It may have been paused when the previous vmmd left it. */
+	vm->state = strcmp(api_param_string(result, "state", ""), "paused") == 0 ? VM_PAUSED
+										: VM_RUNNING;
 	log_notice("VM '%s': reattached to worker %d", vm->def->name, w->pid);
 }
 
@@ -632,7 +664,7 @@ static int adopt(struct vm_record *vm, pid_t pid, const struct rundir_paths *pat
 	w->kill_timer.data = w;
 	w->conn = rpc_conn_new(d->loop, fd, NULL, &worker_link_ops, w);
 	vm->worker = w;
-	if (vm->state != VM_RUNNING) {
+	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
 		/* The stored state lags behind a start that completed. */
 		vm->state = VM_RUNNING;
 	}
@@ -663,7 +695,7 @@ static void apply_exit_record(struct vm_record *vm, const struct rundir_paths *p
 
 static bool was_live(enum vm_state s)
 {
-	return s == VM_RUNNING || s == VM_STARTING || s == VM_STOPPING;
+	return s == VM_RUNNING || s == VM_PAUSED || s == VM_STARTING || s == VM_STOPPING;
 }
 
 /* What became of one VM while no vmmd watched it. */

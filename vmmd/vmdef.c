@@ -27,6 +27,7 @@ const struct api_param vm_def_params[] = {
 	{ .name = "cmdline", .type = API_T_STRING, .max_len = VM_CMDLINE_MAX },
 	{ .name = "boot", .type = API_T_STRING, .max_len = 32 }, /* checked against the loaders */
 	{ .name = "transient", .type = API_T_BOOL },
+	{ .name = "cpu", .type = API_T_OBJECT },
 	{ 0 },
 };
 
@@ -105,6 +106,100 @@ static int check_kernel_file(const struct vm_def *def, struct api_error *err)
 	return 0;
 }
 
+uint64_t vm_max_gpa(uint64_t memory_mib)
+{
+	struct vm_memory layout;
+	const struct vm_mem_region *last;
+
+	vm_memory_layout(memory_mib << 20, &layout);
+	last = &layout.region[layout.nr_regions - 1];
+	return MAX(last->gpa + last->size, VM_MEM_HOLE_END) - 1;
+}
+
+static int set_features(json_object *features, struct vcpu_cpu_policy *p, struct api_error *err)
+{
+	struct error e;
+
+	if (!json_object_is_type(features, json_type_object))
+		return api_error_set(err, API_ERR_INVALID_PARAMS,
+				     "parameter 'cpu.features' must be an object of feature names and booleans");
+	json_object_object_foreach(features, name, value) {
+		if (!json_object_is_type(value, json_type_boolean))
+			return api_error_set(err, API_ERR_INVALID_PARAMS,
+					     "parameter 'cpu.features.%.32s' must be a boolean", name);
+		if (vcpu_cpu_policy_set_feature(p, name, json_object_get_boolean(value), &e) < 0)
+			return api_error_set(err, API_ERR_INVALID_PARAMS, "parameter 'cpu.features': %s",
+					     e.msg);
+	}
+	return 0;
+}
+
+static int set_phys_bits(json_object *bits, struct vcpu_cpu_policy *p, struct api_error *err)
+{
+	int64_t v = json_object_get_int64(bits);
+
+	/* 0 keeps the host's MAXPHYADDR. */
+	if (!json_object_is_type(bits, json_type_int) ||
+	    (v != 0 && (v < VCPU_MIN_PHYS_BITS || v > VCPU_MAX_PHYS_BITS)))
+		return api_error_set(err, API_ERR_INVALID_PARAMS,
+				     "parameter 'cpu.max_phys_bits' must be 0 (the host's) or an integer between %d and %d",
+				     VCPU_MIN_PHYS_BITS, VCPU_MAX_PHYS_BITS);
+	p->max_phys_bits = (unsigned int)v;
+	return 0;
+}
+
+int vm_cpu_policy_from_json(json_object *cpu, struct vcpu_cpu_policy *ret, struct api_error *err)
+{
+	struct vcpu_cpu_policy p = { 0 };
+	int rc = 0;
+
+	if (cpu && !json_object_is_type(cpu, json_type_object))
+		return api_error_set(err, API_ERR_INVALID_PARAMS, "parameter 'cpu' must be an object");
+	if (cpu) {
+		json_object_object_foreach(cpu, key, val) {
+			if (strcmp(key, "features") == 0)
+				rc = set_features(val, &p, err);
+			else if (strcmp(key, "max_phys_bits") == 0)
+				rc = set_phys_bits(val, &p, err);
+			else
+				rc = api_error_set(err, API_ERR_INVALID_PARAMS,
+						   "parameter 'cpu': unknown member '%.32s' (known: features, max_phys_bits)",
+						   key);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	*ret = p;
+	return 0;
+}
+
+json_object *vm_cpu_policy_to_json(const struct vcpu_cpu_policy *p)
+{
+	json_object *o = json_object_new_object();
+	json_object *features = json_object_new_object();
+
+	for (unsigned int i = 0; i < p->nr_features; i++)
+		json_object_object_add(features, p->features[i].name,
+				       json_object_new_boolean(p->features[i].enabled));
+	json_object_object_add(o, "features", features);
+	json_object_object_add(o, "max_phys_bits", json_object_new_int((int)p->max_phys_bits));
+	return o;
+}
+
+/* Against what KVM offers, when vmmd can ask it. */
+static int check_cpu_policy(const struct vm_def *def, const struct host_limits *host,
+			    struct api_error *err)
+{
+	struct error e;
+
+	if (!host->supported_cpuid)
+		return 0;
+	if (vcpu_cpu_policy_check(&def->cpu, host->supported_cpuid, vm_max_gpa(def->memory_mib),
+				  &e) < 0)
+		return api_error_set(err, API_ERR_INVALID_PARAMS, "parameter 'cpu': %s", e.msg);
+	return 0;
+}
+
 static int check_boot_protocol(const char *boot, struct api_error *err)
 {
 	const struct boot_loader *loader;
@@ -149,7 +244,11 @@ int vm_def_from_params(json_object *params, const struct host_limits *host, bool
 		vm_def_free(def);
 		return api_error_set(err, API_ERR_INTERNAL, "out of memory");
 	}
-	rc = check_kernel ? check_kernel_file(def, err) : 0;
+	rc = vm_cpu_policy_from_json(api_param_get(params, "cpu"), &def->cpu, err);
+	if (rc == 0)
+		rc = check_cpu_policy(def, host, err);
+	if (rc == 0 && check_kernel)
+		rc = check_kernel_file(def, err);
 	if (rc < 0) {
 		vm_def_free(def);
 		return rc;
@@ -169,6 +268,7 @@ json_object *vm_def_to_json(const struct vm_def *def)
 	json_object_object_add(o, "cmdline", json_object_new_string(def->cmdline));
 	json_object_object_add(o, "boot", json_object_new_string(def->boot));
 	json_object_object_add(o, "transient", json_object_new_boolean(def->transient));
+	json_object_object_add(o, "cpu", vm_cpu_policy_to_json(&def->cpu));
 	return o;
 }
 
@@ -209,10 +309,21 @@ static unsigned int kvm_max_vcpus(void)
 	return MIN((unsigned int)n, VM_VCPUS_LIMIT);
 }
 
+static struct kvm_cpuid2 *kvm_supported_cpuid(void)
+{
+	_cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	struct kvm_cpuid2 *cpuid = NULL;
+
+	if (kvm < 0 || vcpu_supported_cpuid(kvm, &cpuid, NULL) < 0)
+		return NULL;
+	return cpuid;
+}
+
 void host_limits_probe(struct host_limits *ret)
 {
 	ret->max_memory_mib = host_memory_mib();
 	ret->max_vcpus = kvm_max_vcpus();
+	ret->supported_cpuid = kvm_supported_cpuid();
 	ret->memory_source = "the host's RAM";
 	ret->vcpus_source = "KVM_CAP_MAX_VCPUS on this host";
 }

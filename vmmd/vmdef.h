@@ -12,6 +12,7 @@
 
 #include "api/errors.h"
 #include "api/schema.h"
+#include "vcpu/cpuid.h"
 
 #define VM_NAME_MAX 64
 #define VM_MEMORY_MIN_MIB 2
@@ -26,6 +27,7 @@ struct host_limits {
 	unsigned int max_vcpus;	   /* KVM_CAP_MAX_VCPUS capped by VM_VCPUS_LIMIT, or lower */
 	const char *memory_source; /* where the memory limit comes from, for messages */
 	const char *vcpus_source;
+	struct kvm_cpuid2 *supported_cpuid; /* KVM_GET_SUPPORTED_CPUID; NULL without KVM */
 };
 
 struct vm_def {
@@ -36,6 +38,7 @@ struct vm_def {
 	char *cmdline;
 	char boot[16]; /* "multiboot" or "flat" */
 	bool transient;
+	struct vcpu_cpu_policy cpu; /* features hidden or required, MAXPHYADDR */
 };
 
 /* The vm.create parameter schema (also used by vm.update later). */
@@ -53,6 +56,18 @@ int vm_def_from_params(json_object *params, const struct host_limits *host, bool
 		       struct vm_def **ret, struct api_error *err);
 
 json_object *vm_def_to_json(const struct vm_def *def);
+
+/*
+ * The "cpu" member: {"features": {"x2apic": false, ...}, "max_phys_bits": N}.
+ * Fills *ret (zeroed first); messages name the member ("parameter
+ * 'cpu.features.x2apic' must be a boolean"). NULL cpu is an empty policy.
+ */
+int vm_cpu_policy_from_json(json_object *cpu, struct vcpu_cpu_policy *ret, struct api_error *err);
+json_object *vm_cpu_policy_to_json(const struct vcpu_cpu_policy *p);
+
+/* Highest guest-physical address of a VM with this much RAM (the PC hole
+ * up to 4 GiB always counts: LAPIC, IOAPIC). */
+uint64_t vm_max_gpa(uint64_t memory_mib);
 void vm_def_free(struct vm_def *def);
 
 /* Reads host limits from /proc/meminfo and /dev/kvm. */

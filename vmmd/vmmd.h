@@ -76,6 +76,7 @@ enum vm_state {
 	VM_DEFINED,
 	VM_STARTING,
 	VM_RUNNING,
+	VM_PAUSED, /* every vCPU parked; the worker and its state remain */
 	VM_STOPPING,
 	VM_STOPPED,
 	VM_CRASHED,
@@ -237,6 +238,10 @@ void supervisor_reattach_all(struct daemon *d);
 /* Forwards method(params) to the VM's worker and relays the answer to call. */
 void worker_forward(struct worker *w, struct api_call *call, const char *method,
 		    json_object *params);
+/* The same, but on success sets the VM's state (with reason) and replies
+ * with its info instead of the worker's result. */
+void worker_forward_then_set(struct worker *w, struct api_call *call, const char *method,
+			     enum vm_state state, const char *reason);
 unsigned int workers_alive(struct daemon *d);
 pid_t worker_pid(const struct worker *w);
 struct rpc_conn *worker_conn(const struct worker *w);

@@ -146,7 +146,7 @@ def test_inspection_needs_a_running_vm(rpc):
                           ("vm.memory.read", {"addr": 0, "len": 1})):
         err = rpc.error(method, {"name": "idle", **extra})
         assert err["code"] == -32003
-        assert err["message"] == f"VM 'idle' is defined; {method} needs running"
+        assert err["message"] == f"VM 'idle' is defined; {method} needs running or paused"
 
 
 def test_vmctl_translate_and_mem(paging, daemon):

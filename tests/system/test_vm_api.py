@@ -58,9 +58,9 @@ def test_wrong_state_errors(rpc):
     create_vm(rpc, "w", kernel="echo.elf")
     err = rpc.error("vm.stop", {"name": "w"})
     assert err["code"] == -32003
-    assert err["message"] == "VM 'w' is defined; vm.stop needs starting, running or stopping"
+    assert err["message"] == "VM 'w' is defined; vm.stop needs starting, running, paused or stopping"
     err = rpc.error("vm.console.write", {"name": "w", "data": "YQ=="})
-    assert err["code"] == -32003 and "vm.console.write needs running" in err["message"]
+    assert err["code"] == -32003 and "vm.console.write needs running or paused" in err["message"]
     rpc.result("vm.start", {"name": "w"})
     err = rpc.error("vm.start", {"name": "w"})
     assert err["message"] == "VM 'w' is running; vm.start needs defined, stopped or crashed"

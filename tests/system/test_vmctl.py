@@ -8,8 +8,8 @@ import pytest
 
 from conftest import VMCTL, guest, needs_kvm
 
-COMMANDS = ["create", "start", "stop", "delete", "list", "info", "console", "run", "events",
-            "version", "help"]
+COMMANDS = ["create", "start", "stop", "pause", "resume", "reset", "delete", "list", "info",
+            "console", "run", "translate", "mem", "role", "regs", "events", "version", "help"]
 
 
 def vmctl(*args, env=None, input=None, timeout=60):

@@ -21,6 +21,7 @@
 #include "mmu/mmu.h"
 #include "util/base64.h"
 #include "util/macro.h"
+#include "vcpu/cpuid.h"
 #include "vcpu/vcpu.h"
 #include "vmmd/worker/memory.h"
 #include "vmmd/worker/vm.h"
@@ -319,5 +320,72 @@ int inspect_read(struct vm *vm, uint64_t addr, size_t len, bool is_virtual, unsi
 	json_object_object_add(r, "virtual", json_object_new_boolean(is_virtual));
 	json_object_object_add(r, "data", json_object_new_string(text));
 	*ret = r;
+	return 0;
+}
+
+struct cpuid_read {
+	struct kvm_cpuid2 *cpuid;
+	struct error err;
+};
+
+/* Runs on the vCPU's thread: KVM_GET_CPUID2 waits for KVM_RUN otherwise. */
+static int read_cpuid(struct vcpu *v, void *arg)
+{
+	struct cpuid_read *r = arg;
+
+	return vcpu_get_cpuid(v, &r->cpuid, &r->err);
+}
+
+static json_object *cpuid_entries(const struct kvm_cpuid2 *c)
+{
+	json_object *a = json_object_new_array();
+
+	for (unsigned int i = 0; i < c->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &c->entries[i];
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "function", hex(e->function));
+		json_object_object_add(o, "index", hex(e->index));
+		json_object_object_add(o, "eax", hex(e->eax));
+		json_object_object_add(o, "ebx", hex(e->ebx));
+		json_object_object_add(o, "ecx", hex(e->ecx));
+		json_object_object_add(o, "edx", hex(e->edx));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *cpuid_features(const struct kvm_cpuid2 *c)
+{
+	json_object *o = json_object_new_object();
+	size_t n;
+	const struct vcpu_cpu_feature *f = vcpu_cpu_features(&n);
+
+	for (size_t i = 0; i < n; i++)
+		json_object_object_add(o, f[i].name, json_object_new_boolean(vcpu_cpuid_has(c, &f[i])));
+	return o;
+}
+
+int inspect_cpuid(struct vm *vm, unsigned int index, json_object **ret, struct api_error *err)
+{
+	struct vcpu *v = vm_vcpu(vm, index);
+	struct cpuid_read r = { 0 };
+	json_object *o;
+	int rc;
+
+	if (!v)
+		return api_error_set(err, API_ERR_INVALID_PARAMS,
+				     "parameter 'vcpu' must be between 0 and %u, got %u",
+				     vm_nr_vcpus(vm) - 1, index);
+	rc = vcpu_call(v, read_cpuid, &r);
+	if (rc < 0)
+		return api_error_set(err, API_ERR_KVM, "%s", r.err.msg);
+	o = json_object_new_object();
+	json_object_object_add(o, "vcpu", json_object_new_int((int)index));
+	json_object_object_add(o, "max_phys_bits",
+			       json_object_new_int((int)vcpu_cpuid_phys_bits(r.cpuid)));
+	json_object_object_add(o, "features", cpuid_features(r.cpuid));
+	json_object_object_add(o, "entries", cpuid_entries(r.cpuid));
+	free(r.cpuid);
+	*ret = o;
 	return 0;
 }

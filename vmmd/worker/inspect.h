@@ -29,4 +29,12 @@ int inspect_translate(struct vm *vm, unsigned int index, uint64_t gva, uint32_t 
 int inspect_read(struct vm *vm, uint64_t addr, size_t len, bool is_virtual, unsigned int index,
 		 json_object **ret, struct api_error *err);
 
+/* vcpu.registers: every register with decoded flags (registers.c). */
+int inspect_registers(struct vm *vm, unsigned int index, json_object **ret,
+		      struct api_error *err);
+
+/* vcpu.cpuid: the CPUID KVM holds for the vCPU (KVM_GET_CPUID2), each entry
+ * and each named feature (vcpu/cpuid.h) as set or not. */
+int inspect_cpuid(struct vm *vm, unsigned int index, json_object **ret, struct api_error *err);
+
 #endif

@@ -15,11 +15,13 @@
 #include "util/macro.h"
 #include "mmu/mmu.h"
 #include "vcpu/cpuid.h"
+#include "vcpu/reset.h"
 #include "vcpu/vcpu.h"
 #include "vmmd/boot/boot.h"
 #include "vmmd/devices/debug-exit.h"
 #include "vmmd/devices/iobus.h"
 #include "vmmd/devices/serial.h"
+#include "vmmd/vmdef.h"
 #include "vmmd/worker/memory.h"
 
 /* KVM api.rst: the only stable API version. */
@@ -51,6 +53,11 @@ struct vm {
 	unsigned int mmio_logged;
 	struct mmu_cpu_features features; /* what the vCPUs' CPUID describes */
 	uint32_t pkru_offset;		  /* of PKRU in the XSAVE area; 0: none */
+	/* The in-kernel PIC (master, slave), IOAPIC and PIT as created, for
+	 * platform reset. */
+	struct kvm_irqchip irqchip_initial[3];
+	struct kvm_pit_state2 pit_initial;
+	bool paused;
 };
 
 static int kvm_error(struct api_error *err, const char *op, int rc)
@@ -83,6 +90,30 @@ static int open_kvm(struct vm *vm, struct api_error *err)
 	return 0;
 }
 
+/* The power-on state of the in-kernel interrupt controllers and PIT, which
+ * a platform reset puts back (KVM has no reset ioctl for them). */
+static int save_initial_platform(struct vm *vm, struct api_error *err)
+{
+	for (unsigned int i = 0; i < ARRAY_SIZE(vm->irqchip_initial); i++) {
+		vm->irqchip_initial[i].chip_id = i; /* PIC master, PIC slave, IOAPIC */
+		if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &vm->irqchip_initial[i]) < 0)
+			return kvm_error(err, "KVM_GET_IRQCHIP", negative_errno());
+	}
+	if (ioctl(vm->vm_fd, KVM_GET_PIT2, &vm->pit_initial) < 0)
+		return kvm_error(err, "KVM_GET_PIT2", negative_errno());
+	return 0;
+}
+
+static int restore_initial_platform(struct vm *vm, struct api_error *err)
+{
+	for (unsigned int i = 0; i < ARRAY_SIZE(vm->irqchip_initial); i++)
+		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &vm->irqchip_initial[i]) < 0)
+			return kvm_error(err, "KVM_SET_IRQCHIP", negative_errno());
+	if (ioctl(vm->vm_fd, KVM_SET_PIT2, &vm->pit_initial) < 0)
+		return kvm_error(err, "KVM_SET_PIT2", negative_errno());
+	return 0;
+}
+
 static int setup_platform(struct vm *vm, struct api_error *err)
 {
 	uint64_t ident = VM_IDENTITY_MAP_ADDR;
@@ -97,6 +128,8 @@ static int setup_platform(struct vm *vm, struct api_error *err)
 		rc = vm_ioctl(vm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP", err);
 	if (rc == 0)
 		rc = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2", err);
+	if (rc == 0)
+		rc = save_initial_platform(vm, err);
 	return rc;
 }
 
@@ -271,6 +304,19 @@ static int learn_cpu_features(struct vm *vm, const struct kvm_cpuid2 *cpuid,
 	return 0;
 }
 
+/* KVM's CPUID with the VM's policy applied: the same on every vCPU. */
+static int build_cpuid(struct vm *vm, struct kvm_cpuid2 **ret, struct api_error *err)
+{
+	_cleanup_free_ struct kvm_cpuid2 *supported = NULL;
+	struct error e;
+
+	if (vcpu_supported_cpuid(vm->kvm_fd, &supported, &e) < 0)
+		return api_error_set(err, API_ERR_KVM, "%s", e.msg);
+	if (vcpu_cpuid_build(supported, &vm->cfg.cpu, vm_max_gpa(vm->cfg.memory_mib), ret, &e) < 0)
+		return api_error_set(err, API_ERR_INVALID_PARAMS, "parameter 'cpu': %s", e.msg);
+	return 0;
+}
+
 static int create_vcpus(struct vm *vm, const struct boot_entry *entry, struct api_error *err)
 {
 	_cleanup_free_ struct kvm_cpuid2 *cpuid = NULL;
@@ -279,8 +325,8 @@ static int create_vcpus(struct vm *vm, const struct boot_entry *entry, struct ap
 	vm->vcpus = calloc(vm->cfg.vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return api_error_set(err, API_ERR_RESOURCE_LIMIT, "out of memory for vCPUs");
-	if (vcpu_supported_cpuid(vm->kvm_fd, &cpuid, &e) < 0)
-		return api_error_set(err, API_ERR_KVM, "%s", e.msg);
+	if (build_cpuid(vm, &cpuid, err) < 0)
+		return -EINVAL;
 	if (learn_cpu_features(vm, cpuid, err) < 0)
 		return -EINVAL;
 	for (unsigned int i = 0; i < vm->cfg.vcpus; i++) {
@@ -356,6 +402,81 @@ int vm_start(struct vm *vm, struct api_error *err)
 			return api_error_set(err, API_ERR_RESOURCE_LIMIT, "%s", e.msg);
 		}
 	return 0;
+}
+
+/* Every vCPU parked at an instruction boundary (asked all at once, then
+ * waited for, so the VM stops as one). */
+static void pause_vcpus(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_pause(vm->vcpus[i]);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_wait_paused(vm->vcpus[i]);
+}
+
+static void resume_vcpus(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_resume(vm->vcpus[i]);
+}
+
+void vm_pause(struct vm *vm)
+{
+	if (!vm->paused)
+		pause_vcpus(vm);
+	vm->paused = true;
+}
+
+void vm_resume(struct vm *vm)
+{
+	if (vm->paused)
+		resume_vcpus(vm);
+	vm->paused = false;
+}
+
+bool vm_is_paused(const struct vm *vm)
+{
+	return vm->paused;
+}
+
+static int reset_vcpus(struct vm *vm, struct api_error *err)
+{
+	struct error e;
+
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		if (vcpu_reset(vm->vcpus[i], VCPU_RESET_POWER_ON, NULL, &e) < 0)
+			return api_error_set(err, API_ERR_KVM, "%s", e.msg);
+	return 0;
+}
+
+/*
+ * Platform reset, as the reset button: every vCPU to its power-on state
+ * (vcpu/reset.c), the devices and the in-kernel PIC/IOAPIC/PIT to theirs,
+ * and the boot loader run again, so the kernel image and boot information
+ * are fresh (the rest of RAM keeps its contents, as on real hardware). The
+ * VM stays paused across it if it was paused.
+ */
+int vm_reset(struct vm *vm, struct api_error *err)
+{
+	struct boot_entry entry;
+	int rc;
+
+	if (!vm->paused)
+		pause_vcpus(vm);
+	rc = reset_vcpus(vm, err);
+	if (rc == 0)
+		rc = restore_initial_platform(vm, err);
+	if (rc == 0) {
+		iobus_reset(vm->bus);
+		rc = load_kernel(vm, &entry, err);
+	}
+	if (rc == 0)
+		rc = apply_boot_entry(vm->vcpus[0], &entry, err);
+	if (!vm->paused)
+		resume_vcpus(vm);
+	if (rc == 0)
+		log_notice("VM reset");
+	return rc;
 }
 
 void vm_request_exit(struct vm *vm, enum vm_end_state state, bool has_status, int status,

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "api/errors.h"
+#include "vcpu/cpuid.h"
 #include "vmmd/worker/console.h"
 
 struct vm_config {
@@ -28,6 +29,7 @@ struct vm_config {
 	const char *boot;
 	const char *console_log;
 	size_t console_log_max;
+	struct vcpu_cpu_policy cpu;
 };
 
 enum vm_end_state {
@@ -55,6 +57,16 @@ int vm_create(const struct vm_config *cfg, vm_wake_fn wake, void *ctx, struct vm
 	      struct api_error *err);
 
 int vm_start(struct vm *vm, struct api_error *err);
+
+/* Pause: every vCPU parked at an instruction boundary until vm_resume().
+ * Main thread only. */
+void vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+bool vm_is_paused(const struct vm *vm);
+
+/* Platform reset (vCPUs, devices, boot loader); keeps the VM paused if it
+ * was. Main thread only. */
+int vm_reset(struct vm *vm, struct api_error *err);
 
 /* Records why the VM ends (first call wins) and kicks every vCPU. Thread-safe. */
 void vm_request_exit(struct vm *vm, enum vm_end_state state, bool has_status, int status,

@@ -283,6 +283,7 @@ static const struct api_param p_start[] = {
 	{ .name = "console_log", .type = API_T_STRING, .required = true, .max_len = 4096 },
 	{ .name = "console_log_max", .type = API_T_INT, .min = 0, .max = INT64_MAX },
 	{ .name = "run_dir", .type = API_T_STRING, .required = true, .max_len = 4096 },
+	{ .name = "cpu", .type = API_T_OBJECT },
 	{ 0 },
 };
 
@@ -325,7 +326,8 @@ static void w_start(struct api_call *call, json_object *params, void *ctx)
 	snprintf(cfg.name, sizeof(cfg.name), "%s", api_param_string(params, "name", ""));
 	snprintf(ws->name, sizeof(ws->name), "%s", cfg.name);
 	ws->transient = api_param_bool(params, "transient", false);
-	if (vm_create(&cfg, wake_main_loop, ws, &ws->vm, &err) < 0 ||
+	if (vm_cpu_policy_from_json(api_param_get(params, "cpu"), &cfg.cpu, &err) < 0 ||
+	    vm_create(&cfg, wake_main_loop, ws, &ws->vm, &err) < 0 ||
 	    publish(ws, api_param_string(params, "run_dir", ""), &err) < 0 ||
 	    vm_start(ws->vm, &err) < 0) {
 		fail_start(ws, call, &err);
@@ -351,7 +353,8 @@ static void w_attach(struct api_call *call, json_object *params, void *ctx)
 	r = json_object_new_object();
 	json_object_object_add(r, "name", json_object_new_string(ws->name));
 	json_object_object_add(r, "pid", json_object_new_int(getpid()));
-	json_object_object_add(r, "state", json_object_new_string("running"));
+	json_object_object_add(r, "state",
+			       json_object_new_string(vm_is_paused(ws->vm) ? "paused" : "running"));
 	json_object_object_add(r, "started_at", json_object_new_double(ws->started_at));
 	json_object_object_add(r, "definition", json_object_get(ws->definition));
 	api_call_reply(call, r);
@@ -490,6 +493,79 @@ static void w_memory_read(struct api_call *call, json_object *params, void *ctx)
 	answer(call, rc, r, &err);
 }
 
+static void w_registers(struct api_call *call, json_object *params, void *ctx)
+{
+	struct worker_state *ws = ctx;
+	json_object *r = NULL;
+	struct api_error err;
+	int rc;
+
+	if (!have_vm(ws, call))
+		return;
+	rc = inspect_registers(ws->vm, (unsigned int)api_param_int(params, "vcpu", 0), &r, &err);
+	answer(call, rc, r, &err);
+}
+
+static void w_cpuid(struct api_call *call, json_object *params, void *ctx)
+{
+	struct worker_state *ws = ctx;
+	json_object *r = NULL;
+	struct api_error err;
+	int rc;
+
+	if (!have_vm(ws, call))
+		return;
+	rc = inspect_cpuid(ws->vm, (unsigned int)api_param_int(params, "vcpu", 0), &r, &err);
+	answer(call, rc, r, &err);
+}
+
+static json_object *paused_result(struct worker_state *ws)
+{
+	json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "paused", json_object_new_boolean(vm_is_paused(ws->vm)));
+	return r;
+}
+
+static void w_pause(struct api_call *call, json_object *params, void *ctx)
+{
+	struct worker_state *ws = ctx;
+
+	if (!have_vm(ws, call))
+		return;
+	vm_pause(ws->vm);
+	log_info("paused");
+	api_call_reply(call, paused_result(ws));
+}
+
+static void w_resume(struct api_call *call, json_object *params, void *ctx)
+{
+	struct worker_state *ws = ctx;
+
+	if (!have_vm(ws, call))
+		return;
+	vm_resume(ws->vm);
+	log_info("resumed");
+	api_call_reply(call, paused_result(ws));
+}
+
+static void w_reset(struct api_call *call, json_object *params, void *ctx)
+{
+	struct worker_state *ws = ctx;
+	struct api_error err;
+
+	if (!have_vm(ws, call))
+		return;
+	if (vm_reset(ws->vm, &err) < 0) {
+		/* A half-done reset leaves no VM worth running. */
+		log_error("reset failed: %s", err.message);
+		api_call_fail_error(call, &err);
+		vm_request_exit(ws->vm, VM_END_CRASHED, false, 0, err.message);
+		return;
+	}
+	api_call_reply(call, paused_result(ws));
+}
+
 static const struct api_param p_role[] = {
 	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = 4095 },
 	{ 0 },
@@ -532,6 +608,11 @@ static const struct api_method worker_methods[] = {
 	{ .name = "vcpu.role", .handler = w_vcpu_role, .params = p_role },
 	{ .name = "vm.translate", .handler = w_translate, .params = p_translate },
 	{ .name = "vm.memory.read", .handler = w_memory_read, .params = p_memory_read },
+	{ .name = "vcpu.registers", .handler = w_registers, .params = p_role },
+	{ .name = "vcpu.cpuid", .handler = w_cpuid, .params = p_role },
+	{ .name = "vm.pause", .handler = w_pause, .params = p_none },
+	{ .name = "vm.resume", .handler = w_resume, .params = p_none },
+	{ .name = "vm.reset", .handler = w_reset, .params = p_none },
 };
 
 static struct api_session_config worker_session_config(void)

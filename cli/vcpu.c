@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/* vmctl pause, resume, reset and regs. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/vmctl.h"
+
+static const char *str(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : "";
+}
+
+static void print_list(json_object *o, const char *key)
+{
+	json_object *a;
+
+	if (!json_object_object_get_ex(o, key, &a))
+		return;
+	printf(" [");
+	for (size_t i = 0; i < json_object_array_length(a); i++)
+		printf("%s%s", i ? " " : "", json_object_get_string(json_object_array_get_idx(a, i)));
+	printf("]");
+}
+
+static void print_gprs(json_object *r)
+{
+	static const char *const names[] = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi",
+					     "rsp", "rbp", "r8",  "r9",	 "r10", "r11",
+					     "r12", "r13", "r14", "r15" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		printf("%-3s=%-18s%s", names[i], str(r, names[i]), i % 4 == 3 ? "\n" : " ");
+	printf("rip=%s rflags=%s", str(r, "rip"), str(r, "rflags"));
+	print_list(r, "rflags_bits");
+	printf(" iopl=%s\n", str(r, "iopl"));
+}
+
+static void print_segment(json_object *r, const char *name)
+{
+	json_object *s;
+
+	if (!json_object_object_get_ex(r, name, &s))
+		return;
+	printf("%-4s sel=%-6s base=%-18s limit=%-10s dpl=%s %s%s%s%s  %s\n", name,
+	       str(s, "selector"), str(s, "base"), str(s, "limit"), str(s, "dpl"),
+	       json_object_get_boolean(json_object_object_get(s, "present")) ? "P" : "-",
+	       json_object_get_boolean(json_object_object_get(s, "db")) ? " D/B" : "",
+	       json_object_get_boolean(json_object_object_get(s, "l")) ? " L" : "",
+	       json_object_get_boolean(json_object_object_get(s, "g")) ? " G" : "", str(s, "kind"));
+}
+
+static void print_table(json_object *r, const char *name)
+{
+	json_object *t;
+
+	if (json_object_object_get_ex(r, name, &t))
+		printf("%-4s base=%s limit=%s\n", name, str(t, "base"), str(t, "limit"));
+}
+
+static void print_registers(json_object *r)
+{
+	static const char *const segments[] = { "cs", "ds", "es", "fs", "gs", "ss", "tr", "ldtr" };
+
+	printf("vcpu %s: %s mode, CPL %s\n", str(r, "vcpu"), str(r, "mode"), str(r, "cpl"));
+	print_gprs(r);
+	for (size_t i = 0; i < sizeof(segments) / sizeof(segments[0]); i++)
+		print_segment(r, segments[i]);
+	print_table(r, "gdt");
+	print_table(r, "idt");
+	printf("cr0=%s", str(r, "cr0"));
+	print_list(r, "cr0_bits");
+	printf(" cr2=%s cr3=%s\ncr4=%s", str(r, "cr2"), str(r, "cr3"), str(r, "cr4"));
+	print_list(r, "cr4_bits");
+	printf(" cr8=%s\nefer=%s", str(r, "cr8"), str(r, "efer"));
+	print_list(r, "efer_bits");
+	printf(" apic_base=%s", str(r, "apic_base"));
+	if (json_object_object_get(r, "xcr0"))
+		printf(" xcr0=%s", str(r, "xcr0"));
+	printf("\n");
+	if (json_object_object_get(r, "dr7"))
+		printf("dr0=%s dr1=%s dr2=%s dr3=%s dr6=%s dr7=%s\n", str(r, "dr0"), str(r, "dr1"),
+		       str(r, "dr2"), str(r, "dr3"), str(r, "dr6"), str(r, "dr7"));
+}
+
+int vmctl_cmd_regs(struct vmctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { { "vcpu", required_argument, NULL, 'c' }, { 0 } };
+	json_object *p = json_object_new_object(), *r;
+	char *end;
+	long v;
+	int opt, rc;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		errno = 0;
+		v = opt == 'c' ? strtol(optarg, &end, 10) : -1;
+		if (opt != 'c' || errno || *end || v < 0 || v > 4095) {
+			if (opt == 'c')
+				vmctl_error("--vcpu needs a vCPU number, got '%s'", optarg);
+			goto usage;
+		}
+		json_object_object_add(p, "vcpu", json_object_new_int((int)v));
+	}
+	if (argc - optind != 1)
+		goto usage;
+	json_object_object_add(p, "name", json_object_new_string(argv[optind]));
+	rc = vmctl_call(ctl, "vcpu.registers", p, &r);
+	if (rc)
+		return rc;
+	if (ctl->json)
+		vmctl_print(ctl, r, NULL);
+	else
+		print_registers(r);
+	json_object_put(r);
+	return VMCTL_EXIT_OK;
+usage:
+	json_object_put(p);
+	vmctl_command_usage(vmctl_find_command("regs"), stderr);
+	return VMCTL_EXIT_USAGE;
+}
