@@ -70,7 +70,8 @@ VCPU_SRCS := vcpu/vcpu.c vcpu/regs.c vcpu/reset.c vcpu/cpuid.c vcpu/state.c \
 # ---------------------------------------------------------------- vmmd/ data plane
 # The VM worker: guest memory, devices, boot loaders (library "vm").
 VM_SRCS := vmmd/worker/memory.c vmmd/worker/console.c vmmd/worker/vm.c \
-	   vmmd/worker/worker.c vmmd/worker/inspect.c vmmd/worker/registers.c vmmd/vmdef.c \
+	   vmmd/worker/worker.c vmmd/worker/inspect.c vmmd/worker/registers.c \
+	   vmmd/worker/control.c vmmd/vmdef.c \
 	   vmmd/rundir.c
 # Port-I/O device models: the bus and the devices on it.
 VM_SRCS += vmmd/devices/iobus.c vmmd/devices/serial.c vmmd/devices/debug-exit.c
@@ -79,7 +80,8 @@ VM_SRCS += vmmd/boot/boot.c vmmd/boot/elf.c vmmd/boot/multiboot.c vmmd/boot/flat
 
 # ---------------------------------------------------------------- vmmd/ control plane
 VMMD_SRCS := vmmd/main.c vmmd/daemon.c vmmd/client.c vmmd/registry.c \
-	     vmmd/supervisor.c vmmd/methods.c vmmd/store.c vmmd/listen.c vmmd/limits.c
+	     vmmd/supervisor.c vmmd/methods.c vmmd/store.c vmmd/listen.c vmmd/limits.c \
+	     vmmd/reattach.c
 
 # ---------------------------------------------------------------- cli/
 VMCTL_SRCS := cli/vmctl.c cli/commands.c cli/console.c cli/run.c cli/private.c cli/events.c cli/inspect.c \

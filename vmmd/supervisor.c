@@ -25,7 +25,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,34 +34,12 @@
 #include "util/macro.h"
 #include "util/time.h"
 #include "vmmd/rundir.h"
+#include "vmmd/supervisor-internal.h"
 #include "vmmd/vmmd.h"
 
 /* The socketpair end a worker finds on this descriptor. */
 #define WORKER_LINK_FD 3
 
-struct worker {
-	struct daemon *d;
-	struct vm_record *vm;	  /* NULL once detached (settled, being reaped) */
-	struct worker *next_reaping;
-	pid_t pid;
-	struct rpc_conn *conn;
-	bool adopted;	/* found by a restarted vmmd, not our child */
-	ev_child child; /* our children */
-	int pidfd;	/* adopted workers: readable once the process is gone */
-	ev_io pidfd_io;
-	ev_timer kill_timer;
-	enum vm_state idle_state; /* state to return to if the start fails */
-	bool started;		  /* worker.start succeeded */
-	bool start_failed;
-	struct api_error start_error;
-	bool reported; /* worker.exit received */
-	enum vm_state final_state;
-	char final_reason[512];
-	int exit_status;
-	bool has_exit_status;
-	bool stopping;
-	char stop_reason[256];
-};
 
 pid_t worker_pid(const struct worker *w)
 {
@@ -126,7 +103,7 @@ static void describe_wait_status(int status, char *buf, size_t size)
 		snprintf(buf, size, "worker ended with wait status 0x%x", status);
 }
 
-static void worker_free(struct worker *w)
+void worker_free(struct worker *w)
 {
 	ev_timer_stop(w->d->loop, &w->kill_timer);
 	if (w->adopted) {
@@ -193,7 +170,7 @@ static void settle_vm(struct worker *w, int status)
 	answer_waiters(&vm->stop_waiters, NULL, vm);
 }
 
-static void settle_and_tidy(struct worker *w, int status)
+void worker_settle_and_tidy(struct worker *w, int status)
 {
 	struct vm_record *vm = w->vm;
 
@@ -208,7 +185,7 @@ static void worker_gone(struct worker *w, int status)
 
 	log_debug("worker %d exited (status 0x%x)", w->pid, status);
 	if (w->vm)
-		settle_and_tidy(w, status);
+		worker_settle_and_tidy(w, status);
 	else
 		reaping_remove(w);
 	worker_free(w);
@@ -232,7 +209,7 @@ static void on_child_exit(struct ev_loop *loop, ev_child *c, int revents)
 	worker_gone(w, c->rstatus);
 }
 
-static void on_adopted_exit(struct ev_loop *loop, ev_io *io, int revents)
+void worker_on_adopted_exit(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct worker *w = io->data;
 
@@ -241,7 +218,7 @@ static void on_adopted_exit(struct ev_loop *loop, ev_io *io, int revents)
 	worker_gone(w, 0);
 }
 
-static void on_kill_timer(struct ev_loop *loop, ev_timer *t, int revents)
+void worker_on_kill_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = t->data;
 
@@ -292,7 +269,7 @@ static void record_exit_report(struct worker *w, json_object *params)
 	arm_kill_timer(w);
 	if (w->started) {
 		reaping_add(w);
-		settle_and_tidy(w, 0);
+		worker_settle_and_tidy(w, 0);
 	}
 }
 
@@ -334,7 +311,7 @@ static void on_worker_closed(struct rpc_conn *c, const char *reason, void *userd
 	arm_kill_timer(w);
 }
 
-static const struct rpc_conn_ops worker_link_ops = {
+const struct rpc_conn_ops worker_link_ops = {
 	.message = on_worker_message,
 	.bad_message = on_worker_bad_message,
 	.closed = on_worker_closed,
@@ -365,7 +342,7 @@ static void on_start_reply(void *data, json_object *result, const struct api_err
 	/* The guest may have ended before the start reply was read. */
 	if (w->reported) {
 		reaping_add(w);
-		settle_and_tidy(w, 0);
+		worker_settle_and_tidy(w, 0);
 	}
 }
 
@@ -440,7 +417,7 @@ int worker_spawn(struct vm_record *vm, struct api_error *err)
 	ev_child_init(&w->child, on_child_exit, pid, 0);
 	w->child.data = w;
 	ev_child_start(d->loop, &w->child);
-	ev_init(&w->kill_timer, on_kill_timer);
+	ev_init(&w->kill_timer, worker_on_kill_timer);
 	w->kill_timer.data = w;
 	w->conn = rpc_conn_new(d->loop, sv[0], NULL, &worker_link_ops, w);
 	vm->worker = w;
@@ -559,186 +536,4 @@ void worker_forward_then_set(struct worker *w, struct api_call *call, const char
 		snprintf(f->reason, sizeof(f->reason), "%s", reason);
 	}
 	forward(w, call, method, NULL, f);
-}
-
-/* ---------------------------------------------------------------- restart */
-
-void worker_detach(struct worker *w)
-{
-	struct vm_record *vm = w->vm;
-
-	log_info("VM '%s': leaving worker %d running", vm->def->name, w->pid);
-	vm->worker = NULL;
-	w->vm = NULL;
-	worker_free(w);
-}
-
-static int connect_worker(const struct rundir_paths *p, int *ret_fd)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(p->sock) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, p->sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return negative_errno();
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int rc = negative_errno();
-		close(fd);
-		return rc;
-	}
-	*ret_fd = fd;
-	return 0;
-}
-
-/* Marks a VM whose worker is gone, with what the run directory says. */
-static void settle_orphan(struct vm_record *vm, const char *why)
-{
-	if (vm->state == VM_STARTING || vm->state == VM_STOPPING)
-		vm->state = VM_RUNNING; /* from here, any ending is allowed */
-	vm_set_state(vm, VM_CRASHED, why);
-}
-
-static void on_attach_reply(void *data, json_object *result, const struct api_error *error)
-{
-	struct worker *w = data;
-	struct vm_record *vm = w->vm;
-	json_object *pid;
-	double started_at, now_real;
-	struct timespec ts;
-	char why[600];
-
-	if (!vm)
-		return;
-	if (error || !json_object_object_get_ex(result, "pid", &pid) ||
-	    json_object_get_int(pid) != w->pid ||
-	    strcmp(api_param_string(result, "name", ""), vm->def->name) != 0) {
-		snprintf(why, sizeof(why), "worker %d could not be reattached: %s", w->pid,
-			 error ? error->message : "it answered for another VM");
-		log_error("VM '%s': %s; killing it", vm->def->name, why);
-		kill(w->pid, SIGKILL);
-		return; /* settles when the pidfd reports the exit */
-	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now_real = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-	started_at = json_object_get_double(api_param_get(result, "started_at"));
-	vm->started_ns = time_monotonic_ns() - (uint64_t)(MAX(now_real - started_at, 0.0) * 1e9);
-	w->started = true;
-	/* It may have been paused when the previous vmmd left it. */
-	vm->state = strcmp(api_param_string(result, "state", ""), "paused") == 0 ? VM_PAUSED
-										: VM_RUNNING;
-	log_notice("VM '%s': reattached to worker %d", vm->def->name, w->pid);
-}
-
-static int adopt(struct vm_record *vm, pid_t pid, const struct rundir_paths *paths)
-{
-	struct daemon *d = vm->d;
-	struct worker *w;
-	int fd, pidfd;
-
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
-		return negative_errno();
-	if (connect_worker(paths, &fd) < 0) {
-		close(pidfd);
-		return -ECONNREFUSED;
-	}
-	w = calloc(1, sizeof(*w));
-	if (!w) {
-		close(fd);
-		close(pidfd);
-		return -ENOMEM;
-	}
-	w->d = d;
-	w->vm = vm;
-	w->pid = pid;
-	w->adopted = true;
-	w->pidfd = pidfd;
-	w->idle_state = VM_CRASHED;
-	ev_io_init(&w->pidfd_io, on_adopted_exit, pidfd, EV_READ);
-	w->pidfd_io.data = w;
-	ev_io_start(d->loop, &w->pidfd_io);
-	ev_init(&w->kill_timer, on_kill_timer);
-	w->kill_timer.data = w;
-	w->conn = rpc_conn_new(d->loop, fd, NULL, &worker_link_ops, w);
-	vm->worker = w;
-	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
-		/* The stored state lags behind a start that completed. */
-		vm->state = VM_RUNNING;
-	}
-	if (!w->conn || rpc_conn_call(w->conn, "worker.attach", NULL,
-				      d->cfg.limits.worker_call_timeout_s, on_attach_reply, w) < 0)
-		kill(pid, SIGKILL);
-	return 0;
-}
-
-static void apply_exit_record(struct vm_record *vm, const struct rundir_paths *paths)
-{
-	struct rundir_exit e;
-	struct error err;
-
-	if (rundir_read_exit(paths, &e, &err) < 0) {
-		settle_orphan(vm, err.msg);
-	} else {
-		if (vm->state != VM_RUNNING)
-			vm->state = VM_RUNNING;
-		vm->has_exit_status = e.has_exit_status;
-		vm->exit_status = e.exit_status;
-		vm_set_state(vm, strcmp(e.state, "stopped") == 0 ? VM_STOPPED : VM_CRASHED,
-			     e.reason);
-	}
-	unlink(paths->exit);
-	rundir_unpublish(paths);
-}
-
-static bool was_live(enum vm_state s)
-{
-	return s == VM_RUNNING || s == VM_PAUSED || s == VM_STARTING || s == VM_STOPPING;
-}
-
-/* What became of one VM while no vmmd watched it. */
-static void reattach_one(struct vm_record *vm)
-{
-	struct rundir_paths paths;
-	char boot_id[64], why[600];
-	uint64_t start_time;
-	struct error err;
-	pid_t pid;
-
-	if (vm->state == VM_BROKEN || rundir_paths(vm->d->cfg.run_dir, vm->def->name, &paths) < 0)
-		return;
-	if (access(paths.exit, F_OK) == 0) {
-		apply_exit_record(vm, &paths);
-		return;
-	}
-	if (rundir_read_pid(&paths, &pid, &start_time, &err) == 0) {
-		if (rundir_worker_alive(pid, start_time, vm->def->name) && adopt(vm, pid, &paths) == 0)
-			return;
-		rundir_unpublish(&paths);
-		snprintf(why, sizeof(why), "worker %d ended while vmmd was not running, without a report",
-			 pid);
-		settle_orphan(vm, why);
-		return;
-	}
-	if (!was_live(vm->state))
-		return;
-	store_read_boot_id(boot_id, sizeof(boot_id));
-	if (vm->stored_boot_id[0] && strcmp(boot_id, vm->stored_boot_id) != 0) {
-		vm->state = VM_RUNNING;
-		vm_set_state(vm, VM_STOPPED, "the host rebooted while the VM was running");
-	} else {
-		settle_orphan(vm, "its worker is gone and left no record");
-	}
-}
-
-void supervisor_reattach_all(struct daemon *d)
-{
-	struct vm_record *vm, *next;
-
-	for (vm = d->vms; vm; vm = next) {
-		next = vm->next;
-		reattach_one(vm);
-	}
 }

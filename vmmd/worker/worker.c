@@ -34,6 +34,7 @@
 #include "mmu/mmu.h"
 #include "vmmd/worker/inspect.h"
 #include "vmmd/worker/vm.h"
+#include "vmmd/worker/worker-internal.h"
 
 /* The link inherited from the vmmd that started this worker. */
 #define WORKER_LINK_FD 3
@@ -43,25 +44,6 @@
  * burst instead of one per UART write, and still imperceptible when typing. */
 #define CONSOLE_FLUSH_DELAY_S 0.002
 
-struct worker_state {
-	struct ev_loop *loop;
-	struct rpc_conn *link; /* NULL while no vmmd is attached */
-	struct api_session *session;
-	struct vm *vm;
-	json_object *definition; /* worker.start's params */
-	struct rundir_paths paths;
-	int listen_fd;
-	ev_io listen_io;
-	ev_async wake;
-	ev_timer console_flush;
-	ev_signal sig_term;
-	char name[VM_NAME_MAX + 1];
-	bool transient;
-	bool published;
-	bool ended;
-	bool start_failed;
-	double started_at; /* CLOCK_REALTIME seconds */
-};
 
 static const struct rpc_conn_ops link_ops;
 static const struct api_session_ops link_session_ops;
@@ -419,173 +401,6 @@ static void w_console_history(struct api_call *call, json_object *params, void *
 	free(hist);
 	api_call_reply(call, r);
 }
-
-/* ---------------------------------------------------------------- inspection */
-
-static const char *const access_kinds[] = { "read", "write", "fetch", NULL };
-
-static uint32_t access_flags(json_object *params)
-{
-	const char *kind = api_param_string(params, "access", "read");
-	uint32_t access = strcmp(kind, "write") == 0   ? MMU_ACCESS_WRITE
-			  : strcmp(kind, "fetch") == 0 ? MMU_ACCESS_FETCH
-						       : MMU_ACCESS_READ;
-
-	return access | (api_param_bool(params, "user", false) ? MMU_ACCESS_USER : 0);
-}
-
-/* Runs an inspection that needs a running VM; answers the call. */
-static bool have_vm(struct worker_state *ws, struct api_call *call)
-{
-	if (ws->vm && !ws->ended)
-		return true;
-	api_call_fail(call, API_ERR_WRONG_STATE, "no VM is running in this worker");
-	return false;
-}
-
-static void answer(struct api_call *call, int rc, json_object *result, const struct api_error *err)
-{
-	if (rc < 0)
-		api_call_fail_error(call, err);
-	else
-		api_call_reply(call, result);
-}
-
-static void w_vcpu_role(struct api_call *call, json_object *params, void *ctx)
-{
-	struct worker_state *ws = ctx;
-	json_object *r = NULL;
-	struct api_error err;
-	int rc;
-
-	if (!have_vm(ws, call))
-		return;
-	rc = inspect_role(ws->vm, (unsigned int)api_param_int(params, "vcpu", 0), &r, &err);
-	answer(call, rc, r, &err);
-}
-
-static void w_translate(struct api_call *call, json_object *params, void *ctx)
-{
-	struct worker_state *ws = ctx;
-	json_object *r = NULL;
-	struct api_error err;
-	int rc;
-
-	if (!have_vm(ws, call))
-		return;
-	rc = inspect_translate(ws->vm, (unsigned int)api_param_int(params, "vcpu", 0),
-			       api_param_u64(params, "gva", 0), access_flags(params), &r, &err);
-	answer(call, rc, r, &err);
-}
-
-static void w_memory_read(struct api_call *call, json_object *params, void *ctx)
-{
-	struct worker_state *ws = ctx;
-	json_object *r = NULL;
-	struct api_error err;
-	int rc;
-
-	if (!have_vm(ws, call))
-		return;
-	rc = inspect_read(ws->vm, api_param_u64(params, "addr", 0),
-			  (size_t)api_param_int(params, "len", 0), api_param_bool(params, "virtual", false),
-			  (unsigned int)api_param_int(params, "vcpu", 0), &r, &err);
-	answer(call, rc, r, &err);
-}
-
-static void w_registers(struct api_call *call, json_object *params, void *ctx)
-{
-	struct worker_state *ws = ctx;
-	json_object *r = NULL;
-	struct api_error err;
-	int rc;
-
-	if (!have_vm(ws, call))
-		return;
-	rc = inspect_registers(ws->vm, (unsigned int)api_param_int(params, "vcpu", 0), &r, &err);
-	answer(call, rc, r, &err);
-}
-
-static void w_cpuid(struct api_call *call, json_object *params, void *ctx)
-{
-	struct worker_state *ws = ctx;
-	json_object *r = NULL;
-	struct api_error err;
-	int rc;
-
-	if (!have_vm(ws, call))
-		return;
-	rc = inspect_cpuid(ws->vm, (unsigned int)api_param_int(params, "vcpu", 0), &r, &err);
-	answer(call, rc, r, &err);
-}
-
-static json_object *paused_result(struct worker_state *ws)
-{
-	json_object *r = json_object_new_object();
-
-	json_object_object_add(r, "paused", json_object_new_boolean(vm_is_paused(ws->vm)));
-	return r;
-}
-
-static void w_pause(struct api_call *call, json_object *params, void *ctx)
-{
-	struct worker_state *ws = ctx;
-
-	if (!have_vm(ws, call))
-		return;
-	vm_pause(ws->vm);
-	log_info("paused");
-	api_call_reply(call, paused_result(ws));
-}
-
-static void w_resume(struct api_call *call, json_object *params, void *ctx)
-{
-	struct worker_state *ws = ctx;
-
-	if (!have_vm(ws, call))
-		return;
-	vm_resume(ws->vm);
-	log_info("resumed");
-	api_call_reply(call, paused_result(ws));
-}
-
-static void w_reset(struct api_call *call, json_object *params, void *ctx)
-{
-	struct worker_state *ws = ctx;
-	struct api_error err;
-
-	if (!have_vm(ws, call))
-		return;
-	if (vm_reset(ws->vm, &err) < 0) {
-		/* A half-done reset leaves no VM worth running. */
-		log_error("reset failed: %s", err.message);
-		api_call_fail_error(call, &err);
-		vm_request_exit(ws->vm, VM_END_CRASHED, false, 0, err.message);
-		return;
-	}
-	api_call_reply(call, paused_result(ws));
-}
-
-static const struct api_param p_role[] = {
-	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = 4095 },
-	{ 0 },
-};
-
-static const struct api_param p_translate[] = {
-	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = 4095 },
-	{ .name = "gva", .type = API_T_U64, .required = true },
-	{ .name = "access", .type = API_T_ENUM, .choices = access_kinds },
-	{ .name = "user", .type = API_T_BOOL },
-	{ 0 },
-};
-
-static const struct api_param p_memory_read[] = {
-	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = 4095 },
-	{ .name = "addr", .type = API_T_U64, .required = true },
-	{ .name = "len", .type = API_T_INT, .required = true, .min = 1, .max = INSPECT_READ_MAX },
-	{ .name = "virtual", .type = API_T_BOOL },
-	{ 0 },
-};
 
 static const struct api_param p_stop[] = {
 	{ .name = "reason", .type = API_T_STRING, .max_len = 256 },
