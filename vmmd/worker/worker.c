@@ -31,8 +31,6 @@
 #include "util/log.h"
 #include "vmmd/rundir.h"
 #include "vmmd/vmdef.h"
-#include "mmu/mmu.h"
-#include "vmmd/worker/inspect.h"
 #include "vmmd/worker/vm.h"
 #include "vmmd/worker/worker-internal.h"
 
