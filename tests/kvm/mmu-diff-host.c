@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Host probes of the mmu/ differential test. Every deviation below was
+ * found by this test on PVM-backed KVM (kvm_pvm) and is probed for rather
+ * than assumed, so a host without it runs the whole class.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tests/kvm/mmu-diff-host.h"
+#include "tests/kvm/mmu-diff.h"
+
+/* A data page and addresses for the probes (docs/mmu.md lists them). */
+#define PROBE_DATA (DIFF_DATA_LOW + 0x5000)
+#define PROBE_GVA_32 0x40001008ULL
+#define PROBE_GVA_64 0x0000123456789008ULL
+#define PROBE_GVA_PML4E_256 0xFFFF800000001008ULL /* PML4E 256: the first upper-half slot */
+
+static const char *const reasons[DIFF_NR_DEVIATIONS] = {
+	[DIFF_DEVIATION_32BIT_PAGING] =
+		"this host's KVM cannot run 32-bit paging (a plain CPL-0 read does not complete; "
+		"kvm_pvm supports paging only in IA-32e mode)",
+	[DIFF_DEVIATION_PAE_PAGING] =
+		"this host's KVM cannot run PAE paging (a plain CPL-0 read does not complete; "
+		"kvm_pvm supports paging only in IA-32e mode)",
+	[DIFF_DEVIATION_PKRU_RING3] =
+		"this host's KVM applies PKRU key 0 to CPL-3 accesses whatever CR4.PKE and the "
+		"leaf's key say (native ring 3 under PVM: guest PKRU in hardware, shadow entries "
+		"with key 0): CPL-3 cases with PKRU key 0 restricted",
+	[DIFF_DEVIATION_RING3_PML4E_256] =
+		"this host's KVM faults every CPL-3 access through PML4E 256 "
+		"(0xffff800000000000-0xffff807fffffffff, reserved by PVM)",
+	[DIFF_DEVIATION_PKEY_FETCH] =
+		"this host's KVM emulates the payload's OUT at CPL 3 by reading its bytes with "
+		"PKRU applied and reports #PF(P|U|I|PK): CPL-3 fetches from a page whose "
+		"protection key has access disabled (CR4.PKE=1)",
+};
+
+const char *diff_deviation_reason(enum diff_deviation d)
+{
+	return d > DIFF_DEVIATION_NONE && d < DIFF_NR_DEVIATIONS ? reasons[d] : "";
+}
+
+/* The probe's access must complete: a read with the data at its GPA, a
+ * fetch by running the payload. Returns 1 if it did, 0 if not, negative
+ * errno if KVM failed. */
+static int probe_read(struct diff_vm *vm, const struct diff_case *c, struct error *err)
+{
+	struct diff_observation obs;
+	int r;
+
+	diff_case_install(c, &vm->ram);
+	r = diff_vm_run_case(vm, c, &obs, err);
+	diff_pattern_restore(&vm->ram, c->data_gpa);
+	if (r < 0)
+		return r;
+	if (c->access == DIFF_FETCH)
+		return obs.outcome == DIFF_OUTCOME_FETCHED && obs.value == c->value;
+	return obs.outcome == DIFF_OUTCOME_DONE && obs.value == diff_pattern_word(c->data_gpa);
+}
+
+static int probe_legacy_paging(struct diff_vm *vm, struct diff_host *h, struct error *err)
+{
+	struct diff_case c;
+	int r;
+
+	diff_case_plain(&c, MMU_MODE_32BIT, 0, PROBE_GVA_32, PROBE_DATA);
+	r = probe_read(vm, &c, err);
+	if (r < 0)
+		return r;
+	h->present[DIFF_DEVIATION_32BIT_PAGING] = !r;
+	diff_case_plain(&c, MMU_MODE_PAE, 0, PROBE_GVA_32, PROBE_DATA);
+	r = probe_read(vm, &c, err);
+	if (r < 0)
+		return r;
+	h->present[DIFF_DEVIATION_PAE_PAGING] = !r;
+	return 0;
+}
+
+/* PKRU with key 0's access-disable bit and CR4.PKE clear: PKRU must not
+ * matter (SDM Vol. 3A §4.6.2). */
+static int probe_pkru_ring3(struct diff_vm *vm, struct diff_host *h, struct error *err)
+{
+	struct diff_case c;
+	int r;
+
+	if (!h->usable.pku)
+		return 0;
+	diff_case_plain(&c, MMU_MODE_4LEVEL, 3, PROBE_GVA_64, PROBE_DATA);
+	c.pku = true;
+	c.pkru = 1;
+	r = probe_read(vm, &c, err);
+	if (r < 0)
+		return r;
+	h->present[DIFF_DEVIATION_PKRU_RING3] = !r;
+	return 0;
+}
+
+/* A CPL-3 fetch from a page with key 1, PKRU denying key 1 all data
+ * access: fetches are not subject to protection keys (SDM Vol. 3A §4.6.2). */
+static int probe_pkey_fetch(struct diff_vm *vm, struct diff_host *h, struct error *err)
+{
+	struct diff_case c;
+	int r;
+
+	if (!h->usable.pku)
+		return 0;
+	diff_case_plain(&c, MMU_MODE_4LEVEL, 3, PROBE_GVA_64, PROBE_DATA);
+	c.access = DIFF_FETCH;
+	c.value = 0xF7C4;
+	c.regs.cr4 |= MMU_CR4_PKE;
+	c.pku = true;
+	c.pkru = 1U << 2; /* key 1: AD */
+	c.entries[c.nr_entries - 1].value |= 1ULL << 59;
+	r = probe_read(vm, &c, err);
+	if (r < 0)
+		return r;
+	h->present[DIFF_DEVIATION_PKEY_FETCH] = !r;
+	return 0;
+}
+
+static int probe_pml4e_256(struct diff_vm *vm, struct diff_host *h, struct error *err)
+{
+	struct diff_case c;
+	int r;
+
+	diff_case_plain(&c, MMU_MODE_4LEVEL, 3, PROBE_GVA_PML4E_256, PROBE_DATA);
+	r = probe_read(vm, &c, err);
+	if (r < 0)
+		return r;
+	h->present[DIFF_DEVIATION_RING3_PML4E_256] = !r;
+	return 0;
+}
+
+/* CR4 bits that need a CPUID feature (SDM Vol. 3A §2.5; the validator's
+ * table), with the feature's place in struct mmu_cpu_features. */
+static const struct {
+	uint64_t bit;
+	size_t feature;
+} cr4_feature_bits[] = {
+	{ MMU_CR4_UMIP, offsetof(struct mmu_cpu_features, umip) },
+	{ MMU_CR4_LA57, offsetof(struct mmu_cpu_features, la57) },
+	{ MMU_CR4_VMXE, offsetof(struct mmu_cpu_features, vmx) },
+	{ MMU_CR4_SMXE, offsetof(struct mmu_cpu_features, smx) },
+	{ MMU_CR4_FSGSBASE, offsetof(struct mmu_cpu_features, fsgsbase) },
+	{ MMU_CR4_PCIDE, offsetof(struct mmu_cpu_features, pcid) },
+	{ MMU_CR4_OSXSAVE, offsetof(struct mmu_cpu_features, xsave) },
+	{ MMU_CR4_SMEP, offsetof(struct mmu_cpu_features, smep) },
+	{ MMU_CR4_SMAP, offsetof(struct mmu_cpu_features, smap) },
+	{ MMU_CR4_PKE, offsetof(struct mmu_cpu_features, pku) },
+	{ MMU_CR4_CET, offsetof(struct mmu_cpu_features, cet) },
+	{ MMU_CR4_PKS, offsetof(struct mmu_cpu_features, pks) },
+	{ MMU_CR4_LAM_SUP, offsetof(struct mmu_cpu_features, lam) },
+};
+
+static bool has_feature(const struct mmu_cpu_features *f, size_t offset)
+{
+	return *(const bool *)((const char *)f + offset);
+}
+
+/*
+ * A CR4-controlled feature is usable only if KVM_SET_SREGS2 accepts its
+ * bit: a host may advertise a feature in CPUID and still refuse the bit
+ * (PVM: LA57), or accept bits it does not advertise (PVM: SMEP, SMAP,
+ * PKE, and more). Accepted paging bits are exercised: the checks they
+ * enable live in KVM's common walker, which the cases compare against.
+ */
+static void probe_features(struct diff_vm *vm, struct diff_host *h)
+{
+	h->cpuid = vm->features;
+	h->usable = vm->features;
+	for (size_t i = 0; i < sizeof(cr4_feature_bits) / sizeof(cr4_feature_bits[0]); i++) {
+		uint64_t bit = cr4_feature_bits[i].bit;
+		bool accepted = diff_vm_accepts_cr4(vm, MMU_MODE_4LEVEL, bit);
+
+		if (accepted != has_feature(&h->cpuid, cr4_feature_bits[i].feature))
+			h->cr4_disagree |= bit;
+	}
+	h->usable.smep = diff_vm_accepts_cr4(vm, MMU_MODE_4LEVEL, MMU_CR4_SMEP);
+	h->usable.smap = diff_vm_accepts_cr4(vm, MMU_MODE_4LEVEL, MMU_CR4_SMAP);
+	h->usable.la57 = diff_vm_accepts_cr4(vm, MMU_MODE_4LEVEL, MMU_CR4_LA57) &&
+			 diff_vm_accepts_cr4(vm, MMU_MODE_PAE, MMU_CR4_LA57);
+	h->pke_accepted = diff_vm_accepts_cr4(vm, MMU_MODE_4LEVEL, MMU_CR4_PKE);
+	h->usable.pku = h->pke_accepted && diff_vm_set_pkru(vm, 0) == 0;
+}
+
+int diff_host_probe(struct diff_vm *vm, struct diff_host *ret, struct error *err)
+{
+	struct diff_host h;
+	int r;
+
+	memset(&h, 0, sizeof(h));
+	probe_features(vm, &h);
+	r = probe_legacy_paging(vm, &h, err);
+	if (r == 0)
+		r = probe_pkru_ring3(vm, &h, err);
+	if (r == 0)
+		r = probe_pml4e_256(vm, &h, err);
+	if (r == 0)
+		r = probe_pkey_fetch(vm, &h, err);
+	if (r < 0)
+		return r;
+	*ret = h;
+	return 0;
+}
+
+/* Native ring 3 under PVM runs only with paging; paging off is emulated. */
+static bool pkru_key0_restricted(const struct diff_case *c)
+{
+	return c->pku && (c->pkru & 3);
+}
+
+/* Protection keys in force (IA-32e paging, CR4.PKE) and the leaf's key has
+ * AD set in PKRU. */
+static bool leaf_key_access_disabled(const struct diff_case *c)
+{
+	unsigned int key;
+
+	if (!c->pku || !(c->regs.cr4 & MMU_CR4_PKE) || !(c->regs.efer & MMU_EFER_LMA) ||
+	    !c->nr_entries)
+		return false;
+	key = (unsigned int)(c->entries[c->nr_entries - 1].value >> 59) & 0xF;
+	return c->pkru >> (2 * key) & 1;
+}
+
+enum diff_deviation diff_host_deviation(const struct diff_host *h, const struct diff_case *c)
+{
+	if (c->mode == MMU_MODE_32BIT && h->present[DIFF_DEVIATION_32BIT_PAGING])
+		return DIFF_DEVIATION_32BIT_PAGING;
+	if (c->mode == MMU_MODE_PAE && h->present[DIFF_DEVIATION_PAE_PAGING])
+		return DIFF_DEVIATION_PAE_PAGING;
+	if (c->cpl != 3)
+		return DIFF_DEVIATION_NONE;
+	if (c->mode == MMU_MODE_4LEVEL && (c->gva >> 39 & 0x1FF) == 256 &&
+	    h->present[DIFF_DEVIATION_RING3_PML4E_256])
+		return DIFF_DEVIATION_RING3_PML4E_256;
+	if (pkru_key0_restricted(c) && c->mode != MMU_MODE_NONE &&
+	    h->present[DIFF_DEVIATION_PKRU_RING3])
+		return DIFF_DEVIATION_PKRU_RING3;
+	if (c->access == DIFF_FETCH && leaf_key_access_disabled(c) &&
+	    h->present[DIFF_DEVIATION_PKEY_FETCH])
+		return DIFF_DEVIATION_PKEY_FETCH;
+	return DIFF_DEVIATION_NONE;
+}
+
+static const char *yes_no(bool b)
+{
+	return b ? "yes" : "no";
+}
+
+void diff_host_print(const struct diff_host *h)
+{
+	const struct mmu_cpu_features *c = &h->cpuid, *u = &h->usable;
+
+	printf("mmu-diff: host features (in KVM's CPUID / used by the cases): SMEP %s/%s, "
+	       "SMAP %s/%s, PKU %s/%s, LA57 %s/%s, NX %s/%s, 1 GiB pages %s/%s, PSE-36 %s/%s, "
+	       "MAXPHYADDR %u\n",
+	       yes_no(c->smep), yes_no(u->smep), yes_no(c->smap), yes_no(u->smap),
+	       yes_no(c->pku), yes_no(u->pku), yes_no(c->la57), yes_no(u->la57), yes_no(c->nx),
+	       yes_no(u->nx), yes_no(c->gbpages), yes_no(u->gbpages), yes_no(c->pse36),
+	       yes_no(u->pse36), c->maxphyaddr);
+	if (c->la57 && !u->la57)
+		printf("mmu-diff: host: KVM's CPUID offers LA57 but KVM_SET_SREGS2 refuses CR4.LA57: "
+		       "no 5-level paging cases\n");
+	if (!c->smep && u->smep)
+		printf("mmu-diff: host: KVM_SET_SREGS2 accepts CR4.SMEP without SMEP in KVM's CPUID "
+		       "(KVM proper refuses it); SMEP cases run\n");
+	if (!c->smap && u->smap)
+		printf("mmu-diff: host: KVM_SET_SREGS2 accepts CR4.SMAP without SMAP in KVM's CPUID "
+		       "(KVM proper refuses it); SMAP cases run\n");
+	if (!c->pku && h->pke_accepted)
+		printf("mmu-diff: host: KVM_SET_SREGS2 accepts CR4.PKE without PKU in KVM's CPUID "
+		       "(KVM proper refuses it); PKU cases %s\n", u->pku ? "run" : "cannot load PKRU");
+	if (h->cr4_disagree)
+		printf("mmu-diff: host: KVM_SET_SREGS2 and KVM's CPUID disagree on CR4 bits 0x%llx\n",
+		       (unsigned long long)h->cr4_disagree);
+	for (unsigned int d = 1; d < DIFF_NR_DEVIATIONS; d++)
+		if (h->present[d])
+			printf("mmu-diff: host deviation: %s\n", reasons[d]);
+}
