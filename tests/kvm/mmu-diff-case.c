@@ -37,9 +37,14 @@
 #define UNBACKED_TABLE_64 0x7F00000000ULL
 #define UNBACKED_TABLE_32 0xF0000000ULL
 
+/* The first NR_CASE_PAGES hold nothing but the current case. */
+#define NR_CASE_PAGES 10
+
 const uint64_t diff_table_pages[] = {
 	DIFF_CASE_ROOT, DIFF_CASE_TABLE(0), DIFF_CASE_TABLE(1), DIFF_CASE_TABLE(2),
-	DIFF_CASE_TABLE(3), DIFF_PT32, DIFF_PT64, DIFF_PD64, DIFF_PDPT64, DIFF_PML4,
+	DIFF_CASE_TABLE(3), DIFF_ROM_TABLE(0), DIFF_ROM_TABLE(1), DIFF_ROM_TABLE(2),
+	DIFF_ROM_TABLE(3), DIFF_ROM_TABLE(4), DIFF_PT32, DIFF_PT64, DIFF_PD64, DIFF_PDPT64,
+	DIFF_PML4,
 };
 const unsigned int diff_nr_table_pages = ARRAY_SIZE(diff_table_pages);
 
@@ -142,12 +147,14 @@ static unsigned int level_index(enum mmu_paging_mode mode, unsigned int level, u
 	return (unsigned int)(gva >> level_shift(mode, level)) & ((1U << bits) - 1);
 }
 
-/* The table holding the level-`level` entries: the root, then one page per
- * lower level. */
-static uint64_t level_table(enum mmu_paging_mode mode, unsigned int level)
+/* The table holding c's level-`level` entries: the root, then one page per
+ * lower level, or the level's ROM page. */
+static uint64_t level_table(const struct diff_case *c, unsigned int level)
 {
-	unsigned int top = mode_levels(mode);
+	unsigned int top = mode_levels(c->mode);
 
+	if (level == c->rom_level)
+		return DIFF_ROM_TABLE(level - 1);
 	return level == top ? DIFF_CASE_ROOT : DIFF_CASE_TABLE(top - 1 - level);
 }
 
@@ -166,6 +173,8 @@ void *diff_memory_ptr(const struct diff_memory *mem, uint64_t gpa, size_t len)
 {
 	if (gpa + len <= DIFF_RAM_SIZE)
 		return mem->low + gpa;
+	if (gpa >= DIFF_ROM_BASE && gpa + len <= DIFF_ROM_BASE + DIFF_ROM_SIZE)
+		return mem->rom + (gpa - DIFF_ROM_BASE);
 	if (gpa >= DIFF_DATA_HIGH && gpa + len <= DIFF_DATA_HIGH + DIFF_DATA_HIGH_SIZE)
 		return mem->high + (gpa - DIFF_DATA_HIGH);
 	return NULL;
@@ -269,10 +278,11 @@ void diff_case_install(const struct diff_case *c, const struct diff_memory *mem)
 {
 	unsigned int size = entry_size(c->mode);
 
-	for (unsigned int i = 0; i < 5; i++)
+	for (unsigned int i = 0; i < NR_CASE_PAGES; i++)
 		memset(diff_memory_ptr(mem, diff_table_pages[i], PAGE_SIZE_4K), 0, PAGE_SIZE_4K);
 	if (c->mode != MMU_MODE_NONE)
-		put_entry(mem, DIFF_CASE_ROOT, scaffold_root_entry(c->mode), size);
+		put_entry(mem, level_table(c, mode_levels(c->mode)), scaffold_root_entry(c->mode),
+			  size);
 	for (unsigned int i = 0; i < c->nr_entries; i++)
 		put_entry(mem, c->entries[i].gpa, c->entries[i].value, size);
 	install_payload(c, mem);
@@ -462,7 +472,7 @@ static uint64_t draw_common_bits(struct diff_rng *r, const struct diff_case *c, 
 
 static uint64_t draw_table_entry(struct diff_rng *r, const struct diff_case *c, unsigned int level)
 {
-	uint64_t v = draw_common_bits(r, c, 85, 85) | level_table(c->mode, level - 1);
+	uint64_t v = draw_common_bits(r, c, 85, 85) | level_table(c, level - 1);
 
 	if (c->mode == MMU_MODE_32BIT && !(c->regs.cr4 & MMU_CR4_PSE) && diff_rng_chance(r, 30))
 		v |= PTE_PS; /* ignored without CR4.PSE (E9) */
@@ -507,7 +517,7 @@ static uint64_t draw_pdpte_register(struct diff_rng *r, const struct diff_case *
 {
 	/* Only P, PWT, PCD and the ignored bits 11:9 (SDM Table 4-8): other
 	 * bits would make the MOV to CR3 fault, which is no walk. */
-	uint64_t v = PTE_P | level_table(c->mode, 2);
+	uint64_t v = PTE_P | level_table(c, 2);
 
 	if (diff_rng_chance(r, 20))
 		v |= diff_rng_chance(r, 50) ? PTE_PWT : PTE_PCD;
@@ -558,7 +568,7 @@ static uint64_t apply_defects(struct diff_rng *r, const struct diff_case *c, uns
 
 static void add_entry(struct diff_case *c, unsigned int level, uint64_t value, bool from_register)
 {
-	uint64_t gpa = level_table(c->mode, level) +
+	uint64_t gpa = level_table(c, level) +
 		       (uint64_t)level_index(c->mode, level, c->gva) * entry_size(c->mode);
 
 	c->entries[c->nr_entries++] = (struct diff_entry){
@@ -566,9 +576,23 @@ static void add_entry(struct diff_case *c, unsigned int level, uint64_t value, b
 	};
 }
 
+/* One case in 20 keeps one of its tables in ROM (not PAE's PDPT, whose
+ * entries the walk takes from the PDPTE registers). */
+static unsigned int draw_rom_level(struct diff_rng *r, const struct diff_case *c,
+				   unsigned int leaf_level)
+{
+	unsigned int level;
+
+	if (!diff_rng_chance(r, 5))
+		return 0;
+	level = leaf_level + (unsigned int)diff_rng_below(r, mode_levels(c->mode) - leaf_level + 1);
+	return c->mode == MMU_MODE_PAE && level == 3 ? 0 : level;
+}
+
 static void draw_chain(struct diff_rng *r, struct diff_case *c, unsigned int leaf_level,
 		       unsigned int maxphyaddr)
 {
+	c->rom_level = draw_rom_level(r, c, leaf_level);
 	for (unsigned int level = mode_levels(c->mode); level >= leaf_level; level--) {
 		bool leaf = level == leaf_level;
 		uint64_t v;
@@ -595,7 +619,7 @@ static void set_pdptes(struct diff_case *c)
 
 static void set_cr3_and_pdptes(struct diff_rng *r, struct diff_case *c)
 {
-	c->cr3 = DIFF_CASE_ROOT;
+	c->cr3 = level_table(c, mode_levels(c->mode));
 	if (c->mode != MMU_MODE_PAE && diff_rng_chance(r, 20))
 		c->cr3 |= diff_rng_chance(r, 50) ? PTE_PWT : PTE_PCD; /* CR3 PWT/PCD: no effect on the walk */
 	set_pdptes(c);
@@ -686,9 +710,9 @@ void diff_case_plain(struct diff_case *c, enum mmu_paging_mode mode, unsigned in
 	c->page_size = PAGE_SIZE_4K;
 	for (unsigned int level = mode_levels(mode); level >= 1; level--) {
 		if (mode == MMU_MODE_PAE && level == 3)
-			add_entry(c, level, PTE_P | level_table(mode, 2), true);
+			add_entry(c, level, PTE_P | level_table(c, 2), true);
 		else if (level > 1)
-			add_entry(c, level, table | level_table(mode, level - 1), false);
+			add_entry(c, level, table | level_table(c, level - 1), false);
 		else
 			add_entry(c, level, table | PTE_D | (data_gpa & ~(PAGE_SIZE_4K - 1)), false);
 	}

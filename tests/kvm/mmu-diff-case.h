@@ -35,11 +35,13 @@ enum diff_access {
 	DIFF_NR_ACCESSES,
 };
 
-/* Guest memory as two host buffers: low RAM at GPA 0 and the slot at
- * DIFF_DATA_HIGH. The test keeps two: the guest's and the model's. */
+/* Guest memory as host buffers: low RAM at GPA 0, the slot at
+ * DIFF_DATA_HIGH and the ROM at DIFF_ROM_BASE. The test keeps two: the
+ * guest's and the model's. */
 struct diff_memory {
 	uint8_t *low;
 	uint8_t *high;
+	uint8_t *rom;
 };
 
 /* One paging-structure entry of a case's chain, as written. */
@@ -66,6 +68,7 @@ struct diff_case {
 	uint64_t data_gpa;  /* where the chain points (when it is valid) */
 	uint32_t value;	    /* value written, fetch tag, or descriptor base */
 	uint64_t page_size; /* of the intended mapping */
+	unsigned int rom_level; /* the table of this level is in ROM; 0: none */
 	unsigned int nr_entries;
 	struct diff_entry entries[MMU_MAX_LEVELS]; /* top-down */
 };
@@ -110,8 +113,8 @@ void diff_pattern_fill(const struct diff_memory *mem);
  * every byte a case can change there. */
 void diff_pattern_restore(const struct diff_memory *mem, uint64_t gpa);
 
-/* Guest pages the case tables occupy, for comparisons: DIFF_CASE_ROOT and
- * the DIFF_CASE_TABLE()s, then the scaffolding tables. */
+/* Guest pages the case tables occupy, for comparisons: DIFF_CASE_ROOT, the
+ * DIFF_CASE_TABLE()s and DIFF_ROM_TABLE()s, then the scaffolding tables. */
 extern const uint64_t diff_table_pages[];
 extern const unsigned int diff_nr_table_pages;
 

@@ -19,6 +19,7 @@
 
 #define SLOT_LOW 0
 #define SLOT_HIGH 1
+#define SLOT_ROM 2
 #define MAX_CPUID_ENTRIES 256
 
 /* RFLAGS: bit 1 is always 1; IOPL 3 lets CPL 3 report (see
@@ -121,10 +122,11 @@ void diff_scaffold_install(const struct diff_memory *mem)
 
 /* ---------------------------------------------------------------- VM */
 
-static int set_slot(struct diff_vm *vm, unsigned int slot, uint64_t gpa, uint64_t size, void *hva)
+static int set_slot(struct diff_vm *vm, unsigned int slot, uint64_t gpa, uint64_t size, void *hva,
+		    uint32_t flags)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = slot, .guest_phys_addr = gpa, .memory_size = size,
+		.slot = slot, .flags = flags, .guest_phys_addr = gpa, .memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)hva,
 	};
 
@@ -136,6 +138,29 @@ static uint8_t *map_ram(uint64_t size)
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
+}
+
+int diff_memory_alloc(struct diff_memory *mem)
+{
+	mem->low = map_ram(DIFF_RAM_SIZE);
+	mem->high = map_ram(DIFF_DATA_HIGH_SIZE);
+	mem->rom = map_ram(DIFF_ROM_SIZE);
+	if (!mem->low || !mem->high || !mem->rom) {
+		diff_memory_free(mem);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void diff_memory_free(struct diff_memory *mem)
+{
+	if (mem->low)
+		munmap(mem->low, DIFF_RAM_SIZE);
+	if (mem->high)
+		munmap(mem->high, DIFF_DATA_HIGH_SIZE);
+	if (mem->rom)
+		munmap(mem->rom, DIFF_ROM_SIZE);
+	*mem = (struct diff_memory){ .low = NULL };
 }
 
 static int features_from_kvm_cpuid(const struct kvm_cpuid2 *cpuid,
@@ -191,15 +216,16 @@ static int create_vcpu(struct diff_vm *vm, struct error *err)
 
 static int create_memory(struct diff_vm *vm, struct error *err)
 {
-	int r;
+	int r = diff_memory_alloc(&vm->ram);
 
-	vm->ram.low = map_ram(DIFF_RAM_SIZE);
-	vm->ram.high = map_ram(DIFF_DATA_HIGH_SIZE);
-	if (!vm->ram.low || !vm->ram.high)
-		return error_set(err, -ENOMEM, "guest RAM: out of memory");
-	r = set_slot(vm, SLOT_LOW, 0, DIFF_RAM_SIZE, vm->ram.low);
+	if (r < 0)
+		return error_set(err, r, "guest RAM: out of memory");
+	r = set_slot(vm, SLOT_LOW, 0, DIFF_RAM_SIZE, vm->ram.low, 0);
 	if (r == 0)
-		r = set_slot(vm, SLOT_HIGH, DIFF_DATA_HIGH, DIFF_DATA_HIGH_SIZE, vm->ram.high);
+		r = set_slot(vm, SLOT_HIGH, DIFF_DATA_HIGH, DIFF_DATA_HIGH_SIZE, vm->ram.high, 0);
+	if (r == 0)
+		r = set_slot(vm, SLOT_ROM, DIFF_ROM_BASE, DIFF_ROM_SIZE, vm->ram.rom,
+			     KVM_MEM_READONLY);
 	if (r < 0)
 		return error_set(err, r, "KVM_SET_USER_MEMORY_REGION: %s", strerror(-r));
 	return 0;
@@ -249,10 +275,7 @@ void diff_vm_free(struct diff_vm *vm)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
-	if (vm->ram.low)
-		munmap(vm->ram.low, DIFF_RAM_SIZE);
-	if (vm->ram.high)
-		munmap(vm->ram.high, DIFF_DATA_HIGH_SIZE);
+	diff_memory_free(&vm->ram);
 	free(vm->cpuid);
 	free(vm->xsave);
 	free(vm);
@@ -421,10 +444,10 @@ int diff_vm_set_sregs(struct diff_vm *vm, const struct kvm_sregs2 *s)
  */
 static int drop_shadow_pages(struct diff_vm *vm, struct error *err)
 {
-	int r = set_slot(vm, SLOT_LOW, 0, 0, vm->ram.low);
+	int r = set_slot(vm, SLOT_LOW, 0, 0, vm->ram.low, 0);
 
 	if (r == 0)
-		r = set_slot(vm, SLOT_LOW, 0, DIFF_RAM_SIZE, vm->ram.low);
+		r = set_slot(vm, SLOT_LOW, 0, DIFF_RAM_SIZE, vm->ram.low, 0);
 	if (r < 0)
 		return error_set(err, r, "re-adding the RAM slot: %s", strerror(-r));
 	return 0;

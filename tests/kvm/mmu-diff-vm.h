@@ -61,6 +61,11 @@ struct diff_observation {
 int diff_vm_create(struct diff_vm **ret, struct error *err);
 void diff_vm_free(struct diff_vm *vm);
 
+/* Maps the buffers of a struct diff_memory (zeroed); -ENOMEM. Free with
+ * diff_memory_free(), which accepts a partly mapped one. */
+int diff_memory_alloc(struct diff_memory *mem);
+void diff_memory_free(struct diff_memory *mem);
+
 /* Rewrites the scaffolding (GDT, IDTs, TSSs, code, identity maps) into mem. */
 void diff_scaffold_install(const struct diff_memory *mem);
 

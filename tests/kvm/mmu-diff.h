@@ -38,6 +38,13 @@
 #define DIFF_CASE_ROOT 0x20000
 #define DIFF_CASE_TABLE(n) (0x21000 + (n) * 0x1000) /* n = 0..3 */
 
+/* A read-only slot (KVM_MEM_READONLY, "ROM") right after RAM: in some
+ * cases one table of the chain lives there, page DIFF_ROM_TABLE(level - 1),
+ * and the CPU must not set its A/D bits (MMU.md §4, E35). */
+#define DIFF_ROM_BASE 0x2000000ULL
+#define DIFF_ROM_SIZE 0x5000ULL
+#define DIFF_ROM_TABLE(n) (DIFF_ROM_BASE + (n) * 0x1000ULL) /* n = 0..4 */
+
 /* Target data: low RAM above 16 MiB and a slot at 4 GiB (frames above
  * 4 GiB: PSE-36 and PAE/long-mode frames). */
 #define DIFF_RAM_SIZE (32ULL << 20)

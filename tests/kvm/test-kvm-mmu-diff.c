@@ -81,6 +81,7 @@ enum feature_count {
 	FEAT_SMEP,
 	FEAT_SMAP,
 	FEAT_PKE,
+	FEAT_ROM_TABLE,
 	NR_FEATURES,
 };
 
@@ -98,6 +99,7 @@ static const char *const feature_names[NR_FEATURES] = {
 	[FEAT_SMEP] = "CR4.SMEP=1",
 	[FEAT_SMAP] = "CR4.SMAP=1",
 	[FEAT_PKE] = "CR4.PKE=1",
+	[FEAT_ROM_TABLE] = "a table in ROM",
 };
 
 struct stats {
@@ -152,14 +154,19 @@ static void _printf_(2, 3) note(struct mismatch *m, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- prediction */
 
+/* The model's memory as mmu/ sees it: the same slots as the guest's, the
+ * ROM read-only (A/D updates there are skipped, E35). */
 static struct mmu_memory model_memory(const struct diff_memory *model,
-				      struct mmu_ram_region regions[2])
+				      struct mmu_ram_region regions[3])
 {
 	regions[0] = (struct mmu_ram_region){ .gpa = 0, .size = DIFF_RAM_SIZE, .hva = model->low };
 	regions[1] = (struct mmu_ram_region){
 		.gpa = DIFF_DATA_HIGH, .size = DIFF_DATA_HIGH_SIZE, .hva = model->high,
 	};
-	return (struct mmu_memory){ .regions = regions, .nr_regions = 2 };
+	regions[2] = (struct mmu_ram_region){
+		.gpa = DIFF_ROM_BASE, .size = DIFF_ROM_SIZE, .hva = model->rom, .readonly = true,
+	};
+	return (struct mmu_memory){ .regions = regions, .nr_regions = 3 };
 }
 
 /*
@@ -173,7 +180,7 @@ static struct mmu_memory model_memory(const struct diff_memory *model,
 static int predict(const struct diff_run *run, const struct diff_case *c,
 		   struct prediction *ret)
 {
-	struct mmu_ram_region regions[2];
+	struct mmu_ram_region regions[3];
 	struct mmu_memory mem = model_memory(&run->model, regions);
 	struct mmu_context ctx;
 	struct mmu_walk_request req = {
@@ -409,6 +416,7 @@ static void count_features(struct stats *s, const struct diff_case *c)
 	s->features[FEAT_SMEP] += !!(c->regs.cr4 & MMU_CR4_SMEP);
 	s->features[FEAT_SMAP] += !!(c->regs.cr4 & MMU_CR4_SMAP);
 	s->features[FEAT_PKE] += !!(c->regs.cr4 & MMU_CR4_PKE);
+	s->features[FEAT_ROM_TABLE] += c->rom_level != 0;
 }
 
 static void print_summary(const struct diff_run *run, double seconds)
@@ -672,12 +680,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 static int create_model(struct diff_memory *model)
 {
-	model->low = mmap(NULL, DIFF_RAM_SIZE, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	model->high = mmap(NULL, DIFF_DATA_HIGH_SIZE, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (model->low == MAP_FAILED || model->high == MAP_FAILED)
-		return -ENOMEM;
+	int r = diff_memory_alloc(model);
+
+	if (r < 0)
+		return r;
 	diff_scaffold_install(model);
 	diff_pattern_fill(model);
 	return 0;
