@@ -279,7 +279,8 @@ $(BUILD)/tests/kvm/%: $(OBJDIR)/tests/kvm/%.o $(KVM_TEST_LIB) $(ALL_LIBS)
 # The differential test is one program of several objects, without cmocka:
 # a seeded run of cases with its own summary. check-kvm-mmu runs it alone.
 MMU_DIFF_OBJS := $(addprefix $(OBJDIR)/tests/kvm/,test-kvm-mmu-diff.o mmu-diff-case.o \
-		 mmu-diff-vm.o mmu-diff-host.o mmu-diff-sregs.o mmu-diff-guest.o)
+		 mmu-diff-vm.o mmu-diff-host.o mmu-diff-compare.o mmu-diff-stats.o \
+		 mmu-diff-sregs.o mmu-diff-guest.o)
 
 $(MMU_DIFF_TEST): $(MMU_DIFF_OBJS) $(LIB_MMU) $(LIB_UTIL)
 	$(call msg,LD,$@)

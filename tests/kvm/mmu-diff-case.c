@@ -41,10 +41,10 @@
 #define NR_CASE_PAGES 10
 
 const uint64_t diff_table_pages[] = {
-	DIFF_CASE_ROOT, DIFF_CASE_TABLE(0), DIFF_CASE_TABLE(1), DIFF_CASE_TABLE(2),
-	DIFF_CASE_TABLE(3), DIFF_ROM_TABLE(0), DIFF_ROM_TABLE(1), DIFF_ROM_TABLE(2),
-	DIFF_ROM_TABLE(3), DIFF_ROM_TABLE(4), DIFF_PT32, DIFF_PT64, DIFF_PD64, DIFF_PDPT64,
-	DIFF_PML4,
+	DIFF_CASE_ROOT,	    DIFF_CASE_TABLE(0), DIFF_CASE_TABLE(1), DIFF_CASE_TABLE(2),
+	DIFF_CASE_TABLE(3), DIFF_ROM_TABLE(0),	DIFF_ROM_TABLE(1),  DIFF_ROM_TABLE(2),
+	DIFF_ROM_TABLE(3),  DIFF_ROM_TABLE(4),	DIFF_PT32,	    DIFF_PT64,
+	DIFF_PD64,	    DIFF_PDPT64,	DIFF_PML4,
 };
 const unsigned int diff_nr_table_pages = ARRAY_SIZE(diff_table_pages);
 
@@ -437,7 +437,8 @@ static uint64_t draw_gva(struct diff_rng *r, const struct diff_case *c)
 		unsigned int width = c->mode == MMU_MODE_5LEVEL ? 57 : 48;
 
 		gva = sign_extend(gva, width - 1);
-		if (c->access != DIFF_DESC_READ && c->access != DIFF_DESC_WRITE && diff_rng_chance(r, 4))
+		if (c->access != DIFF_DESC_READ && c->access != DIFF_DESC_WRITE &&
+		    diff_rng_chance(r, 4))
 			gva ^= random_bit(r, width, 63);
 	}
 	return gva;
@@ -541,8 +542,8 @@ static uint64_t draw_maybe_reserved_bit(struct diff_rng *r, const struct diff_ca
 	/* A 4 MiB PDE's bits 16:13 are PSE-36 address bits, legal but outside
 	 * this guest's RAM: only 21:17 are drawn. */
 	if (leaf && level == 2)
-		candidates[n++] = c->mode == MMU_MODE_32BIT ? random_bit(r, 17, 21)
-							    : random_bit(r, 13, 20);
+		candidates[n++] =
+			c->mode == MMU_MODE_32BIT ? random_bit(r, 17, 21) : random_bit(r, 13, 20);
 	if (leaf && level == 3)
 		candidates[n++] = random_bit(r, 13, 29);
 	if (!leaf && level >= 4)
@@ -572,7 +573,10 @@ static void add_entry(struct diff_case *c, unsigned int level, uint64_t value, b
 		       (uint64_t)level_index(c->mode, level, c->gva) * entry_size(c->mode);
 
 	c->entries[c->nr_entries++] = (struct diff_entry){
-		.gpa = gpa, .value = value, .level = (uint8_t)level, .from_register = from_register,
+		.gpa = gpa,
+		.value = value,
+		.level = (uint8_t)level,
+		.from_register = from_register,
 	};
 }
 
@@ -621,7 +625,8 @@ static void set_cr3_and_pdptes(struct diff_rng *r, struct diff_case *c)
 {
 	c->cr3 = level_table(c, mode_levels(c->mode));
 	if (c->mode != MMU_MODE_PAE && diff_rng_chance(r, 20))
-		c->cr3 |= diff_rng_chance(r, 50) ? PTE_PWT : PTE_PCD; /* CR3 PWT/PCD: no effect on the walk */
+		c->cr3 |= diff_rng_chance(r, 50) ? PTE_PWT
+						 : PTE_PCD; /* CR3 PWT/PCD: no effect on the walk */
 	set_pdptes(c);
 }
 
@@ -682,7 +687,8 @@ void diff_case_generate(const struct diff_generator *gen, uint64_t seed, uint64_
 	c.value = (uint32_t)diff_rng_next(&r);
 	leaf_level = draw_leaf_level(&r, &c);
 	c.page_size = c.mode == MMU_MODE_NONE ? PAGE_SIZE_4K : leaf_page_size(c.mode, leaf_level);
-	c.data_gpa = draw_data_gpa(&r, &c, can_map_high(&c, leaf_level, f) && diff_rng_chance(&r, 25));
+	c.data_gpa =
+		draw_data_gpa(&r, &c, can_map_high(&c, leaf_level, f) && diff_rng_chance(&r, 25));
 	c.gva = draw_gva(&r, &c);
 	if (c.mode != MMU_MODE_NONE)
 		draw_chain(&r, &c, leaf_level, f->maxphyaddr);
@@ -690,8 +696,8 @@ void diff_case_generate(const struct diff_generator *gen, uint64_t seed, uint64_
 	*ret = c;
 }
 
-void diff_case_plain(struct diff_case *c, enum mmu_paging_mode mode, unsigned int cpl,
-		     uint64_t gva, uint64_t data_gpa)
+void diff_case_plain(struct diff_case *c, enum mmu_paging_mode mode, unsigned int cpl, uint64_t gva,
+		     uint64_t data_gpa)
 {
 	const uint64_t table = PTE_P | PTE_RW | PTE_US | PTE_A;
 
@@ -714,7 +720,8 @@ void diff_case_plain(struct diff_case *c, enum mmu_paging_mode mode, unsigned in
 		else if (level > 1)
 			add_entry(c, level, table | level_table(c, level - 1), false);
 		else
-			add_entry(c, level, table | PTE_D | (data_gpa & ~(PAGE_SIZE_4K - 1)), false);
+			add_entry(c, level, table | PTE_D | (data_gpa & ~(PAGE_SIZE_4K - 1)),
+				  false);
 	}
 	set_pdptes(c);
 }
@@ -784,7 +791,8 @@ void diff_case_print(FILE *f, const struct diff_case *c)
 			diff_case_selector(c));
 	fprintf(f, "\n");
 	for (unsigned int i = 0; i < c->nr_entries; i++)
-		fprintf(f, "  %-5s @0x%llx = 0x%0*llx%s\n", level_name(c->mode, c->entries[i].level),
+		fprintf(f, "  %-5s @0x%llx = 0x%0*llx%s\n",
+			level_name(c->mode, c->entries[i].level),
 			(unsigned long long)c->entries[i].gpa, entry_size(c->mode) * 2,
 			(unsigned long long)c->entries[i].value,
 			c->entries[i].from_register ? " (PDPTE register)" : "");

@@ -53,7 +53,7 @@ struct diff_entry {
 };
 
 struct diff_case {
-	bool pku;	    /* load pkru (the host offers PKU) */
+	bool pku; /* load pkru (the host offers PKU) */
 	uint64_t seed;
 	uint64_t index;
 	enum mmu_paging_mode mode;
@@ -63,11 +63,11 @@ struct diff_case {
 	uint64_t cr3;
 	uint64_t pdptrs[4]; /* PAE only */
 	bool eflags_ac;
-	uint32_t pkru;	    /* loaded whenever the host offers PKU */
-	uint64_t gva;	    /* the target linear address */
-	uint64_t data_gpa;  /* where the chain points (when it is valid) */
-	uint32_t value;	    /* value written, fetch tag, or descriptor base */
-	uint64_t page_size; /* of the intended mapping */
+	uint32_t pkru;		/* loaded whenever the host offers PKU */
+	uint64_t gva;		/* the target linear address */
+	uint64_t data_gpa;	/* where the chain points (when it is valid) */
+	uint32_t value;		/* value written, fetch tag, or descriptor base */
+	uint64_t page_size;	/* of the intended mapping */
 	unsigned int rom_level; /* the table of this level is in ROM; 0: none */
 	unsigned int nr_entries;
 	struct diff_entry entries[MMU_MAX_LEVELS]; /* top-down */
@@ -91,8 +91,8 @@ void diff_case_generate(const struct diff_generator *gen, uint64_t seed, uint64_
 
 /* A read at CPL `cpl` of gva through a 4 KiB chain that allows everything
  * (P, R/W, U/S, A, D set) to the page of data_gpa; WP on, NX and PKRU off. */
-void diff_case_plain(struct diff_case *c, enum mmu_paging_mode mode, unsigned int cpl,
-		     uint64_t gva, uint64_t data_gpa);
+void diff_case_plain(struct diff_case *c, enum mmu_paging_mode mode, unsigned int cpl, uint64_t gva,
+		     uint64_t data_gpa);
 
 /* Host pointer to len bytes at gpa in mem, or NULL outside its RAM. */
 void *diff_memory_ptr(const struct diff_memory *mem, uint64_t gpa, size_t len);

@@ -256,24 +256,29 @@ void diff_host_print(const struct diff_host *h)
 	printf("mmu-diff: host features (in KVM's CPUID / used by the cases): SMEP %s/%s, "
 	       "SMAP %s/%s, PKU %s/%s, LA57 %s/%s, NX %s/%s, 1 GiB pages %s/%s, PSE-36 %s/%s, "
 	       "MAXPHYADDR %u\n",
-	       yes_no(c->smep), yes_no(u->smep), yes_no(c->smap), yes_no(u->smap),
-	       yes_no(c->pku), yes_no(u->pku), yes_no(c->la57), yes_no(u->la57), yes_no(c->nx),
-	       yes_no(u->nx), yes_no(c->gbpages), yes_no(u->gbpages), yes_no(c->pse36),
-	       yes_no(u->pse36), c->maxphyaddr);
+	       yes_no(c->smep), yes_no(u->smep), yes_no(c->smap), yes_no(u->smap), yes_no(c->pku),
+	       yes_no(u->pku), yes_no(c->la57), yes_no(u->la57), yes_no(c->nx), yes_no(u->nx),
+	       yes_no(c->gbpages), yes_no(u->gbpages), yes_no(c->pse36), yes_no(u->pse36),
+	       c->maxphyaddr);
 	if (c->la57 && !u->la57)
-		printf("mmu-diff: host: KVM's CPUID offers LA57 but KVM_SET_SREGS2 refuses CR4.LA57: "
+		printf("mmu-diff: host: KVM's CPUID offers LA57 but KVM_SET_SREGS2 refuses "
+		       "CR4.LA57: "
 		       "no 5-level paging cases\n");
 	if (!c->smep && u->smep)
-		printf("mmu-diff: host: KVM_SET_SREGS2 accepts CR4.SMEP without SMEP in KVM's CPUID "
+		printf("mmu-diff: host: KVM_SET_SREGS2 accepts CR4.SMEP without SMEP in KVM's "
+		       "CPUID "
 		       "(KVM proper refuses it); SMEP cases run\n");
 	if (!c->smap && u->smap)
-		printf("mmu-diff: host: KVM_SET_SREGS2 accepts CR4.SMAP without SMAP in KVM's CPUID "
+		printf("mmu-diff: host: KVM_SET_SREGS2 accepts CR4.SMAP without SMAP in KVM's "
+		       "CPUID "
 		       "(KVM proper refuses it); SMAP cases run\n");
 	if (!c->pku && h->pke_accepted)
 		printf("mmu-diff: host: KVM_SET_SREGS2 accepts CR4.PKE without PKU in KVM's CPUID "
-		       "(KVM proper refuses it); PKU cases %s\n", u->pku ? "run" : "cannot load PKRU");
+		       "(KVM proper refuses it); PKU cases %s\n",
+		       u->pku ? "run" : "cannot load PKRU");
 	if (h->cr4_disagree)
-		printf("mmu-diff: host: KVM_SET_SREGS2 and KVM's CPUID disagree on CR4 bits 0x%llx\n",
+		printf("mmu-diff: host: KVM_SET_SREGS2 and KVM's CPUID disagree on CR4 bits "
+		       "0x%llx\n",
 		       (unsigned long long)h->cr4_disagree);
 	for (unsigned int d = 1; d < DIFF_NR_DEVIATIONS; d++)
 		if (h->present[d])

@@ -16,11 +16,11 @@
 
 enum diff_deviation {
 	DIFF_DEVIATION_NONE,
-	DIFF_DEVIATION_32BIT_PAGING, /* 32-bit paging does not run */
-	DIFF_DEVIATION_PAE_PAGING,   /* PAE paging does not run */
-	DIFF_DEVIATION_PKRU_RING3,   /* CPL 3 accesses obey PKRU's key 0 */
+	DIFF_DEVIATION_32BIT_PAGING,	/* 32-bit paging does not run */
+	DIFF_DEVIATION_PAE_PAGING,	/* PAE paging does not run */
+	DIFF_DEVIATION_PKRU_RING3,	/* CPL 3 accesses obey PKRU's key 0 */
 	DIFF_DEVIATION_RING3_PML4E_256, /* CPL 3 cannot reach PML4E 256 */
-	DIFF_DEVIATION_PKEY_FETCH,   /* CPL-3 code on an access-disabled key cannot report */
+	DIFF_DEVIATION_PKEY_FETCH,	/* CPL-3 code on an access-disabled key cannot report */
 	DIFF_NR_DEVIATIONS,
 };
 

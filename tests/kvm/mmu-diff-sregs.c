@@ -23,9 +23,18 @@
 static void segment_from_kvm(const struct kvm_segment *k, struct mmu_segment *m)
 {
 	*m = (struct mmu_segment){
-		.base = k->base, .limit = k->limit, .selector = k->selector, .type = k->type,
-		.present = k->present, .dpl = k->dpl, .db = k->db, .s = k->s, .l = k->l, .g = k->g,
-		.avl = k->avl, .unusable = k->unusable,
+		.base = k->base,
+		.limit = k->limit,
+		.selector = k->selector,
+		.type = k->type,
+		.present = k->present,
+		.dpl = k->dpl,
+		.db = k->db,
+		.s = k->s,
+		.l = k->l,
+		.g = k->g,
+		.avl = k->avl,
+		.unusable = k->unusable,
 	};
 }
 
@@ -79,13 +88,14 @@ static void inject_fault(struct diff_rng *r, struct kvm_sregs2 *s, unsigned int 
 {
 	/* CR4 bits with a CPUID feature or a mode rule (SDM Vol. 3A §2.5). */
 	static const uint64_t cr4_bits[] = {
-		MMU_CR4_PSE, MMU_CR4_PAE, MMU_CR4_LA57, MMU_CR4_SMEP, MMU_CR4_SMAP, MMU_CR4_PKE,
-		MMU_CR4_PCIDE, MMU_CR4_VMXE, MMU_CR4_SMXE, MMU_CR4_OSXSAVE, MMU_CR4_UMIP,
-		MMU_CR4_FSGSBASE, MMU_CR4_CET, MMU_CR4_PKS, MMU_CR4_LAM_SUP, BIT(15), BIT(26),
-		BIT(31), BIT(40),
+		MMU_CR4_PSE,  MMU_CR4_PAE,	MMU_CR4_LA57, MMU_CR4_SMEP, MMU_CR4_SMAP,
+		MMU_CR4_PKE,  MMU_CR4_PCIDE,	MMU_CR4_VMXE, MMU_CR4_SMXE, MMU_CR4_OSXSAVE,
+		MMU_CR4_UMIP, MMU_CR4_FSGSBASE, MMU_CR4_CET,  MMU_CR4_PKS,  MMU_CR4_LAM_SUP,
+		BIT(15),      BIT(26),		BIT(31),      BIT(40),
 	};
 	static const uint64_t efer_bits[] = {
-		MMU_EFER_LME, MMU_EFER_LMA, MMU_EFER_NX, MMU_EFER_SCE, MMU_EFER_SVME, MMU_EFER_FFXSR,
+		MMU_EFER_LME, MMU_EFER_LMA,  MMU_EFER_NX,
+		MMU_EFER_SCE, MMU_EFER_SVME, MMU_EFER_FFXSR,
 	};
 
 	switch (diff_rng_below(r, 11)) {
@@ -108,8 +118,9 @@ static void inject_fault(struct diff_rng *r, struct kvm_sregs2 *s, unsigned int 
 		s->efer ^= random_bit_of(r, efer_bits, ARRAY_SIZE(efer_bits));
 		break;
 	case 6:
-		s->efer |= diff_rng_chance(r, 50) ? BIT(EFER_UNDEFINED_LOW + diff_rng_below(r, 7))
-						  : BIT(EFER_UNDEFINED_HIGH + diff_rng_below(r, 49));
+		s->efer |= diff_rng_chance(r, 50)
+				   ? BIT(EFER_UNDEFINED_LOW + diff_rng_below(r, 7))
+				   : BIT(EFER_UNDEFINED_HIGH + diff_rng_below(r, 49));
 		break;
 	case 7:
 		s->cs.l ^= 1;
@@ -161,9 +172,8 @@ static void report(const struct kvm_sregs2 *s, uint64_t index, bool predicted, i
 	printf("  KVM_SET_SREGS2: %s\n", r < 0 ? strerror(-r) : "accepted");
 }
 
-int diff_sregs_run(struct diff_vm *vm, const struct diff_host *host, uint64_t seed,
-		   uint64_t count, unsigned int max_reports, struct diff_sregs_result *ret,
-		   struct error *err)
+int diff_sregs_run(struct diff_vm *vm, const struct diff_host *host, uint64_t seed, uint64_t count,
+		   unsigned int max_reports, struct diff_sregs_result *ret, struct error *err)
 {
 	struct diff_sregs_result res = { .states = 0 };
 	struct mmu_cpu_features agreed = agreed_features(host);

@@ -25,10 +25,10 @@ bool diff_validator_rejects(const struct kvm_sregs2 *s, const struct mmu_cpu_fea
 
 struct diff_sregs_result {
 	uint64_t states;
-	uint64_t refused;     /* by KVM, as mmu/ predicted */
-	uint64_t accepted;    /* by KVM, as mmu/ predicted */
+	uint64_t refused;  /* by KVM, as mmu/ predicted */
+	uint64_t accepted; /* by KVM, as mmu/ predicted */
 	uint64_t mismatches;
-	uint64_t skipped;     /* states in a class where the host differs from KVM proper */
+	uint64_t skipped; /* states in a class where the host differs from KVM proper */
 };
 
 /*
@@ -38,8 +38,7 @@ struct diff_sregs_result {
  * The vCPU's state afterwards is arbitrary: load a full state before
  * running it.
  */
-int diff_sregs_run(struct diff_vm *vm, const struct diff_host *host, uint64_t seed,
-		   uint64_t count, unsigned int max_reports, struct diff_sregs_result *ret,
-		   struct error *err);
+int diff_sregs_run(struct diff_vm *vm, const struct diff_host *host, uint64_t seed, uint64_t count,
+		   unsigned int max_reports, struct diff_sregs_result *ret, struct error *err);
 
 #endif

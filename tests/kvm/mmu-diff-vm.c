@@ -90,7 +90,7 @@ static void install_io_bitmap(const struct diff_memory *mem, uint64_t tss)
 	uint8_t *bitmap = diff_memory_ptr(mem, tss, DIFF_TSS_LIMIT + 1);
 
 	for (unsigned int i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
-		bitmap[ports[i] / 8] &= (uint8_t)~(1U << (ports[i] % 8));
+		bitmap[ports[i] / 8] &= (uint8_t) ~(1U << (ports[i] % 8));
 	put32(mem, tss + 0x64, 0);
 }
 
@@ -126,7 +126,10 @@ static int set_slot(struct diff_vm *vm, unsigned int slot, uint64_t gpa, uint64_
 		    uint32_t flags)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = slot, .flags = flags, .guest_phys_addr = gpa, .memory_size = size,
+		.slot = slot,
+		.flags = flags,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)hva,
 	};
 
@@ -163,8 +166,8 @@ void diff_memory_free(struct diff_memory *mem)
 	*mem = (struct diff_memory){ .low = NULL };
 }
 
-static int features_from_kvm_cpuid(const struct kvm_cpuid2 *cpuid,
-				   struct mmu_cpu_features *ret, struct error *err)
+static int features_from_kvm_cpuid(const struct kvm_cpuid2 *cpuid, struct mmu_cpu_features *ret,
+				   struct error *err)
 {
 	struct mmu_cpuid_entry entries[MAX_CPUID_ENTRIES];
 	struct mmu_error merr;
@@ -173,8 +176,13 @@ static int features_from_kvm_cpuid(const struct kvm_cpuid2 *cpuid,
 	for (unsigned int i = 0; i < cpuid->nent; i++) {
 		const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
 		entries[i] = (struct mmu_cpuid_entry){
-			.function = e->function, .index = e->index, .flags = e->flags,
-			.eax = e->eax, .ebx = e->ebx, .ecx = e->ecx, .edx = e->edx,
+			.function = e->function,
+			.index = e->index,
+			.flags = e->flags,
+			.eax = e->eax,
+			.ebx = e->ebx,
+			.ecx = e->ecx,
+			.edx = e->edx,
 		};
 	}
 	r = mmu_features_from_cpuid(entries, cpuid->nent, ret, &merr);
@@ -202,8 +210,8 @@ static int create_vcpu(struct diff_vm *vm, struct error *err)
 		vm->run = NULL;
 		return error_set(err, -errno, "mmap of kvm_run: %s", strerror(errno));
 	}
-	vm->cpuid = calloc(1, sizeof(*vm->cpuid) +
-				      MAX_CPUID_ENTRIES * sizeof(struct kvm_cpuid_entry2));
+	vm->cpuid =
+		calloc(1, sizeof(*vm->cpuid) + MAX_CPUID_ENTRIES * sizeof(struct kvm_cpuid_entry2));
 	if (!vm->cpuid)
 		return error_set(err, -ENOMEM, "CPUID buffer: out of memory");
 	vm->cpuid->nent = MAX_CPUID_ENTRIES;
@@ -295,16 +303,31 @@ static struct kvm_segment code_segment(const struct diff_case *c)
 			      : (long_mode ? DIFF_SEL_KCODE64 : DIFF_SEL_KCODE32);
 
 	return (struct kvm_segment){
-		.base = 0, .limit = 0xFFFFFFFF, .selector = sel, .type = 0xB, .present = 1,
-		.dpl = (uint8_t)c->cpl, .db = !long_mode, .s = 1, .l = long_mode, .g = 1,
+		.base = 0,
+		.limit = 0xFFFFFFFF,
+		.selector = sel,
+		.type = 0xB,
+		.present = 1,
+		.dpl = (uint8_t)c->cpl,
+		.db = !long_mode,
+		.s = 1,
+		.l = long_mode,
+		.g = 1,
 	};
 }
 
 static struct kvm_segment data_segment(const struct diff_case *c)
 {
 	return (struct kvm_segment){
-		.base = 0, .limit = 0xFFFFFFFF, .selector = c->cpl ? DIFF_SEL_UDATA : DIFF_SEL_KDATA,
-		.type = 0x3, .present = 1, .dpl = (uint8_t)c->cpl, .db = 1, .s = 1, .g = 1,
+		.base = 0,
+		.limit = 0xFFFFFFFF,
+		.selector = c->cpl ? DIFF_SEL_UDATA : DIFF_SEL_KDATA,
+		.type = 0x3,
+		.present = 1,
+		.dpl = (uint8_t)c->cpl,
+		.db = 1,
+		.s = 1,
+		.g = 1,
 	};
 }
 
@@ -314,7 +337,11 @@ static struct kvm_segment ldt_segment(const struct diff_case *c)
 		return (struct kvm_segment){ .type = 0x2, .unusable = 1 };
 	/* The LDT sits at the target, so the descriptor load reads it there. */
 	return (struct kvm_segment){
-		.base = c->gva, .limit = 0xFFFF, .selector = 0x50, .type = 0x2, .present = 1,
+		.base = c->gva,
+		.limit = 0xFFFF,
+		.selector = 0x50,
+		.type = 0x2,
+		.present = 1,
 	};
 }
 
@@ -325,8 +352,11 @@ void diff_case_sregs(const struct diff_case *c, struct kvm_sregs2 *s)
 	s->cs = code_segment(c);
 	s->ds = s->es = s->fs = s->gs = s->ss = data_segment(c);
 	s->tr = (struct kvm_segment){
-		.base = long_mode ? DIFF_TSS64 : DIFF_TSS32, .limit = DIFF_TSS_LIMIT,
-		.selector = long_mode ? DIFF_SEL_TSS64 : DIFF_SEL_TSS32, .type = 0xB, .present = 1,
+		.base = long_mode ? DIFF_TSS64 : DIFF_TSS32,
+		.limit = DIFF_TSS_LIMIT,
+		.selector = long_mode ? DIFF_SEL_TSS64 : DIFF_SEL_TSS32,
+		.type = 0xB,
+		.present = 1,
 	};
 	s->ldt = ldt_segment(c);
 	s->gdt.base = DIFF_GDT;
@@ -353,10 +383,8 @@ static void case_regs(const struct diff_case *c, struct kvm_regs *r)
 	uint64_t code = case_is_long(c) ? (c->cpl ? DIFF_UCODE64 : DIFF_KCODE64)
 					: (c->cpl ? DIFF_UCODE32 : DIFF_KCODE32);
 	static const uint16_t stub[] = {
-		[DIFF_READ] = DIFF_STUB_READ,
-		[DIFF_WRITE] = DIFF_STUB_WRITE,
-		[DIFF_FETCH] = DIFF_STUB_FETCH,
-		[DIFF_DESC_READ] = DIFF_STUB_LOAD_FS,
+		[DIFF_READ] = DIFF_STUB_READ,	       [DIFF_WRITE] = DIFF_STUB_WRITE,
+		[DIFF_FETCH] = DIFF_STUB_FETCH,	       [DIFF_DESC_READ] = DIFF_STUB_LOAD_FS,
 		[DIFF_DESC_WRITE] = DIFF_STUB_LOAD_FS,
 	};
 
@@ -393,8 +421,8 @@ bool diff_vm_accepts_cr4(struct diff_vm *vm, enum mmu_paging_mode mode, uint64_t
 #define XSAVE_XSTATE_BV 512
 #define XFEATURE_PKRU 9
 
-static const struct kvm_cpuid_entry2 *cpuid_leaf(const struct kvm_cpuid2 *cpuid,
-						  uint32_t function, uint32_t index)
+static const struct kvm_cpuid_entry2 *cpuid_leaf(const struct kvm_cpuid2 *cpuid, uint32_t function,
+						 uint32_t index)
 {
 	for (unsigned int i = 0; i < cpuid->nent; i++)
 		if (cpuid->entries[i].function == function && cpuid->entries[i].index == index)

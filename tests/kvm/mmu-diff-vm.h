@@ -43,8 +43,8 @@ struct diff_observation {
 	uint32_t error_code;
 	uint64_t cr2;
 	uint64_t fault_rip; /* EXCEPTION: RIP in the exception frame */
-	uint32_t value;	  /* DONE: ECX (read data); FETCHED: the payload's tag */
-	uint64_t fs_base; /* DONE: FS.base after a descriptor load */
+	uint32_t value;	    /* DONE: ECX (read data); FETCHED: the payload's tag */
+	uint64_t fs_base;   /* DONE: FS.base after a descriptor load */
 	uint32_t exit_reason;
 	uint16_t port;
 	uint64_t rip;

@@ -28,11 +28,11 @@
 #define DIFF_SCAFFOLD_END 0x200000
 
 /* Scaffolding page tables (one identity map of the first 2 MiB per format). */
-#define DIFF_PT32 0x10000  /* 32-bit page table */
-#define DIFF_PT64 0x11000  /* PAE / 4-level / 5-level page table */
-#define DIFF_PD64 0x12000  /* PAE / 4-level / 5-level page directory */
+#define DIFF_PT32 0x10000   /* 32-bit page table */
+#define DIFF_PT64 0x11000   /* PAE / 4-level / 5-level page table */
+#define DIFF_PD64 0x12000   /* PAE / 4-level / 5-level page directory */
 #define DIFF_PDPT64 0x13000 /* 4-level / 5-level PDPT */
-#define DIFF_PML4 0x14000  /* 5-level: the PML4 below PML5E[0] */
+#define DIFF_PML4 0x14000   /* 5-level: the PML4 below PML5E[0] */
 
 /* Per-case page tables: the root (CR3) and one table per lower level. */
 #define DIFF_CASE_ROOT 0x20000
