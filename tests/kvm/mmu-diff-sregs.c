@@ -18,6 +18,7 @@
 /* The states start from the cases of another stream than the walk test's;
  * the faults come from a third. */
 #define SREGS_CASE_SALT 0x5EC5ULL
+#define PTE_P_BIT 1ULL
 #define SREGS_FAULT_SALT 0xFA17ULL
 
 static void segment_from_kvm(const struct kvm_segment *k, struct mmu_segment *m)
@@ -60,21 +61,20 @@ void diff_vcpu_state_from_sregs(const struct kvm_sregs2 *s, struct mmu_vcpu_stat
 }
 
 bool diff_validator_rejects(const struct kvm_sregs2 *s, const struct mmu_cpu_features *f,
-			    struct mmu_issue *ret_issue)
+			    struct mmu_issue_list *ret_issues)
 {
 	struct mmu_vcpu_state state;
 	struct mmu_issue_list issues;
+	bool rejects = false;
 
 	diff_vcpu_state_from_sregs(s, &state);
 	if (mmu_validate_vcpu_state(&state, f, NULL, &issues) < 0)
 		return false;
 	for (unsigned int i = 0; i < issues.count; i++)
-		if (issues.issue[i].kvm_rejects) {
-			if (ret_issue)
-				*ret_issue = issues.issue[i];
-			return true;
-		}
-	return false;
+		rejects |= issues.issue[i].kvm_rejects;
+	if (ret_issues)
+		*ret_issues = issues;
+	return rejects;
 }
 
 /* ---------------------------------------------------------------- faults */
@@ -82,6 +82,16 @@ bool diff_validator_rejects(const struct kvm_sregs2 *s, const struct mmu_cpu_fea
 static uint64_t random_bit_of(struct diff_rng *r, const uint64_t *bits, size_t n)
 {
 	return bits[diff_rng_below(r, n)];
+}
+
+/* A present PDPTE bit that is reserved: 2:1 or M..63 (MMU.md §2.4). */
+static uint64_t pdpte_reserved_bit(struct diff_rng *r, unsigned int maxphyaddr)
+{
+	uint64_t bit = diff_rng_chance(r, 50)
+			       ? BIT(1 + diff_rng_below(r, 2))
+			       : BIT(maxphyaddr + diff_rng_below(r, 64 - maxphyaddr));
+
+	return PTE_P_BIT | bit;
 }
 
 static void inject_fault(struct diff_rng *r, struct kvm_sregs2 *s, unsigned int maxphyaddr)
@@ -98,7 +108,10 @@ static void inject_fault(struct diff_rng *r, struct kvm_sregs2 *s, unsigned int 
 		MMU_EFER_SCE, MMU_EFER_SVME, MMU_EFER_FFXSR,
 	};
 
-	switch (diff_rng_below(r, 11)) {
+	/* Reserved CR0 bits below 32 (SDM Vol. 3A §2.5): KVM clears them. */
+	static const uint64_t cr0_reserved[] = { BIT(6), BIT(15), BIT(17), BIT(19), BIT(28) };
+
+	switch (diff_rng_below(r, 14)) {
 	case 0:
 		s->cr0 ^= MMU_CR0_PG;
 		break;
@@ -131,6 +144,15 @@ static void inject_fault(struct diff_rng *r, struct kvm_sregs2 *s, unsigned int 
 	case 9:
 		s->cr3 |= BIT(maxphyaddr + diff_rng_below(r, 64 - maxphyaddr));
 		break;
+	case 10:
+		s->cr0 |= random_bit_of(r, cr0_reserved, ARRAY_SIZE(cr0_reserved));
+		break;
+	case 11:
+		s->cr8 = 16 + diff_rng_below(r, 240);
+		break;
+	case 12:
+		s->pdptrs[diff_rng_below(r, 4)] |= pdpte_reserved_bit(r, maxphyaddr);
+		break;
 	default:
 		s->flags ^= KVM_SREGS2_FLAGS_PDPTRS_VALID;
 		break;
@@ -157,19 +179,29 @@ static struct mmu_cpu_features agreed_features(const struct diff_host *h)
 }
 
 static void report(const struct kvm_sregs2 *s, uint64_t index, bool predicted, int r,
-		   const struct mmu_issue *issue)
+		   const struct mmu_issue_list *issues)
 {
 	printf("MISMATCH state %llu: CR0=0x%llx CR3=0x%llx CR4=0x%llx EFER=0x%llx CS.L=%u "
 	       "CS.D=%u PDPTRS_VALID=%u\n",
 	       (unsigned long long)index, (unsigned long long)s->cr0, (unsigned long long)s->cr3,
 	       (unsigned long long)s->cr4, (unsigned long long)s->efer, s->cs.l, s->cs.db,
 	       !!(s->flags & KVM_SREGS2_FLAGS_PDPTRS_VALID));
-	if (predicted)
-		printf("  mmu/ validator: KVM refuses it (%s: %s)\n",
-		       mmu_issue_code_name(issue->code), issue->msg);
-	else
-		printf("  mmu/ validator: KVM accepts it\n");
+	printf("  mmu/ validator: KVM %s it\n", predicted ? "refuses" : "accepts");
+	for (unsigned int i = 0; i < issues->count; i++)
+		printf("    %s%s: %s\n", mmu_issue_code_name(issues->issue[i].code),
+		       issues->issue[i].kvm_rejects ? " (KVM refuses)" : "", issues->issue[i].msg);
 	printf("  KVM_SET_SREGS2: %s\n", r < 0 ? strerror(-r) : "accepted");
+}
+
+static void count_issues(struct diff_sregs_result *res, const struct mmu_issue_list *issues)
+{
+	bool seen[DIFF_NR_ISSUE_CODES] = { false };
+
+	for (unsigned int i = 0; i < issues->count; i++)
+		if (issues->issue[i].code < DIFF_NR_ISSUE_CODES && !seen[issues->issue[i].code]) {
+			seen[issues->issue[i].code] = true;
+			res->issues[issues->issue[i].code]++;
+		}
 }
 
 int diff_sregs_run(struct diff_vm *vm, const struct diff_host *host, uint64_t seed, uint64_t count,
@@ -184,7 +216,7 @@ int diff_sregs_run(struct diff_vm *vm, const struct diff_host *host, uint64_t se
 		struct diff_rng r;
 		struct diff_case c;
 		struct kvm_sregs2 s;
-		struct mmu_issue issue;
+		struct mmu_issue_list issues;
 		bool predicted;
 		int rc;
 
@@ -201,7 +233,8 @@ int diff_sregs_run(struct diff_vm *vm, const struct diff_host *host, uint64_t se
 			res.skipped++;
 			continue;
 		}
-		predicted = diff_validator_rejects(&s, &host->cpuid, &issue);
+		predicted = diff_validator_rejects(&s, &host->cpuid, &issues);
+		count_issues(&res, &issues);
 		rc = diff_vm_set_sregs(vm, &s);
 		if (rc < 0 && rc != -EINVAL)
 			return error_set(err, rc, "KVM_SET_SREGS2: %s", strerror(-rc));
@@ -211,7 +244,7 @@ int diff_sregs_run(struct diff_vm *vm, const struct diff_host *host, uint64_t se
 			continue;
 		}
 		if (res.mismatches++ < max_reports)
-			report(&s, i, predicted, rc, &issue);
+			report(&s, i, predicted, rc, &issues);
 	}
 	*ret = res;
 	return 0;

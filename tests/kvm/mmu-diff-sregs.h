@@ -19,9 +19,11 @@
 void diff_vcpu_state_from_sregs(const struct kvm_sregs2 *s, struct mmu_vcpu_state *ret);
 
 /* Whether mmu/'s validator says KVM_SET_SREGS2 refuses s, for the CPU
- * model f; the first such issue goes to *ret_issue (if not NULL). */
+ * model f; every issue it found goes to *ret_issues (if not NULL). */
 bool diff_validator_rejects(const struct kvm_sregs2 *s, const struct mmu_cpu_features *f,
-			    struct mmu_issue *ret_issue);
+			    struct mmu_issue_list *ret_issues);
+
+#define DIFF_NR_ISSUE_CODES (MMU_ISSUE_NESTED + 1)
 
 struct diff_sregs_result {
 	uint64_t states;
@@ -29,6 +31,7 @@ struct diff_sregs_result {
 	uint64_t accepted; /* by KVM, as mmu/ predicted */
 	uint64_t mismatches;
 	uint64_t skipped; /* states in a class where the host differs from KVM proper */
+	uint64_t issues[DIFF_NR_ISSUE_CODES]; /* compared states with each issue */
 };
 
 /*

@@ -366,6 +366,10 @@ static int run_states(struct diff_run *run, uint64_t *mismatches)
 	       "predicted, %llu mismatches\n",
 	       (unsigned long long)res.states, (unsigned long long)res.refused,
 	       (unsigned long long)res.accepted, (unsigned long long)res.mismatches);
+	printf("mmu-diff: validator: states with each issue:");
+	for (unsigned int code = 0; code < DIFF_NR_ISSUE_CODES; code++)
+		printf(" %s %llu%s", mmu_issue_code_name(code), (unsigned long long)res.issues[code],
+		       code + 1 < DIFF_NR_ISSUE_CODES ? "," : "\n");
 	if (res.skipped)
 		printf("mmu-diff: validator: skipped %llu states because they set a CR4 bit this "
 		       "host's KVM_SET_SREGS2 treats otherwise than its CPUID says (see above)\n",
