@@ -25,16 +25,16 @@ static const char *const reasons[DIFF_NR_DEVIATIONS] = {
 		"this host's KVM cannot run PAE paging (a plain CPL-0 read does not complete; "
 		"kvm_pvm supports paging only in IA-32e mode)",
 	[DIFF_DEVIATION_PKRU_RING3] =
-		"this host's KVM applies PKRU key 0 to CPL-3 accesses whatever CR4.PKE and the "
-		"leaf's key say (native ring 3 under PVM: guest PKRU in hardware, shadow entries "
-		"with key 0): CPL-3 cases with PKRU key 0 restricted",
+		"this host's KVM applies PKRU key 0 to CPL-3 accesses with paging, whatever "
+		"CR4.PKE and the leaf's key say (as if PVM's native ring 3 ran with the guest's "
+		"PKRU and key 0 in every shadow entry): CPL-3 cases whose PKRU restricts key 0",
 	[DIFF_DEVIATION_RING3_PML4E_256] =
 		"this host's KVM faults every CPL-3 access through PML4E 256 "
 		"(0xffff800000000000-0xffff807fffffffff, reserved by PVM)",
 	[DIFF_DEVIATION_PKEY_FETCH] =
-		"this host's KVM emulates the payload's OUT at CPL 3 by reading its bytes with "
-		"PKRU applied and reports #PF(P|U|I|PK): CPL-3 fetches from a page whose "
-		"protection key has access disabled (CR4.PKE=1)",
+		"this host's KVM raises #PF(P|U|I|PK) at the fetch payload's OUT at CPL 3 (its "
+		"emulation apparently reads the instruction with PKRU applied): CPL-3 fetches "
+		"from a page whose protection key has access disabled",
 };
 
 const char *diff_deviation_reason(enum diff_deviation d)
