@@ -41,10 +41,11 @@
 #define NR_CASE_PAGES 10
 
 const uint64_t diff_table_pages[] = {
-	DIFF_CASE_ROOT,	    DIFF_CASE_TABLE(0), DIFF_CASE_TABLE(1), DIFF_CASE_TABLE(2),
-	DIFF_CASE_TABLE(3), DIFF_ROM_TABLE(0),	DIFF_ROM_TABLE(1),  DIFF_ROM_TABLE(2),
-	DIFF_ROM_TABLE(3),  DIFF_ROM_TABLE(4),	DIFF_PT32,	    DIFF_PT64,
-	DIFF_PD64,	    DIFF_PDPT64,	DIFF_PML4,
+	DIFF_CASE_ROOT, DIFF_CASE_TABLE(0), DIFF_CASE_TABLE(1), DIFF_CASE_TABLE(2),
+	DIFF_CASE_TABLE(3), DIFF_ROM_TABLE(0), DIFF_ROM_TABLE(1), DIFF_ROM_TABLE(2),
+	DIFF_ROM_TABLE(3), DIFF_ROM_TABLE(4),
+	/* the scaffolding's */
+	DIFF_PT32, DIFF_PT64, DIFF_PD64, DIFF_PDPT64, DIFF_PML4,
 };
 const unsigned int diff_nr_table_pages = ARRAY_SIZE(diff_table_pages);
 
@@ -153,7 +154,7 @@ static uint64_t level_table(const struct diff_case *c, unsigned int level)
 {
 	unsigned int top = mode_levels(c->mode);
 
-	if (level == c->rom_level)
+	if (c->rom_level && level == c->rom_level)
 		return DIFF_ROM_TABLE(level - 1);
 	return level == top ? DIFF_CASE_ROOT : DIFF_CASE_TABLE(top - 1 - level);
 }
@@ -624,9 +625,9 @@ static void set_pdptes(struct diff_case *c)
 static void set_cr3_and_pdptes(struct diff_rng *r, struct diff_case *c)
 {
 	c->cr3 = level_table(c, mode_levels(c->mode));
+	/* CR3.PWT/PCD: no effect on the walk. */
 	if (c->mode != MMU_MODE_PAE && diff_rng_chance(r, 20))
-		c->cr3 |= diff_rng_chance(r, 50) ? PTE_PWT
-						 : PTE_PCD; /* CR3 PWT/PCD: no effect on the walk */
+		c->cr3 |= diff_rng_chance(r, 50) ? PTE_PWT : PTE_PCD;
 	set_pdptes(c);
 }
 
