@@ -378,18 +378,27 @@ void diff_case_sregs(const struct diff_case *c, struct kvm_sregs2 *s)
 	}
 }
 
+static uint64_t stub_offset(enum diff_access access)
+{
+	switch (access) {
+	case DIFF_READ:
+		return DIFF_STUB_READ;
+	case DIFF_WRITE:
+		return DIFF_STUB_WRITE;
+	case DIFF_FETCH:
+		return DIFF_STUB_FETCH;
+	default:
+		return DIFF_STUB_LOAD_FS;
+	}
+}
+
 static void case_regs(const struct diff_case *c, struct kvm_regs *r)
 {
 	uint64_t code = case_is_long(c) ? (c->cpl ? DIFF_UCODE64 : DIFF_KCODE64)
 					: (c->cpl ? DIFF_UCODE32 : DIFF_KCODE32);
-	static const uint16_t stub[] = {
-		[DIFF_READ] = DIFF_STUB_READ,	       [DIFF_WRITE] = DIFF_STUB_WRITE,
-		[DIFF_FETCH] = DIFF_STUB_FETCH,	       [DIFF_DESC_READ] = DIFF_STUB_LOAD_FS,
-		[DIFF_DESC_WRITE] = DIFF_STUB_LOAD_FS,
-	};
 
 	memset(r, 0, sizeof(*r));
-	r->rip = code + stub[c->access];
+	r->rip = code + stub_offset(c->access);
 	r->rax = c->gva;
 	r->rcx = c->value;
 	r->rdx = diff_case_selector(c);
@@ -402,7 +411,8 @@ bool diff_vm_accepts_cr4(struct diff_vm *vm, enum mmu_paging_mode mode, uint64_t
 	struct diff_case c = {
 		.mode = mode,
 		.regs = {
-			.cr0 = MMU_CR0_PE | MMU_CR0_ET | MMU_CR0_NE | MMU_CR0_PG,
+			/* WP: CET requires it (SDM Vol. 3A §2.5). */
+			.cr0 = MMU_CR0_PE | MMU_CR0_ET | MMU_CR0_NE | MMU_CR0_WP | MMU_CR0_PG,
 			.cr4 = MMU_CR4_PAE | cr4_bit,
 			.efer = mode == MMU_MODE_4LEVEL ? MMU_EFER_LME | MMU_EFER_LMA : 0,
 		},
