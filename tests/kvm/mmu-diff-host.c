@@ -45,7 +45,7 @@ const char *diff_deviation_reason(enum diff_deviation d)
 /* The probe's access must complete: a read with the data at its GPA, a
  * fetch by running the payload. Returns 1 if it did, 0 if not, negative
  * errno if KVM failed. */
-static int probe_read(struct diff_vm *vm, const struct diff_case *c, struct error *err)
+static int probe_access(struct diff_vm *vm, const struct diff_case *c, struct error *err)
 {
 	struct diff_observation obs;
 	int r;
@@ -60,76 +60,71 @@ static int probe_read(struct diff_vm *vm, const struct diff_case *c, struct erro
 	return obs.outcome == DIFF_OUTCOME_DONE && obs.value == diff_pattern_word(c->data_gpa);
 }
 
-static int probe_legacy_paging(struct diff_vm *vm, struct diff_host *h, struct error *err)
+/* A plain CPL-0 read in 32-bit paging. */
+static void build_32bit_paging(struct diff_case *c)
 {
-	struct diff_case c;
-	int r;
+	diff_case_plain(c, MMU_MODE_32BIT, 0, PROBE_GVA_32, PROBE_DATA);
+}
 
-	diff_case_plain(&c, MMU_MODE_32BIT, 0, PROBE_GVA_32, PROBE_DATA);
-	r = probe_read(vm, &c, err);
-	if (r < 0)
-		return r;
-	h->present[DIFF_DEVIATION_32BIT_PAGING] = !r;
-	diff_case_plain(&c, MMU_MODE_PAE, 0, PROBE_GVA_32, PROBE_DATA);
-	r = probe_read(vm, &c, err);
-	if (r < 0)
-		return r;
-	h->present[DIFF_DEVIATION_PAE_PAGING] = !r;
-	return 0;
+static void build_pae_paging(struct diff_case *c)
+{
+	diff_case_plain(c, MMU_MODE_PAE, 0, PROBE_GVA_32, PROBE_DATA);
 }
 
 /* PKRU with key 0's access-disable bit and CR4.PKE clear: PKRU must not
  * matter (SDM Vol. 3A §4.6.2). */
-static int probe_pkru_ring3(struct diff_vm *vm, struct diff_host *h, struct error *err)
+static void build_pkru_ring3(struct diff_case *c)
 {
-	struct diff_case c;
-	int r;
+	diff_case_plain(c, MMU_MODE_4LEVEL, 3, PROBE_GVA_64, PROBE_DATA);
+	c->pku = true;
+	c->pkru = 1;
+}
 
-	if (!h->usable.pku)
-		return 0;
-	diff_case_plain(&c, MMU_MODE_4LEVEL, 3, PROBE_GVA_64, PROBE_DATA);
-	c.pku = true;
-	c.pkru = 1;
-	r = probe_read(vm, &c, err);
-	if (r < 0)
-		return r;
-	h->present[DIFF_DEVIATION_PKRU_RING3] = !r;
-	return 0;
+static void build_pml4e_256(struct diff_case *c)
+{
+	diff_case_plain(c, MMU_MODE_4LEVEL, 3, PROBE_GVA_PML4E_256, PROBE_DATA);
 }
 
 /* A CPL-3 fetch from a page with key 1, PKRU denying key 1 all data
  * access: fetches are not subject to protection keys (SDM Vol. 3A §4.6.2). */
-static int probe_pkey_fetch(struct diff_vm *vm, struct diff_host *h, struct error *err)
+static void build_pkey_fetch(struct diff_case *c)
 {
-	struct diff_case c;
-	int r;
-
-	if (!h->usable.pku)
-		return 0;
-	diff_case_plain(&c, MMU_MODE_4LEVEL, 3, PROBE_GVA_64, PROBE_DATA);
-	c.access = DIFF_FETCH;
-	c.value = 0xF7C4;
-	c.regs.cr4 |= MMU_CR4_PKE;
-	c.pku = true;
-	c.pkru = 1U << 2; /* key 1: AD */
-	c.entries[c.nr_entries - 1].value |= 1ULL << 59;
-	r = probe_read(vm, &c, err);
-	if (r < 0)
-		return r;
-	h->present[DIFF_DEVIATION_PKEY_FETCH] = !r;
-	return 0;
+	diff_case_plain(c, MMU_MODE_4LEVEL, 3, PROBE_GVA_64, PROBE_DATA);
+	c->access = DIFF_FETCH;
+	c->value = 0xF7C4;
+	c->regs.cr4 |= MMU_CR4_PKE;
+	c->pku = true;
+	c->pkru = 1U << 2; /* key 1: AD */
+	c->entries[c->nr_entries - 1].value |= 1ULL << 59;
 }
 
-static int probe_pml4e_256(struct diff_vm *vm, struct diff_host *h, struct error *err)
-{
-	struct diff_case c;
-	int r;
+/* One probe per deviation: a case whose access must complete. */
+static const struct {
+	enum diff_deviation deviation;
+	bool needs_pku;
+	void (*build)(struct diff_case *c);
+} probes[] = {
+	{ DIFF_DEVIATION_32BIT_PAGING, false, build_32bit_paging },
+	{ DIFF_DEVIATION_PAE_PAGING, false, build_pae_paging },
+	{ DIFF_DEVIATION_PKRU_RING3, true, build_pkru_ring3 },
+	{ DIFF_DEVIATION_RING3_PML4E_256, false, build_pml4e_256 },
+	{ DIFF_DEVIATION_PKEY_FETCH, true, build_pkey_fetch },
+};
 
-	diff_case_plain(&c, MMU_MODE_4LEVEL, 3, PROBE_GVA_PML4E_256, PROBE_DATA);
-	r = probe_read(vm, &c, err);
-	if (r < 0)
-		return r;
-	h->present[DIFF_DEVIATION_RING3_PML4E_256] = !r;
+static int probe_deviations(struct diff_vm *vm, struct diff_host *h, struct error *err)
+{
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		struct diff_case c;
+		int r;
+
+		if (probes[i].needs_pku && !h->usable.pku)
+			continue;
+		probes[i].build(&c);
+		r = probe_access(vm, &c, err);
+		if (r < 0)
+			return r;
+		h->present[probes[i].deviation] = !r;
+	}
 	return 0;
 }
 
@@ -192,20 +187,14 @@ int diff_host_probe(struct diff_vm *vm, struct diff_host *ret, struct error *err
 
 	memset(&h, 0, sizeof(h));
 	probe_features(vm, &h);
-	r = probe_legacy_paging(vm, &h, err);
-	if (r == 0)
-		r = probe_pkru_ring3(vm, &h, err);
-	if (r == 0)
-		r = probe_pml4e_256(vm, &h, err);
-	if (r == 0)
-		r = probe_pkey_fetch(vm, &h, err);
+	r = probe_deviations(vm, &h, err);
 	if (r < 0)
 		return r;
 	*ret = h;
 	return 0;
 }
 
-/* Native ring 3 under PVM runs only with paging; paging off is emulated. */
+/* PKRU (loaded, since the host offers PKU) restricts key 0. */
 static bool pkru_key0_restricted(const struct diff_case *c)
 {
 	return c->pku && (c->pkru & 3);
@@ -235,6 +224,8 @@ enum diff_deviation diff_host_deviation(const struct diff_host *h, const struct 
 	if (c->mode == MMU_MODE_4LEVEL && (c->gva >> 39 & 0x1FF) == 256 &&
 	    h->present[DIFF_DEVIATION_RING3_PML4E_256])
 		return DIFF_DEVIATION_RING3_PML4E_256;
+	/* Ring 3 runs natively under PVM only with paging; without, it is
+	 * emulated and keys behave. */
 	if (pkru_key0_restricted(c) && c->mode != MMU_MODE_NONE &&
 	    h->present[DIFF_DEVIATION_PKRU_RING3])
 		return DIFF_DEVIATION_PKRU_RING3;
