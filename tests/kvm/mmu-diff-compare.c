@@ -256,15 +256,32 @@ static void print_walk(FILE *out, const char *title, const struct mmu_walk_resul
 		fprintf(out, "    %s\n", line);
 }
 
+static void print_case_and_walks(const struct diff_case *c, const struct diff_prediction *p)
+{
+	diff_case_print(stdout, c);
+	if (p->write_back)
+		print_walk(stdout, "mmu/ descriptor read", &p->desc_read);
+	print_walk(stdout, p->write_back ? "mmu/ descriptor write-back" : "mmu/", &p->walk);
+}
+
 void diff_report_mismatch(const struct diff_case *c, const struct diff_prediction *p,
 			  const struct diff_mismatch *m)
 {
 	printf("MISMATCH case %llu (reproduce: --seed 0x%llx --case %llu)\n",
 	       (unsigned long long)c->index, (unsigned long long)c->seed,
 	       (unsigned long long)c->index);
-	diff_case_print(stdout, c);
-	if (p->write_back)
-		print_walk(stdout, "mmu/ descriptor read", &p->desc_read);
-	print_walk(stdout, p->write_back ? "mmu/ descriptor write-back" : "mmu/", &p->walk);
+	print_case_and_walks(c, p);
 	fputs(m->text, stdout);
+}
+
+void diff_report_match(const struct diff_case *c, const struct diff_prediction *p,
+		       const struct diff_observation *obs)
+{
+	struct diff_mismatch m = { .len = 0 };
+
+	printf("case %llu of seed 0x%llx matches\n", (unsigned long long)c->index,
+	       (unsigned long long)c->seed);
+	print_case_and_walks(c, p);
+	describe_observation(&m, obs);
+	fputs(m.text, stdout);
 }

@@ -50,4 +50,8 @@ void diff_compare(const struct diff_memory *guest, const struct diff_memory *mod
 void diff_report_mismatch(const struct diff_case *c, const struct diff_prediction *p,
 			  const struct diff_mismatch *m);
 
+/* Prints a case that matched the same way, with what the guest observed. */
+void diff_report_match(const struct diff_case *c, const struct diff_prediction *p,
+		       const struct diff_observation *obs);
+
 #endif

@@ -137,30 +137,31 @@ static int self_check_case(struct diff_run *run, const struct diff_case *c, stru
 	return 0;
 }
 
-/* Whether case c is not run here: outside --mode, a host deviation, or a
- * state KVM refuses (counted where it belongs). */
-static bool case_not_run(struct diff_run *run, const struct diff_case *c)
+/* Why case c is not run here (outside --mode, a host deviation, a state
+ * KVM refuses; counted where it belongs), or NULL to run it. */
+static const char *case_not_run(struct diff_run *run, const struct diff_case *c)
 {
 	enum diff_deviation dev;
 
 	if (run->opt.only_mode >= 0 && c->mode != (enum mmu_paging_mode)run->opt.only_mode)
-		return true;
+		return "outside --mode";
 	dev = diff_host_deviation(&run->host, c);
 	if (dev != DIFF_DEVIATION_NONE) {
 		run->stats.skipped[dev]++;
-		return true;
+		return diff_deviation_reason(dev);
 	}
 	if (case_state_invalid(run, c)) {
 		run->stats.invalid++;
-		return true;
+		return "mmu/'s validator says KVM refuses the state";
 	}
-	return false;
+	return NULL;
 }
 
 /* Runs case `index`: 1 if it matched (or was not run and is consistent), 0
  * if not, negative errno on a KVM or library error. */
 static int run_case(struct diff_run *run, uint64_t index, struct error *err)
 {
+	const char *why_not;
 	struct diff_case c;
 	struct diff_prediction p;
 	struct diff_observation obs;
@@ -168,7 +169,13 @@ static int run_case(struct diff_run *run, uint64_t index, struct error *err)
 	int r;
 
 	diff_case_generate(&run->gen, run->opt.seed, index, &c);
-	if (case_not_run(run, &c))
+	why_not = case_not_run(run, &c);
+	if (why_not && run->opt.cases == 1) {
+		printf("case %llu of seed 0x%llx is not run: %s\n", (unsigned long long)index,
+		       (unsigned long long)c.seed, why_not);
+		diff_case_print(stdout, &c);
+	}
+	if (why_not)
 		return self_check_case(run, &c, err);
 	diff_case_install(&c, &run->vm->ram);
 	diff_case_install(&c, &run->model);
@@ -183,6 +190,8 @@ static int run_case(struct diff_run *run, uint64_t index, struct error *err)
 	}
 	diff_compare(&run->vm->ram, &run->model, &c, &p, &obs, &m);
 	record_case(run, &c, &p, m.len == 0);
+	if (!m.len && run->opt.cases == 1)
+		diff_report_match(&c, &p, &obs);
 	if (m.len) {
 		report_mismatch(run, &c, &p, &m);
 		reset_memory(run);
