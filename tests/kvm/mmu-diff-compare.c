@@ -116,6 +116,7 @@ static const char *outcome_name(enum diff_outcome o)
 		[DIFF_OUTCOME_EXCEPTION] = "exception",
 		[DIFF_OUTCOME_EXIT] = "exit",
 		[DIFF_OUTCOME_REFUSED] = "KVM_SET_SREGS2 refused the state",
+		[DIFF_OUTCOME_TIMEOUT] = "no report (the guest ran on for seconds)",
 	};
 
 	return names[o];
@@ -144,6 +145,8 @@ static void describe_observation(struct diff_mismatch *m, const struct diff_obse
 		break;
 	case DIFF_OUTCOME_REFUSED:
 		diff_note(m, " (mmu/'s validator accepts it)");
+		break;
+	case DIFF_OUTCOME_TIMEOUT:
 		break;
 	}
 	diff_note(m, "\n");

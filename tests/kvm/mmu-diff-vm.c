@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -20,6 +21,8 @@
 #define SLOT_LOW 0
 #define SLOT_HIGH 1
 #define SLOT_ROM 2
+/* A case runs a handful of guest instructions; seconds mean it is lost. */
+#define DIFF_RUN_TIMEOUT_S 5
 #define MAX_CPUID_ENTRIES 256
 
 /* RFLAGS: bit 1 is always 1; IOPL 3 lets CPL 3 report (see
@@ -577,6 +580,31 @@ static int complete_pending_exit(struct diff_vm *vm, struct error *err)
 	return 0;
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * KVM_RUN, cut short by SIGALRM after DIFF_RUN_TIMEOUT_S: a guest that
+ * never reports (say, one running stray bytes after a wrong translation)
+ * becomes an observation instead of a hung test. The handler is installed
+ * without SA_RESTART, so the ioctl returns -EINTR. Returns 0 or -errno.
+ */
+static int run_with_deadline(struct diff_vm *vm)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	int r;
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, NULL) < 0)
+		return -errno;
+	alarm(DIFF_RUN_TIMEOUT_S);
+	r = ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0 ? -errno : 0;
+	alarm(0);
+	return r;
+}
+
 int diff_vm_run_case(struct diff_vm *vm, const struct diff_case *c, struct diff_observation *ret,
 		     struct error *err)
 {
@@ -597,9 +625,14 @@ int diff_vm_run_case(struct diff_vm *vm, const struct diff_case *c, struct diff_
 	}
 	if (r < 0)
 		return r;
-	if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0)
-		return error_set(err, -errno, "KVM_RUN for case %llu: %s",
-				 (unsigned long long)c->index, strerror(errno));
+	r = run_with_deadline(vm);
+	if (r == -EINTR) {
+		*ret = (struct diff_observation){ .outcome = DIFF_OUTCOME_TIMEOUT };
+		return complete_pending_exit(vm, err);
+	}
+	if (r < 0)
+		return error_set(err, r, "KVM_RUN for case %llu: %s", (unsigned long long)c->index,
+				 strerror(-r));
 	obs.exit_reason = vm->run->exit_reason;
 	r = observe_report(vm, c, &obs, err);
 	if (r == 0)

@@ -35,6 +35,7 @@ enum diff_outcome {
 	DIFF_OUTCOME_EXCEPTION, /* DIFF_PORT_EXCEPTION */
 	DIFF_OUTCOME_EXIT,	/* any other exit: MMIO, shutdown, internal error... */
 	DIFF_OUTCOME_REFUSED,	/* KVM_SET_SREGS2 refused the state (-EINVAL) */
+	DIFF_OUTCOME_TIMEOUT,	/* no report within seconds */
 };
 
 struct diff_observation {
