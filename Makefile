@@ -282,10 +282,10 @@ MMU_DIFF_OBJS := $(addprefix $(OBJDIR)/tests/kvm/,test-kvm-mmu-diff.o mmu-diff-c
 		 mmu-diff-vm.o mmu-diff-host.o mmu-diff-compare.o mmu-diff-stats.o \
 		 mmu-diff-sregs.o mmu-diff-guest.o)
 
-$(MMU_DIFF_TEST): $(MMU_DIFF_OBJS) $(LIB_MMU) $(LIB_UTIL)
+$(MMU_DIFF_TEST): $(MMU_DIFF_OBJS) $(ALL_LIBS)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(MMU_DIFF_OBJS) $(LIB_MMU) $(LIB_UTIL)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(MMU_DIFF_OBJS) $(ALL_LIBS) $(LIBS)
 
 .PHONY: check-kvm-mmu
 check-kvm-mmu: $(MMU_DIFF_TEST)

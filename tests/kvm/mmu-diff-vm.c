@@ -17,13 +17,14 @@
 
 #include "tests/kvm/mmu-diff-vm.h"
 #include "tests/kvm/mmu-diff.h"
+#include "vcpu/cpuid.h"
+#include "vcpu/x86.h"
 
 #define SLOT_LOW 0
 #define SLOT_HIGH 1
 #define SLOT_ROM 2
 /* A case runs a handful of guest instructions; seconds mean it is lost. */
 #define DIFF_RUN_TIMEOUT_S 5
-#define MAX_CPUID_ENTRIES 256
 
 /* RFLAGS: bit 1 is always 1; IOPL 3 lets CPL 3 report (see
  * install_io_bitmap()); IF 0. */
@@ -169,37 +170,9 @@ void diff_memory_free(struct diff_memory *mem)
 	*mem = (struct diff_memory){ .low = NULL };
 }
 
-static int features_from_kvm_cpuid(const struct kvm_cpuid2 *cpuid, struct mmu_cpu_features *ret,
-				   struct error *err)
-{
-	struct mmu_cpuid_entry entries[MAX_CPUID_ENTRIES];
-	struct mmu_error merr;
-	int r;
-
-	for (unsigned int i = 0; i < cpuid->nent; i++) {
-		const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
-		entries[i] = (struct mmu_cpuid_entry){
-			.function = e->function,
-			.index = e->index,
-			.flags = e->flags,
-			.eax = e->eax,
-			.ebx = e->ebx,
-			.ecx = e->ecx,
-			.edx = e->edx,
-		};
-	}
-	r = mmu_features_from_cpuid(entries, cpuid->nent, ret, &merr);
-	if (r < 0)
-		return error_set(err, r, "KVM's supported CPUID: %s", merr.msg);
-	/* Shadow paging takes GBPAGES from the guest's CPUID (MMU.md §2.1);
-	 * a TDP host would make it the host's, but then the guest's CPUID
-	 * bit matches what KVM offers as well. */
-	return 0;
-}
-
 static int create_vcpu(struct diff_vm *vm, struct error *err)
 {
-	int size;
+	int size, r;
 
 	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
 	if (vm->vcpu_fd < 0)
@@ -213,16 +186,13 @@ static int create_vcpu(struct diff_vm *vm, struct error *err)
 		vm->run = NULL;
 		return error_set(err, -errno, "mmap of kvm_run: %s", strerror(errno));
 	}
-	vm->cpuid =
-		calloc(1, sizeof(*vm->cpuid) + MAX_CPUID_ENTRIES * sizeof(struct kvm_cpuid_entry2));
-	if (!vm->cpuid)
-		return error_set(err, -ENOMEM, "CPUID buffer: out of memory");
-	vm->cpuid->nent = MAX_CPUID_ENTRIES;
-	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, vm->cpuid) < 0)
-		return error_set(err, -errno, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+	r = vcpu_supported_cpuid(vm->kvm_fd, &vm->cpuid, err);
+	if (r < 0)
+		return r;
 	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, vm->cpuid) < 0)
 		return error_set(err, -errno, "KVM_SET_CPUID2: %s", strerror(errno));
-	return features_from_kvm_cpuid(vm->cpuid, &vm->features, err);
+	/* Shadow paging takes GBPAGES from the guest's CPUID (MMU.md §2.1). */
+	return vcpu_cpuid_mmu_features(vm->cpuid, &vm->features, err);
 }
 
 static int create_memory(struct diff_vm *vm, struct error *err)
@@ -429,26 +399,17 @@ bool diff_vm_accepts_cr4(struct diff_vm *vm, enum mmu_paging_mode mode, uint64_t
 	return diff_vm_set_sregs(vm, &s) == 0;
 }
 
-/* XSAVE header XSTATE_BV at byte 512 (SDM Vol. 1 §13.4.2); PKRU is state
- * component 9 (§13.1). */
-#define XSAVE_XSTATE_BV 512
-#define XFEATURE_PKRU 9
-
-static const struct kvm_cpuid_entry2 *cpuid_leaf(const struct kvm_cpuid2 *cpuid, uint32_t function,
-						 uint32_t index)
-{
-	for (unsigned int i = 0; i < cpuid->nent; i++)
-		if (cpuid->entries[i].function == function && cpuid->entries[i].index == index)
-			return &cpuid->entries[i];
-	return NULL;
-}
+/* PKRU is XSAVE state component 9 (SDM Vol. 1 §13.1), at the offset
+ * CPUID.(EAX=0xD,ECX=9):EBX gives. */
+#define XSAVE_COMPONENT_PKRU 9
 
 int diff_vm_set_pkru(struct diff_vm *vm, uint32_t pkru)
 {
 	uint64_t bv;
 
 	if (!vm->xsave) {
-		const struct kvm_cpuid_entry2 *e = cpuid_leaf(vm->cpuid, 0xD, XFEATURE_PKRU);
+		const struct kvm_cpuid_entry2 *e =
+			vcpu_cpuid_entry(vm->cpuid, 0xD, XSAVE_COMPONENT_PKRU);
 
 		if (!e || !e->ebx || e->ebx + 4 > sizeof(vm->xsave->region))
 			return -EOPNOTSUPP;
@@ -456,11 +417,15 @@ int diff_vm_set_pkru(struct diff_vm *vm, uint32_t pkru)
 		vm->xsave = calloc(1, sizeof(*vm->xsave));
 		if (!vm->xsave)
 			return -ENOMEM;
-		if (ioctl(vm->vcpu_fd, KVM_GET_XSAVE, vm->xsave) < 0)
-			return -errno;
+		if (ioctl(vm->vcpu_fd, KVM_GET_XSAVE, vm->xsave) < 0) {
+			int r = -errno;
+			free(vm->xsave);
+			vm->xsave = NULL;
+			return r;
+		}
 	}
 	memcpy(&bv, (uint8_t *)vm->xsave->region + XSAVE_XSTATE_BV, 8);
-	bv |= 1ULL << XFEATURE_PKRU;
+	bv |= X86_XFEATURE_PKRU;
 	memcpy((uint8_t *)vm->xsave->region + XSAVE_XSTATE_BV, &bv, 8);
 	memcpy((uint8_t *)vm->xsave->region + vm->pkru_offset, &pkru, 4);
 	return ioctl(vm->vcpu_fd, KVM_SET_XSAVE, vm->xsave) < 0 ? -errno : 0;
