@@ -128,25 +128,55 @@ static int probe_deviations(struct diff_vm *vm, struct diff_host *h, struct erro
 	return 0;
 }
 
+#define FEATURE(field) offsetof(struct mmu_cpu_features, field)
+
 /* CR4 bits that need a CPUID feature (SDM Vol. 3A §2.5; the validator's
  * table), with the feature's place in struct mmu_cpu_features. */
 static const struct {
 	uint64_t bit;
+	const char *name;
 	size_t feature;
 } cr4_feature_bits[] = {
-	{ MMU_CR4_UMIP, offsetof(struct mmu_cpu_features, umip) },
-	{ MMU_CR4_LA57, offsetof(struct mmu_cpu_features, la57) },
-	{ MMU_CR4_VMXE, offsetof(struct mmu_cpu_features, vmx) },
-	{ MMU_CR4_SMXE, offsetof(struct mmu_cpu_features, smx) },
-	{ MMU_CR4_FSGSBASE, offsetof(struct mmu_cpu_features, fsgsbase) },
-	{ MMU_CR4_PCIDE, offsetof(struct mmu_cpu_features, pcid) },
-	{ MMU_CR4_OSXSAVE, offsetof(struct mmu_cpu_features, xsave) },
-	{ MMU_CR4_SMEP, offsetof(struct mmu_cpu_features, smep) },
-	{ MMU_CR4_SMAP, offsetof(struct mmu_cpu_features, smap) },
-	{ MMU_CR4_PKE, offsetof(struct mmu_cpu_features, pku) },
-	{ MMU_CR4_CET, offsetof(struct mmu_cpu_features, cet) },
-	{ MMU_CR4_PKS, offsetof(struct mmu_cpu_features, pks) },
-	{ MMU_CR4_LAM_SUP, offsetof(struct mmu_cpu_features, lam) },
+	{ MMU_CR4_UMIP, "UMIP", FEATURE(umip) },
+	{ MMU_CR4_LA57, "LA57", FEATURE(la57) },
+	{ MMU_CR4_VMXE, "VMXE", FEATURE(vmx) },
+	{ MMU_CR4_SMXE, "SMXE", FEATURE(smx) },
+	{ MMU_CR4_FSGSBASE, "FSGSBASE", FEATURE(fsgsbase) },
+	{ MMU_CR4_PCIDE, "PCIDE", FEATURE(pcid) },
+	{ MMU_CR4_OSXSAVE, "OSXSAVE", FEATURE(xsave) },
+	{ MMU_CR4_SMEP, "SMEP", FEATURE(smep) },
+	{ MMU_CR4_SMAP, "SMAP", FEATURE(smap) },
+	{ MMU_CR4_PKE, "PKE", FEATURE(pku) },
+	{ MMU_CR4_CET, "CET", FEATURE(cet) },
+	{ MMU_CR4_PKS, "PKS", FEATURE(pks) },
+	{ MMU_CR4_LAM_SUP, "LAM_SUP", FEATURE(lam) },
+};
+
+/* The CPU features that shape paging, as the summary names them. */
+static const struct {
+	const char *name;
+	size_t feature;
+} paging_features[] = {
+	{ "NX", FEATURE(nx) },	      { "SMEP", FEATURE(smep) },
+	{ "SMAP", FEATURE(smap) },    { "PKU", FEATURE(pku) },
+	{ "LA57", FEATURE(la57) },    { "1 GiB pages", FEATURE(gbpages) },
+	{ "PSE-36", FEATURE(pse36) },
+};
+
+/* Features whose presence the vCPU's CPUID may change (the CR4 table's
+ * and the paging ones). */
+static const struct {
+	const char *name;
+	size_t feature;
+} cpuid_features[] = {
+	{ "NX", FEATURE(nx) },	      { "1GB-pages", FEATURE(gbpages) },
+	{ "PSE-36", FEATURE(pse36) }, { "UMIP", FEATURE(umip) },
+	{ "LA57", FEATURE(la57) },    { "VMX", FEATURE(vmx) },
+	{ "SMX", FEATURE(smx) },      { "FSGSBASE", FEATURE(fsgsbase) },
+	{ "PCID", FEATURE(pcid) },    { "XSAVE", FEATURE(xsave) },
+	{ "SMEP", FEATURE(smep) },    { "SMAP", FEATURE(smap) },
+	{ "PKU", FEATURE(pku) },      { "CET", FEATURE(cet) },
+	{ "PKS", FEATURE(pks) },      { "LAM", FEATURE(lam) },
 };
 
 static bool has_feature(const struct mmu_cpu_features *f, size_t offset)
@@ -156,13 +186,16 @@ static bool has_feature(const struct mmu_cpu_features *f, size_t offset)
 
 /*
  * A CR4-controlled feature is usable only if KVM_SET_SREGS2 accepts its
- * bit: a host may advertise a feature in CPUID and still refuse the bit
- * (PVM: LA57), or accept bits it does not advertise (PVM: SMEP, SMAP,
- * PKE, and more). Accepted paging bits are exercised: the checks they
- * enable live in KVM's common walker, which the cases compare against.
+ * bit. KVM checks CR4 against the CPUID it holds for the vCPU, which a
+ * host may change from the one set (PVM mixes in host bits such as SMEP
+ * and SMAP, and drops LA57), and the check itself may differ (PVM accepts
+ * CR4.PKE without PKU). Accepted paging bits are exercised: the checks
+ * they enable live in KVM's common walker, which the cases compare
+ * against.
  */
 static void probe_features(struct diff_vm *vm, struct diff_host *h)
 {
+	h->offered = vm->offered;
 	h->cpuid = vm->features;
 	h->usable = vm->features;
 	for (size_t i = 0; i < sizeof(cr4_feature_bits) / sizeof(cr4_feature_bits[0]); i++) {
@@ -242,35 +275,35 @@ static const char *yes_no(bool b)
 
 void diff_host_print(const struct diff_host *h)
 {
-	const struct mmu_cpu_features *c = &h->cpuid, *u = &h->usable;
+	printf("mmu-diff: features (in KVM's supported CPUID / in the CPUID the vCPU holds / "
+	       "used by the cases):");
+	for (size_t i = 0; i < sizeof(paging_features) / sizeof(paging_features[0]); i++) {
+		size_t f = paging_features[i].feature;
 
-	printf("mmu-diff: host features (in KVM's CPUID / used by the cases): SMEP %s/%s, "
-	       "SMAP %s/%s, PKU %s/%s, LA57 %s/%s, NX %s/%s, 1 GiB pages %s/%s, PSE-36 %s/%s, "
-	       "MAXPHYADDR %u\n",
-	       yes_no(c->smep), yes_no(u->smep), yes_no(c->smap), yes_no(u->smap), yes_no(c->pku),
-	       yes_no(u->pku), yes_no(c->la57), yes_no(u->la57), yes_no(c->nx), yes_no(u->nx),
-	       yes_no(c->gbpages), yes_no(u->gbpages), yes_no(c->pse36), yes_no(u->pse36),
-	       c->maxphyaddr);
-	if (c->la57 && !u->la57)
-		printf("mmu-diff: host: KVM's CPUID offers LA57 but KVM_SET_SREGS2 refuses "
-		       "CR4.LA57: "
-		       "no 5-level paging cases\n");
-	if (!c->smep && u->smep)
-		printf("mmu-diff: host: KVM_SET_SREGS2 accepts CR4.SMEP without SMEP in KVM's "
-		       "CPUID "
-		       "(KVM proper refuses it); SMEP cases run\n");
-	if (!c->smap && u->smap)
-		printf("mmu-diff: host: KVM_SET_SREGS2 accepts CR4.SMAP without SMAP in KVM's "
-		       "CPUID "
-		       "(KVM proper refuses it); SMAP cases run\n");
-	if (!c->pku && h->pke_accepted)
-		printf("mmu-diff: host: KVM_SET_SREGS2 accepts CR4.PKE without PKU in KVM's CPUID "
-		       "(KVM proper refuses it); PKU cases %s\n",
-		       u->pku ? "run" : "cannot load PKRU");
-	if (h->cr4_disagree)
-		printf("mmu-diff: host: KVM_SET_SREGS2 and KVM's CPUID disagree on CR4 bits "
-		       "0x%llx\n",
-		       (unsigned long long)h->cr4_disagree);
+		printf(" %s %s/%s/%s%s", paging_features[i].name,
+		       yes_no(has_feature(&h->offered, f)), yes_no(has_feature(&h->cpuid, f)),
+		       yes_no(has_feature(&h->usable, f)),
+		       i + 1 < sizeof(paging_features) / sizeof(paging_features[0]) ? "," : "");
+	}
+	printf("; MAXPHYADDR %u\n", h->cpuid.maxphyaddr);
+	printf("mmu-diff: host: the vCPU holds (KVM_GET_CPUID2) other features than were set:");
+	for (size_t i = 0; i < sizeof(cpuid_features) / sizeof(cpuid_features[0]); i++) {
+		size_t f = cpuid_features[i].feature;
+
+		if (has_feature(&h->offered, f) != has_feature(&h->cpuid, f))
+			printf(" %c%s", has_feature(&h->cpuid, f) ? '+' : '-',
+			       cpuid_features[i].name);
+	}
+	printf("\n");
+	printf("mmu-diff: host: KVM_SET_SREGS2 and the vCPU's CPUID disagree on CR4:");
+	for (size_t i = 0; i < sizeof(cr4_feature_bits) / sizeof(cr4_feature_bits[0]); i++)
+		if (h->cr4_disagree & cr4_feature_bits[i].bit)
+			printf(" %s (%s)", cr4_feature_bits[i].name,
+			       has_feature(&h->cpuid, cr4_feature_bits[i].feature) ? "refused"
+										   : "accepted");
+	printf("\n");
+	if (!h->usable.la57)
+		printf("mmu-diff: host: CR4.LA57 is not accepted: no 5-level paging cases\n");
 	for (unsigned int d = 1; d < DIFF_NR_DEVIATIONS; d++)
 		if (h->present[d])
 			printf("mmu-diff: host deviation: %s\n", reasons[d]);

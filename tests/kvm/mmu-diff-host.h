@@ -25,10 +25,11 @@ enum diff_deviation {
 };
 
 struct diff_host {
-	struct mmu_cpu_features cpuid;	/* from KVM's supported CPUID */
-	struct mmu_cpu_features usable; /* what cases may use */
-	bool pke_accepted;		/* CR4.PKE (PKU also needs PKRU loading) */
-	uint64_t cr4_disagree;		/* CR4 bits accepted iff CPUID lacks them */
+	struct mmu_cpu_features offered; /* from KVM's supported CPUID, set on the vCPU */
+	struct mmu_cpu_features cpuid;	 /* from the CPUID KVM holds for the vCPU */
+	struct mmu_cpu_features usable;	 /* what cases may use */
+	bool pke_accepted;		 /* CR4.PKE (PKU also needs PKRU loading) */
+	uint64_t cr4_disagree;		 /* CR4 bits accepted iff CPUID lacks them */
 	bool present[DIFF_NR_DEVIATIONS];
 };
 

@@ -17,6 +17,7 @@
 
 #include "tests/kvm/mmu-diff-vm.h"
 #include "tests/kvm/mmu-diff.h"
+#include "util/macro.h"
 #include "vcpu/cpuid.h"
 #include "vcpu/x86.h"
 
@@ -170,6 +171,20 @@ void diff_memory_free(struct diff_memory *mem)
 	*mem = (struct diff_memory){ .low = NULL };
 }
 
+/* The CPU model of the CPUID KVM holds for the vCPU (KVM_GET_CPUID2). */
+static int held_cpuid_features(struct diff_vm *vm, struct mmu_cpu_features *ret, struct error *err)
+{
+	size_t size = sizeof(*vm->cpuid) + vm->cpuid->nent * sizeof(vm->cpuid->entries[0]);
+	_cleanup_free_ struct kvm_cpuid2 *held = calloc(1, size);
+
+	if (!held)
+		return error_set(err, -ENOMEM, "KVM_GET_CPUID2: out of memory");
+	held->nent = vm->cpuid->nent;
+	if (ioctl(vm->vcpu_fd, KVM_GET_CPUID2, held) < 0)
+		return error_set(err, -errno, "KVM_GET_CPUID2: %s", strerror(errno));
+	return vcpu_cpuid_mmu_features(held, ret, err);
+}
+
 static int create_vcpu(struct diff_vm *vm, struct error *err)
 {
 	int size, r;
@@ -192,7 +207,10 @@ static int create_vcpu(struct diff_vm *vm, struct error *err)
 	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, vm->cpuid) < 0)
 		return error_set(err, -errno, "KVM_SET_CPUID2: %s", strerror(errno));
 	/* Shadow paging takes GBPAGES from the guest's CPUID (MMU.md §2.1). */
-	return vcpu_cpuid_mmu_features(vm->cpuid, &vm->features, err);
+	r = vcpu_cpuid_mmu_features(vm->cpuid, &vm->offered, err);
+	if (r == 0)
+		r = held_cpuid_features(vm, &vm->features, err);
+	return r;
 }
 
 static int create_memory(struct diff_vm *vm, struct error *err)

@@ -23,10 +23,13 @@ struct diff_vm {
 	struct kvm_run *run;
 	size_t run_size;
 	struct diff_memory ram;
-	struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID, also set on the vCPU */
-	struct kvm_xsave *xsave;  /* the vCPU's XSAVE image, for PKRU */
-	uint32_t pkru_offset;	  /* of PKRU in it: CPUID 0xD.9 EBX */
+	struct kvm_cpuid2 *cpuid;	 /* KVM_GET_SUPPORTED_CPUID, also set on the vCPU */
+	struct mmu_cpu_features offered; /* from that list */
+	/* From what KVM holds for the vCPU afterwards (KVM_GET_CPUID2): KVM
+	 * checks CR4 against it, and a host may hold more or less than was set. */
 	struct mmu_cpu_features features;
+	struct kvm_xsave *xsave; /* the vCPU's XSAVE image, for PKRU */
+	uint32_t pkru_offset;	 /* of PKRU in it: CPUID 0xD.9 EBX */
 };
 
 enum diff_outcome {
@@ -53,11 +56,12 @@ struct diff_observation {
 };
 
 /*
- * Opens /dev/kvm and creates the VM: RAM (DIFF_RAM_SIZE at 0 and the data
- * slot at DIFF_DATA_HIGH), one vCPU with KVM's supported CPUID, the
- * scaffolding written, the data pattern filled. *ret_features gets the
- * CPU model from that CPUID. Returns -ENODEV when /dev/kvm cannot be
- * opened (the caller skips), another negative errno otherwise.
+ * Opens /dev/kvm and creates the VM: RAM (DIFF_RAM_SIZE at 0, the data
+ * slot at DIFF_DATA_HIGH, the ROM), one vCPU with KVM's supported CPUID,
+ * the scaffolding written, the data pattern filled; offered and features
+ * are the CPU models of the CPUID set and of the CPUID KVM then holds.
+ * Returns -ENODEV when /dev/kvm cannot be opened (the caller skips),
+ * another negative errno otherwise.
  */
 int diff_vm_create(struct diff_vm **ret, struct error *err);
 void diff_vm_free(struct diff_vm *vm);
