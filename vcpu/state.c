@@ -445,7 +445,7 @@ static struct mmu_segment mmu_segment_of(const struct kvm_segment *k)
 	};
 }
 
-static void mmu_state_of(const struct kvm_sregs2 *k, struct mmu_vcpu_state *m)
+void vcpu_sregs_mmu_state(const struct kvm_sregs2 *k, struct mmu_vcpu_state *m)
 {
 	*m = (struct mmu_vcpu_state){
 		.cs = mmu_segment_of(&k->cs), .ds = mmu_segment_of(&k->ds),
@@ -496,7 +496,7 @@ static void check_architecture(const struct vcpu *v, const struct vcpu_state *s,
 		problem(p, "vcpu %u: %s", v->id, e.msg);
 		return;
 	}
-	mmu_state_of(&s->sregs, &m);
+	vcpu_sregs_mmu_state(&s->sregs, &m);
 	if (mmu_validate_vcpu_state(&m, &features, nested, issues) < 0) {
 		problem(p, "vcpu %u: the MMU validator refused its input", v->id);
 		return;

@@ -30,6 +30,9 @@
 int vcpu_get_sregs2(const struct vcpu *v, struct kvm_sregs2 *ret, struct error *err);
 int vcpu_set_sregs2(struct vcpu *v, const struct kvm_sregs2 *s, struct error *err);
 
+/* The fields of s that mmu_validate_vcpu_state() reads, as its input. */
+void vcpu_sregs_mmu_state(const struct kvm_sregs2 *s, struct mmu_vcpu_state *ret);
+
 int vcpu_get_fpu(const struct vcpu *v, struct kvm_fpu *ret, struct error *err);
 int vcpu_set_fpu(struct vcpu *v, const struct kvm_fpu *f, struct error *err);
 

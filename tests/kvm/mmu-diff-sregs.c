@@ -11,6 +11,7 @@
 
 #include "tests/kvm/mmu-diff-sregs.h"
 #include "util/macro.h"
+#include "vcpu/state.h"
 
 /* EFER bits without a meaning the validator knows: 1-7, 9, 15-63. */
 #define EFER_UNDEFINED_LOW 1
@@ -21,45 +22,6 @@
 #define PTE_P_BIT 1ULL
 #define SREGS_FAULT_SALT 0xFA17ULL
 
-static void segment_from_kvm(const struct kvm_segment *k, struct mmu_segment *m)
-{
-	*m = (struct mmu_segment){
-		.base = k->base,
-		.limit = k->limit,
-		.selector = k->selector,
-		.type = k->type,
-		.present = k->present,
-		.dpl = k->dpl,
-		.db = k->db,
-		.s = k->s,
-		.l = k->l,
-		.g = k->g,
-		.avl = k->avl,
-		.unusable = k->unusable,
-	};
-}
-
-void diff_vcpu_state_from_sregs(const struct kvm_sregs2 *s, struct mmu_vcpu_state *ret)
-{
-	memset(ret, 0, sizeof(*ret));
-	segment_from_kvm(&s->cs, &ret->cs);
-	segment_from_kvm(&s->ds, &ret->ds);
-	segment_from_kvm(&s->es, &ret->es);
-	segment_from_kvm(&s->fs, &ret->fs);
-	segment_from_kvm(&s->gs, &ret->gs);
-	segment_from_kvm(&s->ss, &ret->ss);
-	segment_from_kvm(&s->tr, &ret->tr);
-	segment_from_kvm(&s->ldt, &ret->ldt);
-	ret->cr0 = s->cr0;
-	ret->cr2 = s->cr2;
-	ret->cr3 = s->cr3;
-	ret->cr4 = s->cr4;
-	ret->cr8 = s->cr8;
-	ret->efer = s->efer;
-	memcpy(ret->pdptrs, s->pdptrs, sizeof(ret->pdptrs));
-	ret->pdptrs_valid = s->flags & KVM_SREGS2_FLAGS_PDPTRS_VALID;
-}
-
 bool diff_validator_rejects(const struct kvm_sregs2 *s, const struct mmu_cpu_features *f,
 			    struct mmu_issue_list *ret_issues)
 {
@@ -67,7 +29,7 @@ bool diff_validator_rejects(const struct kvm_sregs2 *s, const struct mmu_cpu_fea
 	struct mmu_issue_list issues;
 	bool rejects = false;
 
-	diff_vcpu_state_from_sregs(s, &state);
+	vcpu_sregs_mmu_state(s, &state);
 	if (mmu_validate_vcpu_state(&state, f, NULL, &issues) < 0)
 		return false;
 	for (unsigned int i = 0; i < issues.count; i++)

@@ -15,9 +15,6 @@
 #include "tests/kvm/mmu-diff-host.h"
 #include "tests/kvm/mmu-diff-vm.h"
 
-/* The fields of s that mmu_validate_vcpu_state() reads. */
-void diff_vcpu_state_from_sregs(const struct kvm_sregs2 *s, struct mmu_vcpu_state *ret);
-
 /* Whether mmu/'s validator says KVM_SET_SREGS2 refuses s, for the CPU
  * model f; every issue it found goes to *ret_issues (if not NULL). */
 bool diff_validator_rejects(const struct kvm_sregs2 *s, const struct mmu_cpu_features *f,
