@@ -125,9 +125,9 @@ static void inject_fault(struct diff_rng *r, struct kvm_sregs2 *s, unsigned int 
 
 /*
  * Base states use only the features on which the host's KVM_SET_SREGS2
- * and its CPUID agree; states that end up with a CR4 bit on which they
- * disagree (the host probe lists them) are skipped, since the validator
- * reads CPUID as KVM proper does.
+ * and the CPUID the vCPU holds agree; states that end up with a CR4 bit
+ * on which they disagree (the host probe lists them) are skipped, since
+ * the validator reads CPUID as KVM proper does.
  */
 static struct mmu_cpu_features agreed_features(const struct diff_host *h)
 {

@@ -380,8 +380,8 @@ static int run_states(struct diff_run *run, uint64_t *mismatches)
 		printf(" %s %llu%s", mmu_issue_code_name(code), (unsigned long long)res.issues[code],
 		       code + 1 < DIFF_NR_ISSUE_CODES ? "," : "\n");
 	if (res.skipped)
-		printf("mmu-diff: validator: skipped %llu states because they set a CR4 bit this "
-		       "host's KVM_SET_SREGS2 treats otherwise than its CPUID says (see above)\n",
+		printf("mmu-diff: validator: skipped %llu states because they set a CR4 bit on which "
+		       "this host's KVM_SET_SREGS2 and the vCPU's CPUID disagree (see above)\n",
 		       (unsigned long long)res.skipped);
 	*mismatches += res.mismatches;
 	return 0;
