@@ -480,6 +480,21 @@ static const struct mmu_nested_state *parse_nested(const struct vcpu_state *s,
  * CR8 and PAE PDPTEs against the target's CPU model, and of nested state:
  * mmu_validate_vcpu_state(), one problem per issue it finds.
  */
+/*
+ * The CPU model KVM holds the vCPU to: the CPUID the vCPU holds
+ * (KVM_GET_CPUID2), which some KVMs widen beyond the one set (PVM adds
+ * SMEP and SMAP, docs/host-notes.md); the one vmmd set if KVM cannot say.
+ */
+static int enforced_features(const struct vcpu *v, struct mmu_cpu_features *ret,
+			     struct error *err)
+{
+	_cleanup_free_ struct kvm_cpuid2 *held = NULL;
+
+	if (vcpu_get_cpuid(v, &held, NULL) == 0)
+		return vcpu_cpuid_mmu_features(held, ret, err);
+	return vcpu_cpuid_mmu_features(v->cpuid, ret, err);
+}
+
 static void check_architecture(const struct vcpu *v, const struct vcpu_state *s,
 			       struct vcpu_state_problems *p)
 {
@@ -492,7 +507,7 @@ static void check_architecture(const struct vcpu *v, const struct vcpu_state *s,
 
 	if (!issues || !v->cpuid)
 		return;
-	if (vcpu_cpuid_mmu_features(v->cpuid, &features, &e) < 0) {
+	if (enforced_features(v, &features, &e) < 0) {
 		problem(p, "vcpu %u: %s", v->id, e.msg);
 		return;
 	}
