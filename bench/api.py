@@ -95,7 +95,9 @@ def main():
     args = ap.parse_args()
     build = pathlib.Path(args.build).resolve()
     tmp = tempfile.mkdtemp(prefix="vmmd-bench-", dir="/tmp")
-    vmmd = start_vmmd(build, tmp, "api")
+    # All load comes from one user: allow its 256 connections (the default
+    # per-user limit is exactly 256, with none left for the setup calls).
+    vmmd = start_vmmd(build, tmp, "api", ["--limit", "max-connections-per-uid=1024"])
     sock = f"{tmp}/vmmd.sock"
     qemu = None
     try:

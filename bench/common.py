@@ -5,12 +5,12 @@ import subprocess
 import sys
 
 
-def start_vmmd(build, tmp, name):
+def start_vmmd(build, tmp, name, extra_args=()):
     """A vmmd on tmp/vmmd.sock, returned once it serves."""
     r, w = os.pipe()
     proc = subprocess.Popen([str(build / "vmmd"), "--socket", f"{tmp}/vmmd.sock",
                              "--state-dir", f"{tmp}/state", "--log-level", "warning",
-                             "--ready-fd", str(w)], pass_fds=(w,))
+                             "--ready-fd", str(w), *extra_args], pass_fds=(w,))
     os.close(w)
     ready, _, _ = select.select([r], [], [], 10)
     if not ready or os.read(r, 16) != b"READY\n":
