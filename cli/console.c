@@ -19,6 +19,7 @@
 #include "api/jsonrpc.h"
 #include "cli/vmctl.h"
 #include "util/base64.h"
+#include "util/fileio.h"
 
 /* Ctrl-], as telnet and virsh use. */
 #define DETACH_KEY 0x1d
@@ -48,19 +49,6 @@ void vmctl_terminal_raw(void)
 	tcsetattr(STDIN_FILENO, TCSANOW, &raw);
 }
 
-static void write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		buf += n;
-		len -= (size_t)n;
-	}
-}
-
 static void print_base64(const char *text)
 {
 	size_t len = strlen(text);
@@ -68,7 +56,7 @@ static void print_base64(const char *text)
 	long n = buf ? base64_decode(text, len, buf) : -1;
 
 	if (n > 0)
-		write_all(STDOUT_FILENO, buf, (size_t)n);
+		fd_write_all(STDOUT_FILENO, buf, (size_t)n);
 	free(buf);
 }
 

@@ -14,7 +14,7 @@
 #include "util/macro.h"
 #include "util/path.h"
 
-static int write_all(int fd, const void *data, size_t len)
+int fd_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 
@@ -60,7 +60,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return error_set(err, negative_errno(), "creating %s: %s", tmp, strerror(errno));
-	rc = write_all(fd, data, len);
+	rc = fd_write_all(fd, data, len);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = negative_errno();
 	if (rc < 0) {

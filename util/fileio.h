@@ -8,6 +8,9 @@
 
 #include "util/error.h"
 
+/* Writes all len bytes, retrying short writes and EINTR. 0 or -errno. */
+int fd_write_all(int fd, const void *data, size_t len);
+
 /*
  * Replaces path with data so that a crash at any moment leaves either the
  * old or the new content: write a temporary file in the same directory,

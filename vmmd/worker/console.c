@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/fileio.h"
 #include "util/log.h"
 #include "util/macro.h"
 #include "util/path.h"
@@ -101,16 +102,8 @@ static void append_log(struct console *c, const uint8_t *buf, size_t len)
 		rotate_log(c);
 	if (c->log_fd < 0)
 		return;
-	while (len > 0) {
-		ssize_t n = write(c->log_fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		buf += n;
-		len -= (size_t)n;
-		c->log_size += (size_t)n;
-	}
+	if (fd_write_all(c->log_fd, buf, len) == 0)
+		c->log_size += len;
 }
 
 static void append_history(struct console *c, const uint8_t *buf, size_t len)

@@ -34,80 +34,81 @@ static bool have_vm(struct worker_state *ws, struct api_call *call)
 	return false;
 }
 
-static void answer(struct api_call *call, int rc, json_object *result, const struct api_error *err)
+/* An inspection: reads params, fills *ret or err. */
+typedef int (*inspection_fn)(struct vm *vm, json_object *params, json_object **ret,
+			     struct api_error *err);
+
+/* Runs one inspection of the worker's VM and answers the call with it. */
+static void run_inspection(struct api_call *call, void *ctx, json_object *params,
+			   inspection_fn fn)
 {
-	if (rc < 0)
-		api_call_fail_error(call, err);
+	struct worker_state *ws = ctx;
+	json_object *r = NULL;
+	struct api_error err;
+
+	if (!have_vm(ws, call))
+		return;
+	if (fn(ws->vm, params, &r, &err) < 0)
+		api_call_fail_error(call, &err);
 	else
-		api_call_reply(call, result);
+		api_call_reply(call, r);
+}
+
+static unsigned int vcpu_index(json_object *params)
+{
+	return (unsigned int)api_param_int(params, "vcpu", 0);
+}
+
+static int role(struct vm *vm, json_object *p, json_object **ret, struct api_error *err)
+{
+	return inspect_role(vm, vcpu_index(p), ret, err);
+}
+
+static int translate(struct vm *vm, json_object *p, json_object **ret, struct api_error *err)
+{
+	return inspect_translate(vm, vcpu_index(p), api_param_u64(p, "gva", 0), access_flags(p),
+				 ret, err);
+}
+
+static int memory_read(struct vm *vm, json_object *p, json_object **ret, struct api_error *err)
+{
+	return inspect_read(vm, api_param_u64(p, "addr", 0), (size_t)api_param_int(p, "len", 0),
+			    api_param_bool(p, "virtual", false), vcpu_index(p), ret, err);
+}
+
+static int registers(struct vm *vm, json_object *p, json_object **ret, struct api_error *err)
+{
+	return inspect_registers(vm, vcpu_index(p), ret, err);
+}
+
+static int cpuid(struct vm *vm, json_object *p, json_object **ret, struct api_error *err)
+{
+	return inspect_cpuid(vm, vcpu_index(p), ret, err);
 }
 
 void w_vcpu_role(struct api_call *call, json_object *params, void *ctx)
 {
-	struct worker_state *ws = ctx;
-	json_object *r = NULL;
-	struct api_error err;
-	int rc;
-
-	if (!have_vm(ws, call))
-		return;
-	rc = inspect_role(ws->vm, (unsigned int)api_param_int(params, "vcpu", 0), &r, &err);
-	answer(call, rc, r, &err);
+	run_inspection(call, ctx, params, role);
 }
 
 void w_translate(struct api_call *call, json_object *params, void *ctx)
 {
-	struct worker_state *ws = ctx;
-	json_object *r = NULL;
-	struct api_error err;
-	int rc;
-
-	if (!have_vm(ws, call))
-		return;
-	rc = inspect_translate(ws->vm, (unsigned int)api_param_int(params, "vcpu", 0),
-			       api_param_u64(params, "gva", 0), access_flags(params), &r, &err);
-	answer(call, rc, r, &err);
+	run_inspection(call, ctx, params, translate);
 }
 
 void w_memory_read(struct api_call *call, json_object *params, void *ctx)
 {
-	struct worker_state *ws = ctx;
-	json_object *r = NULL;
-	struct api_error err;
-	int rc;
-
-	if (!have_vm(ws, call))
-		return;
-	rc = inspect_read(ws->vm, api_param_u64(params, "addr", 0),
-			  (size_t)api_param_int(params, "len", 0), api_param_bool(params, "virtual", false),
-			  (unsigned int)api_param_int(params, "vcpu", 0), &r, &err);
-	answer(call, rc, r, &err);
+	run_inspection(call, ctx, params, memory_read);
 }
 
 void w_registers(struct api_call *call, json_object *params, void *ctx)
 {
-	struct worker_state *ws = ctx;
-	json_object *r = NULL;
-	struct api_error err;
-	int rc;
-
-	if (!have_vm(ws, call))
-		return;
-	rc = inspect_registers(ws->vm, (unsigned int)api_param_int(params, "vcpu", 0), &r, &err);
-	answer(call, rc, r, &err);
+	run_inspection(call, ctx, params, registers);
 }
 
 void w_cpuid(struct api_call *call, json_object *params, void *ctx)
 {
-	struct worker_state *ws = ctx;
-	json_object *r = NULL;
-	struct api_error err;
-	int rc;
-
-	if (!have_vm(ws, call))
-		return;
-	rc = inspect_cpuid(ws->vm, (unsigned int)api_param_int(params, "vcpu", 0), &r, &err);
-	answer(call, rc, r, &err);
+	run_inspection(call, ctx, params, cpuid);
 }
 
 static json_object *paused_result(struct worker_state *ws)

@@ -85,8 +85,8 @@ static int read_paging_state(struct vcpu *v, void *arg)
 	return 0;
 }
 
-static int get_paging_state(struct vm *vm, unsigned int index, struct paging_state *ret,
-			    struct api_error *err)
+int inspect_on_vcpu(struct vm *vm, unsigned int index, int (*fn)(struct vcpu *, void *), void *arg,
+		    struct api_error *err)
 {
 	struct vcpu *v = vm_vcpu(vm, index);
 	int rc;
@@ -95,12 +95,18 @@ static int get_paging_state(struct vm *vm, unsigned int index, struct paging_sta
 		return api_error_set(err, API_ERR_INVALID_PARAMS,
 				     "parameter 'vcpu' must be between 0 and %u, got %u",
 				     vm_nr_vcpus(vm) - 1, index);
-	*ret = (struct paging_state){ .pkru_offset = vm_pkru_offset(vm) };
-	rc = vcpu_call(v, read_paging_state, ret);
+	rc = vcpu_call(v, fn, arg);
 	if (rc < 0)
-		return api_error_set(err, API_ERR_KVM, "reading the registers of vcpu %u: %s", index,
+		return api_error_set(err, API_ERR_KVM, "reading the state of vcpu %u: %s", index,
 				     strerror(-rc));
 	return 0;
+}
+
+static int get_paging_state(struct vm *vm, unsigned int index, struct paging_state *ret,
+			    struct api_error *err)
+{
+	*ret = (struct paging_state){ .pkru_offset = vm_pkru_offset(vm) };
+	return inspect_on_vcpu(vm, index, read_paging_state, ret, err);
 }
 
 static json_object *hex(uint64_t v)
@@ -367,18 +373,12 @@ static json_object *cpuid_features(const struct kvm_cpuid2 *c)
 
 int inspect_cpuid(struct vm *vm, unsigned int index, json_object **ret, struct api_error *err)
 {
-	struct vcpu *v = vm_vcpu(vm, index);
 	struct cpuid_read r = { 0 };
 	json_object *o;
-	int rc;
+	int rc = inspect_on_vcpu(vm, index, read_cpuid, &r, err);
 
-	if (!v)
-		return api_error_set(err, API_ERR_INVALID_PARAMS,
-				     "parameter 'vcpu' must be between 0 and %u, got %u",
-				     vm_nr_vcpus(vm) - 1, index);
-	rc = vcpu_call(v, read_cpuid, &r);
 	if (rc < 0)
-		return api_error_set(err, API_ERR_KVM, "%s", r.err.msg);
+		return rc;
 	o = json_object_new_object();
 	json_object_object_add(o, "vcpu", json_object_new_int((int)index));
 	json_object_object_add(o, "max_phys_bits",

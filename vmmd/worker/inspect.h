@@ -11,6 +11,12 @@
 #include "api/errors.h"
 
 struct vm;
+struct vcpu;
+
+/* Runs fn(vcpu, arg) on vCPU index's thread (vcpu_call); an error names the
+ * valid range for a bad index. */
+int inspect_on_vcpu(struct vm *vm, unsigned int index, int (*fn)(struct vcpu *, void *),
+		    void *arg, struct api_error *err);
 
 /* Largest vm.memory.read. */
 #include "vmmd/vmdef.h"

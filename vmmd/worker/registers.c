@@ -232,19 +232,12 @@ static void add_debug(json_object *o, const struct all_regs *a)
 int inspect_registers(struct vm *vm, unsigned int index, json_object **ret,
 		      struct api_error *err)
 {
-	struct vcpu *v = vm_vcpu(vm, index);
 	struct all_regs a = { 0 };
 	json_object *o;
-	int rc;
+	int rc = inspect_on_vcpu(vm, index, read_all, &a, err);
 
-	if (!v)
-		return api_error_set(err, API_ERR_INVALID_PARAMS,
-				     "parameter 'vcpu' must be between 0 and %u, got %u",
-				     vm_nr_vcpus(vm) - 1, index);
-	rc = vcpu_call(v, read_all, &a);
 	if (rc < 0)
-		return api_error_set(err, API_ERR_KVM, "reading the registers of vcpu %u: %s", index,
-				     strerror(-rc));
+		return rc;
 	o = json_object_new_object();
 	json_object_object_add(o, "vcpu", json_object_new_int((int)index));
 	json_object_object_add(o, "mode", json_object_new_string(cpu_mode(&a.sregs)));
