@@ -54,6 +54,20 @@ def start_counters(d, names):
     return pids
 
 
+def kill_vmmd_then_workers(d, names):
+    """Starts a counter VM per name, kills vmmd, then kills each worker while
+    vmmd is away; returns the dead workers' pids."""
+    with d.rpc() as r:
+        for n in names:
+            create_vm(r, n, kernel="counter.elf")
+        pids = [r.result("vm.start", {"name": n})["pid"] for n in names]
+    d.kill()
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(pid), what="worker death")
+    return pids
+
+
 @pytest.mark.parametrize("how", ["kill -9", "SIGTERM"])
 def test_three_vms_survive_a_vmmd_restart(daemon2, how):
     names = ["c1", "c2", "c3"]
@@ -116,12 +130,7 @@ def test_vm_that_ends_while_vmmd_is_away(daemon2):
 
 
 def test_worker_killed_while_vmmd_is_away(daemon2):
-    with daemon2.rpc() as r:
-        create_vm(r, "doomed", kernel="counter.elf")
-        pid = r.result("vm.start", {"name": "doomed"})["pid"]
-    daemon2.kill()
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not pid_alive(pid), what="worker death")
+    (pid,) = kill_vmmd_then_workers(daemon2, ["doomed"])
     daemon2.log.close()
     daemon2.start()
     with daemon2.rpc() as r:
@@ -133,12 +142,7 @@ def test_worker_killed_while_vmmd_is_away(daemon2):
 
 
 def test_reused_pid_is_never_adopted(daemon2):
-    with daemon2.rpc() as r:
-        create_vm(r, "ghost", kernel="counter.elf")
-        pid = r.result("vm.start", {"name": "ghost"})["pid"]
-    daemon2.kill()
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not pid_alive(pid), what="worker death")
+    kill_vmmd_then_workers(daemon2, ["ghost"])
     # The pid file now names a live process that is not that worker: this test.
     pidfile = daemon2.run_dir / "vms" / "ghost.pid"
     record = json.loads(pidfile.read_text())
@@ -154,14 +158,7 @@ def test_reused_pid_is_never_adopted(daemon2):
 
 
 def test_corrupt_run_directory_records(daemon2):
-    with daemon2.rpc() as r:
-        create_vm(r, "p1", kernel="counter.elf")
-        create_vm(r, "p2", kernel="counter.elf")
-        pids = [r.result("vm.start", {"name": n})["pid"] for n in ("p1", "p2")]
-    daemon2.kill()
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: not pid_alive(pid), what="worker death")
+    kill_vmmd_then_workers(daemon2, ["p1", "p2"])
     vms = daemon2.run_dir / "vms"
     (vms / "p1.pid").write_text("{not json")
     (vms / "p2.exit").write_bytes(b"\x00" * 100)
