@@ -265,7 +265,8 @@ $(BUILD)/tests/unit/%: $(OBJDIR)/tests/unit/%.o $(ALL_LIBS)
 # each skips visibly (exit 77) without /dev/kvm.
 KVM_TEST_LIB := $(OBJDIR)/tests/kvm/kvm-test.o $(OBJDIR)/tests/kvm/guests.o
 KVM_TESTS := $(BUILD)/tests/kvm/test-kvm-vcpu $(BUILD)/tests/kvm/test-kvm-reset \
-	     $(BUILD)/tests/kvm/test-kvm-cpuid $(BUILD)/tests/kvm/test-kvm-state
+	     $(BUILD)/tests/kvm/test-kvm-cpuid $(BUILD)/tests/kvm/test-kvm-state \
+	     $(BUILD)/tests/kvm/test-kvm-role
 # The differential test of mmu/ against KVM (docs/mmu.md §14), linked below.
 MMU_DIFF_TEST := $(BUILD)/tests/kvm/test-kvm-mmu-diff
 KVM_TESTS += $(MMU_DIFF_TEST)

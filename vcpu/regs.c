@@ -163,6 +163,9 @@ int vcpu_get_events(const struct vcpu *v, struct kvm_vcpu_events *ret, struct er
 
 int vcpu_set_events(struct vcpu *v, const struct kvm_vcpu_events *e, struct error *err)
 {
+	/* The SMM flag is a role input (MMU.md §1.1). */
+	if (e->flags & KVM_VCPUEVENT_VALID_SMM)
+		v->mmu_valid = false;
 	return vcpu_ioctl(v, KVM_SET_VCPU_EVENTS, (void *)e, "KVM_SET_VCPU_EVENTS", err);
 }
 
@@ -258,6 +261,10 @@ int vcpu_set_msrs(struct vcpu *v, const struct kvm_msr_entry *entries, unsigned 
 
 	if (n == 0)
 		return 0;
+	/* EFER is a role register. */
+	for (unsigned int i = 0; i < n; i++)
+		if (entries[i].index == MSR_EFER)
+			v->mmu_valid = false;
 	copy = malloc(n * sizeof(*copy));
 	if (!copy)
 		return error_set(err, -ENOMEM, "KVM_SET_MSRS on vcpu %u: out of memory", v->id);

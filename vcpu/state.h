@@ -83,8 +83,10 @@ int vcpu_saveable_msrs(const struct vcpu *v, uint32_t **ret, unsigned int *ret_n
  * The MMU role of v's registers (mmu_role_compute() of CR0/CR4/EFER, with
  * the SMM and guest-mode flags) and those role registers, both optional.
  * vmmd keeps them while v is stopped: RESET/INIT and a state load set
- * them, any other write of the control registers and the guest running
- * again drop them (docs/vcpu.md §2.2). For a running vCPU the answer is
+ * them; any other write of a role input (vcpu_set_sregs(),
+ * vcpu_set_sregs2(), EFER through vcpu_set_msrs(), SMM through
+ * vcpu_set_events()) and the guest running again drop them (docs/vcpu.md
+ * §2.2). For a running vCPU the answer is
  * the role at one instruction boundary. Runs through vcpu_call().
  */
 int vcpu_mmu_role(struct vcpu *v, union mmu_role *ret_role, struct mmu_role_regs *ret_regs,

@@ -69,8 +69,9 @@ struct vcpu {
 	/*
 	 * vmmd's MMU view of the stopped vCPU: the role registers and the
 	 * role computed from them (mmu/). Set by RESET/INIT, a state load or
-	 * vcpu_mmu_role(); dropped when the registers are written otherwise
-	 * and before the next KVM_RUN, since the guest changes them at will.
+	 * vcpu_mmu_role(); dropped when a role input is written otherwise
+	 * (sregs, EFER as an MSR, the SMM flag in the events) and before the
+	 * next KVM_RUN, since the guest changes them at will.
 	 * Under lock.
 	 */
 	bool mmu_valid;

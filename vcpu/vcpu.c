@@ -425,6 +425,8 @@ int vcpu_get_sregs(const struct vcpu *v, struct kvm_sregs *ret, struct error *er
 
 int vcpu_set_sregs(struct vcpu *v, const struct kvm_sregs *sregs, struct error *err)
 {
+	/* New CR0/CR4/EFER: vmmd's MMU snapshot no longer holds. */
+	v->mmu_valid = false;
 	return vcpu_ioctl(v, KVM_SET_SREGS, (void *)sregs, "KVM_SET_SREGS", err);
 }
 
