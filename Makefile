@@ -249,7 +249,7 @@ UNIT_TESTS += $(BUILD)/tests/unit/test-mmu-walk $(BUILD)/tests/unit/test-mmu-rol
 	      $(BUILD)/tests/unit/test-mmu-nested $(BUILD)/tests/unit/test-mmu-cpuid \
 	      $(BUILD)/tests/unit/test-mmu-validate $(BUILD)/tests/unit/test-mmu-property
 UNIT_TESTS += $(BUILD)/tests/unit/test-vcpu-reset $(BUILD)/tests/unit/test-vcpu-cpuid \
-	      $(BUILD)/tests/unit/test-vcpu-state
+	      $(BUILD)/tests/unit/test-vcpu-state $(BUILD)/tests/unit/test-vcpu-role
 unit-tests: $(UNIT_TESTS)
 
 # The loaders against the guests this build produced.

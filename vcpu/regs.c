@@ -405,30 +405,49 @@ int vcpu_write_tsc(struct vcpu *v, uint64_t value, bool *ret_honoured, struct er
 
 /* ---------------------------------------------------------------- MMU role */
 
-/* Is L2 running? KVM_GET_NESTED_STATE with the buffer size KVM asks for
- * (the header is only filled when the whole state fits). */
-static bool in_guest_mode(const struct vcpu *v)
+unsigned int vcpu_mmu_flags_of(const struct kvm_vcpu_events *events,
+			       const struct kvm_nested_state *nested)
+{
+	unsigned int flags = 0;
+
+	/* smi.smm means "in SMM" only where KVM filled the SMM fields. */
+	if ((events->flags & KVM_VCPUEVENT_VALID_SMM) && events->smi.smm)
+		flags |= MMU_CTX_SMM;
+	if (nested && (nested->flags & KVM_STATE_NESTED_GUEST_MODE))
+		flags |= MMU_CTX_GUEST_MODE;
+	return flags;
+}
+
+/* KVM_GET_NESTED_STATE with the buffer size KVM asks for (the header is
+ * only filled when the whole state fits), or NULL where KVM has none. */
+static struct kvm_nested_state *nested_state_header(const struct vcpu *v)
 {
 	int size = vcpu_vm_extension(v, KVM_CAP_NESTED_STATE);
-	_cleanup_free_ struct kvm_nested_state *n = NULL;
+	struct kvm_nested_state *n;
 
 	if (size < (int)sizeof(*n))
-		return false;
+		return NULL;
 	n = calloc(1, (size_t)size);
 	if (!n)
-		return false;
+		return NULL;
 	n->size = (uint32_t)size;
-	return ioctl(v->fd, KVM_GET_NESTED_STATE, n) == 0 && (n->flags & KVM_STATE_NESTED_GUEST_MODE);
+	if (ioctl(v->fd, KVM_GET_NESTED_STATE, n) < 0) {
+		free(n);
+		return NULL;
+	}
+	return n;
 }
 
 int vcpu_mmu_flags(const struct vcpu *v, unsigned int *ret, struct error *err)
 {
+	_cleanup_free_ struct kvm_nested_state *nested = NULL;
 	struct kvm_vcpu_events ev;
 	int rc = vcpu_get_events(v, &ev, err);
 
 	if (rc < 0)
 		return rc;
-	*ret = (ev.smi.smm ? MMU_CTX_SMM : 0) | (in_guest_mode(v) ? MMU_CTX_GUEST_MODE : 0);
+	nested = nested_state_header(v);
+	*ret = vcpu_mmu_flags_of(&ev, nested);
 	return 0;
 }
 
@@ -458,6 +477,23 @@ static int role_on_vcpu(struct vcpu *v, struct error *err)
 	return 0;
 }
 
+int vcpu_get_mmu_role(struct vcpu *v, union mmu_role *ret_role, struct mmu_role_regs *ret_regs,
+		      struct error *err)
+{
+	int rc = role_on_vcpu(v, err);
+
+	if (rc < 0)
+		return rc;
+	if (ret_role)
+		*ret_role = v->mmu_role;
+	if (ret_regs)
+		*ret_regs = v->mmu_regs;
+	/* A running vCPU changes its registers right after this call. */
+	if (!vcpu_is_stopped_locked(v))
+		v->mmu_valid = false;
+	return 0;
+}
+
 struct role_call {
 	union mmu_role role;
 	struct mmu_role_regs regs;
@@ -467,16 +503,8 @@ struct role_call {
 static int role_call_fn(struct vcpu *v, void *arg)
 {
 	struct role_call *c = arg;
-	int rc = role_on_vcpu(v, c->err);
 
-	if (rc < 0)
-		return rc;
-	c->role = v->mmu_role;
-	c->regs = v->mmu_regs;
-	/* A running vCPU changes its registers right after this call. */
-	if (!vcpu_is_stopped_locked(v))
-		v->mmu_valid = false;
-	return 0;
+	return vcpu_get_mmu_role(v, &c->role, &c->regs, c->err);
 }
 
 int vcpu_mmu_role(struct vcpu *v, union mmu_role *ret_role, struct mmu_role_regs *ret_regs,

@@ -637,13 +637,8 @@ static int load_tsc_khz(struct vcpu *v, const struct vcpu_state *s, struct error
 static void snapshot_loaded_role(struct vcpu *v, const struct vcpu_state *s)
 {
 	const struct mmu_role_regs regs = { s->sregs.cr0, s->sregs.cr4, s->sregs.efer };
-	const struct kvm_nested_state *n = s->nested;
-	unsigned int flags = 0;
+	unsigned int flags = vcpu_mmu_flags_of(&s->events, s->nested);
 
-	if (s->events.smi.smm)
-		flags |= MMU_CTX_SMM;
-	if (n && (n->flags & KVM_STATE_NESTED_GUEST_MODE))
-		flags |= MMU_CTX_GUEST_MODE;
 	vcpu_mmu_snapshot_set(v, &regs, mmu_role_compute(&regs, flags));
 }
 

@@ -92,6 +92,21 @@ int vcpu_saveable_msrs(const struct vcpu *v, uint32_t **ret, unsigned int *ret_n
 int vcpu_mmu_role(struct vcpu *v, union mmu_role *ret_role, struct mmu_role_regs *ret_regs,
 		  struct error *err);
 
+/* vcpu_mmu_role() for callers already on v's thread (inside vcpu_call())
+ * or while no thread runs it, e.g. to read the role and other registers
+ * at the same instruction boundary. */
+int vcpu_get_mmu_role(struct vcpu *v, union mmu_role *ret_role, struct mmu_role_regs *ret_regs,
+		      struct error *err);
+
+/*
+ * The role flags (MMU.md §1.1) a vCPU's events and nested state give:
+ * MMU_CTX_SMM when the events carry valid SMM fields (KVM_VCPUEVENT_VALID_SMM)
+ * with smi.smm set, MMU_CTX_GUEST_MODE when nested (optional) has
+ * KVM_STATE_NESTED_GUEST_MODE. Pure.
+ */
+unsigned int vcpu_mmu_flags_of(const struct kvm_vcpu_events *events,
+			       const struct kvm_nested_state *nested);
+
 /* ------------------------------------------------------------ complete state */
 
 /* Bounds of what a state may hold (a parser refuses more). */

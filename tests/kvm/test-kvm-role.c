@@ -4,7 +4,9 @@
  * write of a role input (CR0/CR4/EFER through KVM_SET_SREGS or
  * KVM_SET_SREGS2, EFER through KVM_SET_MSRS, the SMM flag through
  * KVM_SET_VCPU_EVENTS) the role vmmd reports is the one of the registers
- * KVM now holds, never a snapshot taken before the write.
+ * KVM now holds, never a snapshot taken before the write; and the role
+ * carries the SMM and guest-mode flags, also as guest inspection reads it
+ * on the vCPU's thread (vcpu_get_mmu_role()).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,12 +127,83 @@ static void test_set_msrs_of_efer_drops_the_cached_role(void **state)
 	assert_true(after.efer_nx);
 }
 
+static bool vm_has(struct kvm_test_vm *vm, long cap)
+{
+	return ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, cap) > 0;
+}
+
+struct thread_role {
+	union mmu_role role;
+	struct error err;
+};
+
+static int role_on_thread(struct vcpu *v, void *arg)
+{
+	struct thread_role *r = arg;
+
+	return vcpu_get_mmu_role(v, &r->role, NULL, &r->err);
+}
+
+/* The role as guest inspection reads it: on the vCPU's thread, beside the
+ * other registers (vmmd/worker/inspect.c). */
+static union mmu_role role_as_inspection_reads_it(struct vcpu *v)
+{
+	struct thread_role r;
+
+	if (vcpu_call(v, role_on_thread, &r) < 0)
+		fail_msg("%s", r.err.msg);
+	return r.role;
+}
+
+/* SMM is a role input (MMU.md §1.1): entering it through the events shows
+ * in the role vmmd reports, through both entry points. */
+static void test_smm_flag_reaches_the_role(void **state)
+{
+	struct vcpu *v = reset_vcpu(state);
+	struct kvm_test_vm *vm = *state;
+	struct kvm_vcpu_events ev;
+	union mmu_role role;
+	struct error e;
+
+	assert_false(role_as_inspection_reads_it(v).smm);
+	if (!vm_has(vm, KVM_CAP_X86_SMM))
+		KVM_TEST_SKIP("KVM_CAP_X86_SMM is absent on this host: no vCPU can enter SMM, so the "
+			      "SMM role flag is shown with synthetic events only (tests/unit "
+			      "test-vcpu-role); outside SMM the role has smm = 0");
+	kvm_test_check(vcpu_get_events(v, &ev, &e), &e);
+	ev.flags = KVM_VCPUEVENT_VALID_SMM;
+	ev.smi.smm = 1;
+	kvm_test_check(vcpu_set_events(v, &ev, &e), &e);
+	kvm_test_check(vcpu_mmu_role(v, &role, NULL, &e), &e);
+	assert_true(role.smm);
+	assert_true(role_as_inspection_reads_it(v).smm);
+}
+
+/* Guest mode (L2 running) is the other role input that is not a register. */
+static void test_guest_mode_flag_follows_the_nested_state(void **state)
+{
+	struct vcpu *v = reset_vcpu(state);
+	struct kvm_test_vm *vm = *state;
+
+	assert_false(role_as_inspection_reads_it(v).guest_mode);
+	if (!vm_has(vm, KVM_CAP_NESTED_STATE))
+		KVM_TEST_SKIP("KVM_CAP_NESTED_STATE is absent on this host (no VMX/SVM): no vCPU can "
+			      "run a nested guest, so the guest-mode role flag is shown with "
+			      "synthetic nested state only (tests/unit test-vcpu-role); without "
+			      "nested state the role has guest_mode = 0");
+	/* A vCPU that never entered VMX/SVM operation runs no L2. */
+	assert_false(role_as_inspection_reads_it(v).guest_mode);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_set_sregs_drops_the_cached_role, kvm_test_teardown),
 		cmocka_unit_test_teardown(test_set_sregs2_drops_the_cached_role, kvm_test_teardown),
 		cmocka_unit_test_teardown(test_set_msrs_of_efer_drops_the_cached_role,
+					  kvm_test_teardown),
+		cmocka_unit_test_teardown(test_smm_flag_reaches_the_role, kvm_test_teardown),
+		cmocka_unit_test_teardown(test_guest_mode_flag_follows_the_nested_state,
 					  kvm_test_teardown),
 	};
 

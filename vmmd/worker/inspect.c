@@ -22,6 +22,7 @@
 #include "util/base64.h"
 #include "util/macro.h"
 #include "vcpu/cpuid.h"
+#include "vcpu/state.h"
 #include "vcpu/vcpu.h"
 #include "vmmd/worker/memory.h"
 #include "vmmd/worker/vm.h"
@@ -31,6 +32,8 @@
 
 struct paging_state {
 	struct mmu_role_regs regs;
+	union mmu_role role;  /* with the vCPU's SMM and guest-mode flags */
+	unsigned int flags;   /* those flags, MMU_CTX_* */
 	uint64_t cr3;
 	uint64_t pdptrs[4];
 	bool pdptrs_valid;
@@ -40,17 +43,6 @@ struct paging_state {
 };
 
 #define RFLAGS_AC (1ULL << 18)
-
-/* PAE PDPTE registers as KVM holds them (KVM_GET_SREGS2, Linux 5.16). */
-static void read_pdptrs(int fd, struct paging_state *ps)
-{
-	struct kvm_sregs2 s2;
-
-	if (ioctl(fd, KVM_GET_SREGS2, &s2) == 0 && (s2.flags & KVM_SREGS2_FLAGS_PDPTRS_VALID)) {
-		memcpy(ps->pdptrs, s2.pdptrs, sizeof(ps->pdptrs));
-		ps->pdptrs_valid = true;
-	}
-}
 
 /* PKRU from the XSAVE area (component 9), when the guest enabled keys. */
 static void read_pkru(int fd, struct paging_state *ps)
@@ -66,22 +58,30 @@ static void read_pkru(int fd, struct paging_state *ps)
 	free(xs);
 }
 
-/* Runs on the vCPU's thread (vcpu_call). */
+/*
+ * Runs on the vCPU's thread (vcpu_call). The role is vcpu/'s: the snapshot
+ * vmmd keeps while the vCPU is stopped, else computed from the registers
+ * with SMM (KVM_GET_VCPU_EVENTS) and guest mode (KVM_GET_NESTED_STATE, where
+ * KVM has it) as MMU.md §1.1 requires.
+ */
 static int read_paging_state(struct vcpu *v, void *arg)
 {
 	struct paging_state *ps = arg;
-	int fd = vcpu_fd(v);
-	struct kvm_sregs s;
+	struct kvm_sregs2 s;
 	struct kvm_regs r;
+	struct error e;
 
-	if (ioctl(fd, KVM_GET_SREGS, &s) < 0 || ioctl(fd, KVM_GET_REGS, &r) < 0)
-		return negative_errno();
-	ps->regs = (struct mmu_role_regs){ .cr0 = s.cr0, .cr4 = s.cr4, .efer = s.efer };
+	if (vcpu_get_sregs2(v, &s, &e) < 0 || vcpu_get_regs(v, &r, &e) < 0 ||
+	    vcpu_get_mmu_role(v, &ps->role, &ps->regs, &e) < 0)
+		return e.code;
+	ps->flags = (ps->role.smm ? MMU_CTX_SMM : 0) | (ps->role.guest_mode ? MMU_CTX_GUEST_MODE : 0);
 	ps->cr3 = s.cr3;
 	ps->rflags = r.rflags;
-	if ((s.cr0 & MMU_CR0_PG) && (s.cr4 & MMU_CR4_PAE) && !(s.efer & MMU_EFER_LMA))
-		read_pdptrs(fd, ps);
-	read_pkru(fd, ps);
+	if (s.flags & KVM_SREGS2_FLAGS_PDPTRS_VALID) {
+		memcpy(ps->pdptrs, s.pdptrs, sizeof(ps->pdptrs));
+		ps->pdptrs_valid = true;
+	}
+	read_pkru(vcpu_fd(v), ps);
 	return 0;
 }
 
@@ -127,7 +127,7 @@ int inspect_role(struct vm *vm, unsigned int index, json_object **ret, struct ap
 
 	if (rc < 0)
 		return rc;
-	role = mmu_role_compute(&ps.regs, 0);
+	role = ps.role;
 	if (mmu_role_format(role, MMU_FORMAT_JSON, text, sizeof(text), NULL) < 0 ||
 	    !(role_json = json_tokener_parse(text)))
 		return api_error_set(err, API_ERR_INTERNAL, "cannot format the role");
@@ -178,7 +178,10 @@ static int walk(struct vm *vm, const struct paging_state *ps, uint64_t gva, uint
 	struct mmu_memory mem;
 	int rc;
 
-	if (mmu_context_init(&ctx, &ps->regs, vm_cpu_features(vm), 0) < 0)
+	if (ps->flags & MMU_CTX_GUEST_MODE)
+		return api_error_set(err, API_ERR_WRONG_STATE,
+				     "the vCPU runs a nested guest: its addresses are the nested guest's and vmmd does not walk the nested page tables that map them");
+	if (mmu_context_init(&ctx, &ps->regs, vm_cpu_features(vm), ps->flags) < 0)
 		return api_error_set(err, API_ERR_INTERNAL, "cannot build the MMU context");
 	guest_ram(vm, regions, &mem);
 	rc = mmu_walk(&ctx, NULL, &mem, &req, ret);
