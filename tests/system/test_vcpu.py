@@ -119,6 +119,26 @@ def test_reset_of_a_paused_vm_stays_paused(rpc):
     rpc.result("vm.stop", {"name": "bp"})
 
 
+def test_power_on_state_is_the_state_after_reset(rpc):
+    # The AP of a VM whose guest never starts it keeps its power-on state:
+    # what KVM_CREATE_VCPU left must be what vm.reset gives.
+    create_vm(rpc, "po", kernel="echo.elf", vcpus=2)
+    rpc.result("vm.start", {"name": "po"})
+    rpc.result("vm.pause", {"name": "po"})
+    first = rpc.result("vcpu.registers", {"name": "po", "vcpu": 1})
+    assert rpc.result("vm.reset", {"name": "po"})["state"] == "paused"
+    after_reset = rpc.result("vcpu.registers", {"name": "po", "vcpu": 1})
+    assert first == after_reset
+    # And it is the architectural RESET state (SDM Vol. 3A Table 9-1).
+    leaf1 = next(e for e in rpc.result("vcpu.cpuid", {"name": "po", "vcpu": 1})["entries"]
+                 if e["function"] == "0x1")
+    assert first["rdx"] == leaf1["eax"]
+    assert first["rip"] == "0xfff0" and first["cs"]["selector"] == "0xf000"
+    assert first["cr0"] == "0x60000010" and first["rflags"] == "0x2"
+    assert first["apic_base"] == "0xfee00800"  # enabled, not the BSP
+    rpc.result("vm.stop", {"name": "po"})
+
+
 def test_cpu_policy_reaches_kvm(rpc):
     create_vm(rpc, "cpu1", kernel="echo.elf", vcpus=2,
               cpu={"features": {"x2apic": False, "cx16": False}, "max_phys_bits": 40})

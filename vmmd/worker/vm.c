@@ -317,6 +317,16 @@ static int build_cpuid(struct vm *vm, struct kvm_cpuid2 **ret, struct api_error 
 	return 0;
 }
 
+static int reset_vcpus(struct vm *vm, struct api_error *err)
+{
+	struct error e;
+
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		if (vcpu_reset(vm->vcpus[i], VCPU_RESET_POWER_ON, NULL, &e) < 0)
+			return api_error_set(err, API_ERR_KVM, "%s", e.msg);
+	return 0;
+}
+
 static int create_vcpus(struct vm *vm, const struct boot_entry *entry, struct api_error *err)
 {
 	_cleanup_free_ struct kvm_cpuid2 *cpuid = NULL;
@@ -330,11 +340,18 @@ static int create_vcpus(struct vm *vm, const struct boot_entry *entry, struct ap
 	if (learn_cpu_features(vm, cpuid, err) < 0)
 		return -EINVAL;
 	for (unsigned int i = 0; i < vm->cfg.vcpus; i++) {
-		if (vcpu_create(vm->kvm_fd, vm->vm_fd, i, &vm_exit_ops, vm, &vm->vcpus[i], &e) < 0 ||
-		    vcpu_set_cpuid(vm->vcpus[i], cpuid, &e) < 0)
+		if (vcpu_create(vm->kvm_fd, vm->vm_fd, i, &vm_exit_ops, vm, &vm->vcpus[i], &e) < 0)
 			return api_error_set(err, API_ERR_KVM, "%s", e.msg);
 		vm->nr_vcpus++;
+		if (vcpu_set_cpuid(vm->vcpus[i], cpuid, &e) < 0)
+			return api_error_set(err, API_ERR_KVM, "%s", e.msg);
 	}
+	/* KVM's creation state is not the architectural RESET state (its
+	 * x87 state is FNINIT's, its RDX 0x600 before any CPUID): power-on
+	 * gets the same state as vm.reset gives. After the CPUID, which
+	 * supplies RDX's signature. */
+	if (reset_vcpus(vm, err) < 0)
+		return -EINVAL;
 	/* vCPU 0 is the bootstrap processor (KVM_SET_BOOT_CPU_ID default); the
 	 * in-kernel LAPIC keeps the others waiting for INIT-SIPI. */
 	return apply_boot_entry(vm->vcpus[0], entry, err);
@@ -437,16 +454,6 @@ void vm_resume(struct vm *vm)
 bool vm_is_paused(const struct vm *vm)
 {
 	return vm->paused;
-}
-
-static int reset_vcpus(struct vm *vm, struct api_error *err)
-{
-	struct error e;
-
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		if (vcpu_reset(vm->vcpus[i], VCPU_RESET_POWER_ON, NULL, &e) < 0)
-			return api_error_set(err, API_ERR_KVM, "%s", e.msg);
-	return 0;
 }
 
 /*
