@@ -34,6 +34,7 @@ const char *api_error_name(int code)
 	case API_ERR_IO: return "io-error";
 	case API_ERR_WORKER: return "worker-error";
 	case API_ERR_GUEST: return "guest-error";
+	case API_ERR_KERNEL: return "kernel-error";
 	default: return "unknown-error";
 	}
 }

@@ -26,6 +26,7 @@ enum api_error_code {
 	API_ERR_IO = -32007,
 	API_ERR_WORKER = -32008,
 	API_ERR_GUEST = -32009,
+	API_ERR_KERNEL = -32010,
 };
 
 #define API_ERROR_MSG_MAX 1024

@@ -349,8 +349,9 @@ const struct vmctl_command vmctl_commands[] = {
 	{ "resume", "NAME", "Let a paused VM run again", NULL, cmd_resume },
 	{ "reset", "NAME", "Reset a VM as the reset button would",
 	  "Every vCPU returns to its power-on state, the devices and interrupt\n"
-	  "controllers too, and the kernel and its boot information are loaded again.\n"
-	  "Guest RAM otherwise keeps its contents. A paused VM stays paused.\n",
+	  "controllers too, and the kernel file is read again and loaded with fresh\n"
+	  "boot information. Guest RAM otherwise keeps its contents. A paused VM stays\n"
+	  "paused. A kernel file that is gone or no longer valid leaves the VM as it was.\n",
 	  cmd_reset },
 	{ "delete", "NAME", "Delete a VM that is not running", NULL, cmd_delete },
 	{ "list", "", "List VMs", NULL, cmd_list },

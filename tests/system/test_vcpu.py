@@ -2,11 +2,12 @@
 # and the CPUID policy, each with its wrong-state and bad-input errors.
 import json
 import re
+import shutil
 import time
 
 import pytest
 
-from conftest import create_vm, needs_kvm, wait_for
+from conftest import create_vm, guest, needs_kvm, wait_for
 
 pytestmark = needs_kvm
 
@@ -117,6 +118,97 @@ def test_reset_of_a_paused_vm_stays_paused(rpc):
     rpc.result("vm.resume", {"name": "bp"})
     wait_for(lambda: len(boots(rpc, "bp")) == 2, what="the boot after resume")
     rpc.result("vm.stop", {"name": "bp"})
+
+
+def counting_vm_with_own_kernel(rpc, name, tmp_path):
+    """A running counter guest whose kernel file the test may delete or replace."""
+    kernel = tmp_path / f"{name}.elf"
+    shutil.copy(guest("counter.elf"), kernel)
+    rpc.result("vm.create", {"name": name, "memory": 32, "kernel": str(kernel),
+                             "cmdline": "period_ms=10 gap_ms=5000"})
+    pid = rpc.result("vm.start", {"name": name})["pid"]
+    wait_for(lambda: len(ticks(log_of(rpc, name))) >= 3, what=f"{name} ticking")
+    return kernel, pid
+
+
+def assert_still_counting(rpc, name, pid):
+    """Running with the same worker, ticking on from where it was: no reboot."""
+    info = rpc.result("vm.info", {"name": name})
+    assert info["state"] == "running" and info["pid"] == pid
+    seen = len(ticks(log_of(rpc, name)))
+    wait_for(lambda: len(ticks(log_of(rpc, name))) >= seen + 3, what=f"{name} ticking on")
+    text = log_of(rpc, name)
+    assert text.count("counter: period_ms=") == 1, "the guest was restarted"
+    assert ticks(text) == list(range(1, len(ticks(text)) + 1))
+
+
+def cut_after_multiboot_header(path):
+    good = open(guest("counter.elf"), "rb").read()
+    path.write_bytes(good[:good.find((0x1BADB002).to_bytes(4, "little")) + 48])
+
+
+def replace_with_directory(path):
+    path.unlink()
+    path.mkdir()
+
+
+BROKEN_KERNELS = {
+    "deleted": (lambda p: p.unlink(), "No such file or directory"),
+    "garbage": (lambda p: p.write_bytes(b"just some text\n" * 100), "no multiboot header"),
+    "empty": (lambda p: p.write_bytes(b""), "is empty"),
+    "truncated": (cut_after_multiboot_header, "extend beyond the end of the file"),
+    "directory": (replace_with_directory, "is a directory"),
+}
+
+
+@pytest.mark.parametrize("what", BROKEN_KERNELS)
+def test_reset_with_a_broken_kernel_file_changes_nothing(rpc, tmp_path, what):
+    kernel, pid = counting_vm_with_own_kernel(rpc, "k", tmp_path)
+    other_pid = counting_vm_with_own_kernel(rpc, "other", tmp_path)[1]
+    break_it, fragment = BROKEN_KERNELS[what]
+    break_it(kernel)
+    err = rpc.error("vm.reset", {"name": "k"})
+    assert err["code"] == -32010, err
+    assert err["message"].startswith(f"VM not reset, nothing changed: kernel '{kernel}': "), err
+    assert fragment in err["message"], err
+    assert_still_counting(rpc, "k", pid)
+    assert_still_counting(rpc, "other", other_pid)
+    # Paused, it stays paused and resumes where it was.
+    rpc.result("vm.pause", {"name": "k"})
+    assert rpc.error("vm.reset", {"name": "k"})["code"] == -32010
+    assert rpc.result("vm.info", {"name": "k"})["state"] == "paused"
+    rpc.result("vm.resume", {"name": "k"})
+    assert_still_counting(rpc, "k", pid)
+    # With the file back, reset works again.
+    if kernel.is_dir():
+        kernel.rmdir()
+    shutil.copy(guest("counter.elf"), kernel)
+    assert rpc.result("vm.reset", {"name": "k"})["state"] == "running"
+    wait_for(lambda: log_of(rpc, "k").count("counter: period_ms=") == 2, what="the reboot")
+    for name in ("k", "other"):
+        rpc.result("vm.stop", {"name": name})
+
+
+def test_reset_boots_a_rebuilt_kernel(rpc, tmp_path):
+    # vm.reset reads the kernel file again, as a reboot would: a kernel
+    # rebuilt in place is the one that boots.
+    kernel, pid = counting_vm_with_own_kernel(rpc, "rb", tmp_path)
+    shutil.copy(guest("bootcount.elf"), kernel)
+    info = rpc.result("vm.reset", {"name": "rb"})
+    assert info["state"] == "running" and info["pid"] == pid
+    wait_for(lambda: len(boots(rpc, "rb")) == 1, what="the new kernel")
+    assert boots(rpc, "rb") == [("1", "fresh", "ok")]
+    rpc.result("vm.stop", {"name": "rb"})
+
+
+def test_start_with_the_kernel_file_gone(rpc, tmp_path):
+    kernel = tmp_path / "gone.elf"
+    shutil.copy(guest("hello.elf"), kernel)
+    rpc.result("vm.create", {"name": "g", "memory": 32, "kernel": str(kernel)})
+    kernel.unlink()
+    err = rpc.error("vm.start", {"name": "g"})
+    assert err["code"] == -32010 and f"kernel '{kernel}': No such file" in err["message"], err
+    assert rpc.result("vm.info", {"name": "g"})["state"] == "defined"
 
 
 def test_power_on_state_is_the_state_after_reset(rpc):

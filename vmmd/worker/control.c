@@ -4,6 +4,7 @@
  * inspection (vcpu.role, vcpu.registers, vcpu.cpuid, vm.translate,
  * vm.memory.read) and pause, resume and reset. worker.c holds the table.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "api/session.h"
@@ -145,10 +146,17 @@ void w_reset(struct api_call *call, json_object *params, void *ctx)
 {
 	struct worker_state *ws = ctx;
 	struct api_error err;
+	int rc;
 
 	if (!have_vm(ws, call))
 		return;
-	if (vm_reset(ws->vm, &err) < 0) {
+	rc = vm_reset(ws->vm, &err);
+	if (rc == -EINVAL) {
+		log_warning("reset refused, nothing changed: %s", err.message);
+		api_call_fail(call, err.code, "VM not reset, nothing changed: %s", err.message);
+		return;
+	}
+	if (rc < 0) {
 		/* A half-done reset leaves no VM worth running. */
 		log_error("reset failed: %s", err.message);
 		api_call_fail_error(call, &err);

@@ -271,7 +271,14 @@ static int apply_boot_entry(struct vcpu *v, const struct boot_entry *entry,
 	return 0;
 }
 
-static int load_kernel(struct vm *vm, struct boot_entry *ret, struct api_error *err)
+/*
+ * The VM's kernel file, read now and checked for its boot protocol against
+ * this VM's memory layout and command line; nothing in the VM changes. The
+ * caller releases *ret. A file that has gone or changed into something the
+ * loader refuses since vm.create is API_ERR_KERNEL.
+ */
+static int read_kernel(struct vm *vm, const struct boot_loader **ret_loader,
+		       struct boot_kernel *ret, struct api_error *err)
 {
 	struct boot_kernel kernel = { 0 };
 	const struct boot_loader *loader;
@@ -282,10 +289,25 @@ static int load_kernel(struct vm *vm, struct boot_entry *ret, struct api_error *
 	if (rc == 0)
 		rc = boot_read_kernel(vm->cfg.kernel, BOOT_KERNEL_MAX_SIZE, &kernel, &e);
 	if (rc == 0)
-		rc = loader->load(&kernel, vm->cfg.cmdline, &vm->mem, ret, &e);
-	boot_kernel_release(&kernel);
-	if (rc < 0)
-		return api_error_set(err, API_ERR_INVALID_PARAMS, "kernel: %s", e.msg);
+		rc = loader->check(&kernel, vm->cfg.cmdline, &vm->mem, &e);
+	if (rc < 0) {
+		boot_kernel_release(&kernel);
+		return api_error_set(err, API_ERR_KERNEL, "%s", e.msg);
+	}
+	*ret_loader = loader;
+	*ret = kernel;
+	return 0;
+}
+
+/* The checked image into guest RAM, with its boot information. */
+static int load_kernel(struct vm *vm, const struct boot_loader *loader,
+		       const struct boot_kernel *kernel, struct boot_entry *ret,
+		       struct api_error *err)
+{
+	struct error e;
+
+	if (loader->load(kernel, vm->cfg.cmdline, &vm->mem, ret, &e) < 0)
+		return api_error_set(err, API_ERR_KERNEL, "%s", e.msg);
 	return 0;
 }
 
@@ -367,6 +389,8 @@ static void console_wake(void *ctx)
 int vm_create(const struct vm_config *cfg, vm_wake_fn wake, void *ctx, struct vm **ret,
 	      struct api_error *err)
 {
+	const struct boot_loader *loader = NULL;
+	struct boot_kernel kernel = { 0 };
 	struct boot_entry entry;
 	struct vm *vm = calloc(1, sizeof(*vm));
 	struct error e;
@@ -395,7 +419,10 @@ int vm_create(const struct vm_config *cfg, vm_wake_fn wake, void *ctx, struct vm
 	if (rc == 0)
 		rc = setup_devices(vm, err);
 	if (rc == 0)
-		rc = load_kernel(vm, &entry, err);
+		rc = read_kernel(vm, &loader, &kernel, err);
+	if (rc == 0)
+		rc = load_kernel(vm, loader, &kernel, &entry, err);
+	boot_kernel_release(&kernel);
 	if (rc == 0)
 		rc = create_vcpus(vm, &entry, err);
 	if (rc < 0) {
@@ -456,34 +483,52 @@ bool vm_is_paused(const struct vm *vm)
 	return vm->paused;
 }
 
-/*
- * Platform reset, as the reset button: every vCPU to its power-on state
- * (vcpu/reset.c), the devices and the in-kernel PIC/IOAPIC/PIT to theirs,
- * and the boot loader run again, so the kernel image and boot information
- * are fresh (the rest of RAM keeps its contents, as on real hardware). The
- * VM stays paused across it if it was paused.
- */
-int vm_reset(struct vm *vm, struct api_error *err)
+/* Everything a reset changes, in order; the kernel was read and checked. */
+static int reset_machine(struct vm *vm, const struct boot_loader *loader,
+			 const struct boot_kernel *kernel, struct api_error *err)
 {
 	struct boot_entry entry;
 	int rc;
 
-	if (!vm->paused)
-		pause_vcpus(vm);
 	rc = reset_vcpus(vm, err);
 	if (rc == 0)
 		rc = restore_initial_platform(vm, err);
 	if (rc == 0) {
 		iobus_reset(vm->bus);
-		rc = load_kernel(vm, &entry, err);
+		rc = load_kernel(vm, loader, kernel, &entry, err);
 	}
 	if (rc == 0)
 		rc = apply_boot_entry(vm->vcpus[0], &entry, err);
+	return rc;
+}
+
+/*
+ * Platform reset, as the reset button: every vCPU to its power-on state
+ * (vcpu/reset.c), the devices and the in-kernel PIC/IOAPIC/PIT to theirs,
+ * and the boot loader run again with the kernel file read anew (a rebuilt
+ * kernel boots), so the kernel image and boot information are fresh (the
+ * rest of RAM keeps its contents, as on real hardware). The file is read
+ * and checked before anything is touched. The VM stays paused across it
+ * if it was paused.
+ */
+int vm_reset(struct vm *vm, struct api_error *err)
+{
+	const struct boot_loader *loader;
+	struct boot_kernel kernel;
+	int rc;
+
+	if (read_kernel(vm, &loader, &kernel, err) < 0)
+		return -EINVAL;
+	if (!vm->paused)
+		pause_vcpus(vm);
+	rc = reset_machine(vm, loader, &kernel, err);
+	boot_kernel_release(&kernel);
 	if (!vm->paused)
 		resume_vcpus(vm);
-	if (rc == 0)
-		log_notice("VM reset");
-	return rc;
+	if (rc < 0)
+		return -EIO;
+	log_notice("VM reset");
+	return 0;
 }
 
 void vm_request_exit(struct vm *vm, enum vm_end_state state, bool has_status, int status,

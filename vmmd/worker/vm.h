@@ -51,8 +51,9 @@ struct vm;
 typedef void (*vm_wake_fn)(void *ctx);
 
 /* Builds everything up to, not including, running vCPUs. Errors carry
- * API_ERR_KVM (an ioctl failed), API_ERR_INVALID_PARAMS (kernel) or
- * API_ERR_RESOURCE_LIMIT (memory, threads). */
+ * API_ERR_KVM (an ioctl failed), API_ERR_KERNEL (the kernel file is
+ * missing or no longer a valid image), API_ERR_INVALID_PARAMS (the CPU
+ * policy) or API_ERR_RESOURCE_LIMIT (memory, threads). */
 int vm_create(const struct vm_config *cfg, vm_wake_fn wake, void *ctx, struct vm **ret,
 	      struct api_error *err);
 
@@ -64,8 +65,13 @@ void vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
 bool vm_is_paused(const struct vm *vm);
 
-/* Platform reset (vCPUs, devices, boot loader); keeps the VM paused if it
- * was. Main thread only. */
+/*
+ * Platform reset (vCPUs, devices, boot loader with the kernel file read
+ * again); keeps the VM paused if it was. Main thread only. -EINVAL: refused
+ * before anything changed, the VM runs on as it was (the kernel file is
+ * missing or no longer a valid image: API_ERR_KERNEL). -EIO: the reset
+ * failed half-way and the VM is not fit to run.
+ */
 int vm_reset(struct vm *vm, struct api_error *err);
 
 /* Records why the VM ends (first call wins) and kicks every vCPU. Thread-safe. */
