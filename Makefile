@@ -172,7 +172,7 @@ DEMO_OBJS := $(addprefix $(GUEST_OBJ)/64/demo/,entry.o kernel.o tsc.o console.o 
 GUESTS := $(addprefix $(GUEST_OUT)/,hello.elf hello-pvh.elf bootinfo.elf \
 	  bootinfo-pvh.elf triple-fault.elf echo.elf hello-flat.bin hello-flat.mb \
 	  demo64.elf demo.elf demo-pvh.elf counter.elf paging.elf bootcount.elf)
-GUESTS += $(GUEST_OUT)/smp.elf
+GUESTS += $(GUEST_OUT)/smp.elf $(GUEST_OUT)/cpustate.elf
 guests: $(GUESTS)
 
 # $(call guest_cc,32|64) and $(call guest_ld,EMULATION,SCRIPT[,FLAGS]): recipes.
@@ -231,6 +231,14 @@ $(GUEST_OUT)/demo64.elf: $(GUEST_OBJ)/64/lib/multiboot-header.o $(DEMO_OBJS) $(G
 	$(call guest_ld,elf_x86_64,$(GUEST_SRC)/demo/demo.ld)
 
 $(GUEST_OUT)/demo-pvh.elf: $(DEMO_OBJS) $(GUEST_LIB64) $(GUEST_SRC)/demo/demo.ld
+	$(call guest_ld,elf_x86_64,$(GUEST_SRC)/demo/demo.ld)
+
+# cpustate: its own ring 0 and ring 3 on the demo's long-mode entry and layout.
+CPUSTATE_OBJS := $(GUEST_OBJ)/64/demo/entry.o \
+		 $(addprefix $(GUEST_OBJ)/64/cpustate/,kernel.o user.o)
+
+$(GUEST_OUT)/cpustate.elf: $(GUEST_OBJ)/64/lib/multiboot-header.o $(CPUSTATE_OBJS) \
+		$(GUEST_LIB64) $(GUEST_SRC)/demo/demo.ld
 	$(call guest_ld,elf_x86_64,$(GUEST_SRC)/demo/demo.ld)
 
 # ELF32 container, same bytes and addresses: QEMU's multiboot refuses ELF64.

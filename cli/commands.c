@@ -393,8 +393,10 @@ const struct vmctl_command vmctl_commands[] = {
 	{ "regs", "NAME [--vcpu N]", "Show every register of a vCPU",
 	  "General-purpose registers, RIP and RFLAGS with its flags decoded, segments\n"
 	  "with their attributes, descriptor tables, control and debug registers,\n"
-	  "EFER and APIC base. With --json, under their lower-case names (rip, rflags,\n"
-	  "cr0, ...). Pause the VM first for registers that do not change under you.\n",
+	  "EFER, APIC base, XCR0, PAE PDPTEs, x87 (FCW ... ST7), MXCSR, XMM0-15, the TSC\n"
+	  "and the system-call MSRs. With --json, under their lower-case names (rip,\n"
+	  "rflags, cr0, fpu, msrs, tsc, ...). Pause the VM first for registers that do\n"
+	  "not change under you.\n",
 	  vmctl_cmd_regs },
 	{ "events", "", "Print VM state changes and daemon events as they happen",
 	  "One line per event: state changes with their reason, worker crashes, vmmd\n"

@@ -131,6 +131,43 @@ void vcpu_fpu_to_xsave(const struct kvm_fpu *f, uint8_t *x)
 		memcpy(x + XSAVE_XMM0 + 16 * i, f->xmm[i], 16);
 }
 
+void vcpu_xsave_to_fpu(const uint8_t *x, struct kvm_fpu *f)
+{
+	uint16_t fcw, fsw, fop;
+	uint32_t mxcsr;
+
+	memset(f, 0, sizeof(*f));
+	memcpy(&fcw, x + XSAVE_FCW, 2);
+	memcpy(&fsw, x + XSAVE_FSW, 2);
+	memcpy(&fop, x + XSAVE_FOP, 2);
+	memcpy(&mxcsr, x + XSAVE_MXCSR, 4);
+	f->fcw = fcw;
+	f->fsw = fsw;
+	f->ftwx = x[XSAVE_FTW];
+	f->last_opcode = fop;
+	memcpy(&f->last_ip, x + XSAVE_FIP, 8);
+	memcpy(&f->last_dp, x + XSAVE_FDP, 8);
+	f->mxcsr = mxcsr;
+	for (int i = 0; i < 8; i++)
+		memcpy(f->fpr[i], x + XSAVE_ST0 + 16 * i, 16);
+	for (int i = 0; i < 16; i++)
+		memcpy(f->xmm[i], x + XSAVE_XMM0 + 16 * i, 16);
+}
+
+int vcpu_get_fpu_regs(const struct vcpu *v, struct kvm_fpu *ret, struct error *err)
+{
+	_cleanup_free_ struct kvm_xsave *x = NULL;
+	size_t size;
+	int rc;
+
+	if (vcpu_xsave_size(v) == 0)
+		return vcpu_get_fpu(v, ret, err);
+	rc = vcpu_get_xsave(v, &x, &size, err);
+	if (rc == 0)
+		vcpu_xsave_to_fpu((const uint8_t *)x->region, ret);
+	return rc;
+}
+
 bool vcpu_has_xcrs(const struct vcpu *v)
 {
 	return vcpu_vm_extension(v, KVM_CAP_XCRS) > 0;
@@ -375,6 +412,15 @@ int vcpu_read_tsc(const struct vcpu *v, uint64_t *ret, struct error *err)
 	if (rc == 0)
 		*ret = e.data;
 	return rc;
+}
+
+int vcpu_get_tsc(const struct vcpu *v, uint64_t *ret, struct error *err)
+{
+	if (v->tsc_frozen && vcpu_is_stopped_locked(v)) {
+		*ret = v->tsc_at_stop;
+		return 0;
+	}
+	return vcpu_read_tsc(v, ret, err);
 }
 
 /* A TSC read back within this long of the value written counts as set. */

@@ -45,6 +45,15 @@ int vcpu_get_xsave(const struct vcpu *v, struct kvm_xsave **ret, size_t *ret_siz
 /* size must be vcpu_xsave_size(v). */
 int vcpu_set_xsave(struct vcpu *v, const struct kvm_xsave *x, size_t size, struct error *err);
 
+/* The x87 and SSE registers in struct kvm_fpu's form: from the legacy
+ * area of the XSAVE image where KVM has XSAVE (the image a save stores),
+ * else KVM_GET_FPU. (KVM_GET_FPU reports MXCSR as 0 on the development
+ * host while the XSAVE image holds the guest's value.) */
+int vcpu_get_fpu_regs(const struct vcpu *v, struct kvm_fpu *ret, struct error *err);
+/* struct kvm_fpu from the 512-byte FXSAVE legacy area of an XSAVE image
+ * (SDM Vol. 1 Table 10-2). */
+void vcpu_xsave_to_fpu(const uint8_t *xsave, struct kvm_fpu *ret);
+
 bool vcpu_has_xcrs(const struct vcpu *v);
 int vcpu_get_xcrs(const struct vcpu *v, struct kvm_xcrs *ret, struct error *err);
 int vcpu_set_xcrs(struct vcpu *v, const struct kvm_xcrs *x, struct error *err);
@@ -57,6 +66,10 @@ int vcpu_get_mp_state(const struct vcpu *v, struct kvm_mp_state *ret, struct err
 int vcpu_set_mp_state(struct vcpu *v, const struct kvm_mp_state *m, struct error *err);
 int vcpu_get_debugregs(const struct vcpu *v, struct kvm_debugregs *ret, struct error *err);
 int vcpu_set_debugregs(struct vcpu *v, const struct kvm_debugregs *d, struct error *err);
+
+/* The guest TSC: while v is stopped, the value it stopped with (what a
+ * save stores, docs/vcpu.md §1), else the live value KVM_GET_MSRS reads. */
+int vcpu_get_tsc(const struct vcpu *v, uint64_t *ret, struct error *err);
 
 /* KVM_GET_TSC_KHZ. */
 int vcpu_get_tsc_khz(const struct vcpu *v, uint32_t *ret, struct error *err);

@@ -83,6 +83,69 @@ def test_registers_json_names_and_decoding(daemon, rpc):
     rpc.result("vm.stop", {"name": "pg"})
 
 
+# What tests/guests/cpustate sets (cpustate.h).
+CPUSTATE_MSRS = {
+    "sysenter_cs": "0x10", "sysenter_esp": "0xfffffe0000001000",
+    "sysenter_eip": "0xffffffff81a00200", "star": "0x23001000000000",
+    "lstar": "0xffffffff81a00000", "cstar": "0xffffffff81a00100", "sfmask": "0x47700",
+    "kernel_gs_base": "0xffff888012345000",
+}
+# XMMn byte j = 16 * n + j, shown as one little-endian 128-bit number.
+CPUSTATE_XMM = {f"xmm{n}": "0x" + "".join(f"{16 * n + j:02x}" for j in reversed(range(16)))
+                for n in range(16)}
+X87_ZERO = "0x" + "0" * 20
+X87_ONE = "0x3fff8000000000000000"
+X87_PI = "0x4000c90fdaa22168c235"   # FLDPI, rounded to nearest
+
+
+def start_cpustate(rpc, name, **kw):
+    """cpustate.elf counting in ring 3 (R15), its known registers loaded."""
+    create_vm(rpc, name, kernel="cpustate.elf", **kw)
+    rpc.result("vm.start", {"name": name})
+    wait_for(lambda: rpc.result("vcpu.registers", {"name": name})["cpl"] == 3 and
+             int(rpc.result("vcpu.registers", {"name": name})["r15"], 16) > 0,
+             what="cpustate counting in ring 3")
+
+
+def test_registers_show_x87_sse_msrs_and_tsc(daemon, rpc):
+    start_cpustate(rpc, "fp")
+    rpc.result("vm.pause", {"name": "fp"})
+    r = rpc.result("vcpu.registers", {"name": "fp"})
+    fpu = r["fpu"]
+    assert fpu["fcw"] == "0x27f" and fpu["mxcsr"] == "0xbfc0"
+    assert fpu["fsw"] == "0x2800"    # TOP = 5 after three loads
+    assert fpu["ftw"] == "0xe0"      # abridged: physical registers 5-7 in use
+    assert (fpu["st0"], fpu["st1"], fpu["st2"]) == (X87_ZERO, X87_PI, X87_ONE)
+    assert all(fpu[f"st{i}"] == X87_ZERO for i in range(3, 8))  # as RESET left them
+    assert {k: fpu[k] for k in CPUSTATE_XMM} == CPUSTATE_XMM
+    for key in ("fop", "fip", "fdp"):
+        assert re.fullmatch(r"0x[0-9a-f]+", fpu[key]), key
+    assert {k: r["msrs"][k] for k in CPUSTATE_MSRS} == CPUSTATE_MSRS
+    assert r["msrs"]["pat"] == "0x7040600070406"  # its RESET value
+    assert r["xcr0"] == "0x1"
+    # Paused, the TSC is the one the vCPU stopped with; it moves on when it runs.
+    assert rpc.result("vcpu.registers", {"name": "fp"})["tsc"] == r["tsc"]
+    rpc.result("vm.resume", {"name": "fp"})
+    time.sleep(0.05)
+    rpc.result("vm.pause", {"name": "fp"})
+    assert int(rpc.result("vcpu.registers", {"name": "fp"})["tsc"], 16) > int(r["tsc"], 16)
+
+    text = daemon.vmctl("regs", "fp").stdout
+    assert "fcw=0x27f fsw=0x2800 ftw=0xe0 " in text and " mxcsr=0xbfc0\n" in text
+    assert f"st1={X87_PI} st2={X87_ONE} " in text
+    assert f"xmm14={CPUSTATE_XMM['xmm14']} xmm15={CPUSTATE_XMM['xmm15']}\n" in text
+    for name, value in CPUSTATE_MSRS.items():
+        assert f"{name}={value}" in text, name
+    assert re.search(r"^tsc=0x[0-9a-f]+$", text, re.M)
+    assert re.search(r"^cs   sel=0x23 .* dpl=3 P S L G  code, execute/read, accessed$", text, re.M)
+    assert re.search(r"^fs   sel=0x0 .* - unusable  unusable$", text, re.M)
+    assert re.search(r"^tr   .* P  system: TSS \(busy\)$", text, re.M)
+    j = json.loads(daemon.vmctl("regs", "fp", json_out=True).stdout)
+    assert j["fpu"] == rpc.result("vcpu.registers", {"name": "fp"})["fpu"]
+    assert j["msrs"]["lstar"] == "0xffffffff81a00000"
+    rpc.result("vm.stop", {"name": "fp"})
+
+
 def boots(rpc, name):
     return re.findall(r"^boot=(\d+) image=(\w+) info=(\w+)$", log_of(rpc, name), re.M)
 
@@ -220,6 +283,9 @@ def test_power_on_state_is_the_state_after_reset(rpc):
     first = rpc.result("vcpu.registers", {"name": "po", "vcpu": 1})
     assert rpc.result("vm.reset", {"name": "po"})["state"] == "paused"
     after_reset = rpc.result("vcpu.registers", {"name": "po", "vcpu": 1})
+    # Every register but the TSC, which counts the time since RESET wrote it
+    # (and keeps counting from boot on hosts that ignore the write).
+    assert int(first.pop("tsc"), 16) != int(after_reset.pop("tsc"), 16)
     assert first == after_reset
     # And it is the architectural RESET state (SDM Vol. 3A Table 9-1).
     leaf1 = next(e for e in rpc.result("vcpu.cpuid", {"name": "po", "vcpu": 1})["entries"]

@@ -13,9 +13,29 @@
 #include <sys/ioctl.h>
 
 #include "util/macro.h"
+#include "vcpu/state.h"
 #include "vcpu/vcpu.h"
+#include "vcpu/x86.h"
 #include "vmmd/worker/inspect.h"
 #include "vmmd/worker/vm.h"
+
+/* MSRs shown by lower-case name (SDM Vol. 4 Table 2-2), each when KVM
+ * reads it on the vCPU. */
+static const struct named_msr {
+	const char *name;
+	uint32_t index;
+} shown_msrs[] = {
+	{ "sysenter_cs", MSR_IA32_SYSENTER_CS },
+	{ "sysenter_esp", MSR_IA32_SYSENTER_ESP },
+	{ "sysenter_eip", MSR_IA32_SYSENTER_EIP },
+	{ "star", MSR_STAR },
+	{ "lstar", MSR_LSTAR },
+	{ "cstar", MSR_CSTAR },
+	{ "sfmask", MSR_SYSCALL_MASK },
+	{ "kernel_gs_base", MSR_KERNEL_GS_BASE },
+	{ "tsc_aux", MSR_TSC_AUX },
+	{ "pat", MSR_IA32_PAT },
+};
 
 struct all_regs {
 	struct kvm_regs regs;
@@ -25,6 +45,12 @@ struct all_regs {
 	bool have_debug;
 	struct kvm_xcrs xcrs;
 	bool have_xcrs;
+	struct kvm_fpu fpu;
+	bool have_fpu;
+	uint64_t tsc;
+	bool have_tsc;
+	uint64_t msr[ARRAY_SIZE(shown_msrs)];
+	bool have_msr[ARRAY_SIZE(shown_msrs)];
 };
 
 struct bit_name {
@@ -74,6 +100,13 @@ static int read_all(struct vcpu *v, void *arg)
 	}
 	r->have_debug = ioctl(fd, KVM_GET_DEBUGREGS, &r->debug) == 0;
 	r->have_xcrs = ioctl(fd, KVM_GET_XCRS, &r->xcrs) == 0;
+	r->have_fpu = vcpu_get_fpu_regs(v, &r->fpu, NULL) == 0;
+	r->have_tsc = vcpu_get_tsc(v, &r->tsc, NULL) == 0;
+	for (size_t i = 0; i < ARRAY_SIZE(shown_msrs); i++) {
+		struct kvm_msr_entry e = { .index = shown_msrs[i].index };
+		r->have_msr[i] = vcpu_get_msrs(v, &e, 1, NULL) == 0;
+		r->msr[i] = e.data;
+	}
 	return 0;
 }
 
@@ -229,6 +262,59 @@ static void add_debug(json_object *o, const struct all_regs *a)
 	json_object_object_add(o, "dr7", hex(a->debug.dr7));
 }
 
+/* "0x" and the n bytes of a little-endian value, most significant first,
+ * every digit kept (x87 and vector registers have a fixed width). */
+static json_object *wide_hex(const uint8_t *bytes, size_t n)
+{
+	char buf[2 + 2 * 16 + 1] = "0x";
+
+	for (size_t i = 0; i < n; i++)
+		snprintf(buf + 2 + 2 * i, sizeof(buf) - 2 - 2 * i, "%02x", bytes[n - 1 - i]);
+	return json_object_new_string(buf);
+}
+
+/* x87 and SSE as FXSAVE lays them out (SDM Vol. 1 Table 10-2): ST0-ST7 in
+ * stack order, 80 bits each; the tag word in its abridged form, one bit
+ * per physical register, 1 = not empty. */
+static void add_fpu(json_object *o, const struct all_regs *a)
+{
+	const struct kvm_fpu *f = &a->fpu;
+	json_object *fpu;
+	char name[8];
+
+	if (!a->have_fpu)
+		return;
+	fpu = json_object_new_object();
+	json_object_object_add(fpu, "fcw", hex(f->fcw));
+	json_object_object_add(fpu, "fsw", hex(f->fsw));
+	json_object_object_add(fpu, "ftw", hex(f->ftwx));
+	json_object_object_add(fpu, "fop", hex(f->last_opcode));
+	json_object_object_add(fpu, "fip", hex(f->last_ip));
+	json_object_object_add(fpu, "fdp", hex(f->last_dp));
+	json_object_object_add(fpu, "mxcsr", hex(f->mxcsr));
+	for (unsigned int i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "st%u", i);
+		json_object_object_add(fpu, name, wide_hex(f->fpr[i], 10));
+	}
+	for (unsigned int i = 0; i < 16; i++) {
+		snprintf(name, sizeof(name), "xmm%u", i);
+		json_object_object_add(fpu, name, wide_hex(f->xmm[i], 16));
+	}
+	json_object_object_add(o, "fpu", fpu);
+}
+
+static void add_msrs(json_object *o, const struct all_regs *a)
+{
+	json_object *msrs = json_object_new_object();
+
+	for (size_t i = 0; i < ARRAY_SIZE(shown_msrs); i++)
+		if (a->have_msr[i])
+			json_object_object_add(msrs, shown_msrs[i].name, hex(a->msr[i]));
+	json_object_object_add(o, "msrs", msrs);
+	if (a->have_tsc)
+		json_object_object_add(o, "tsc", hex(a->tsc));
+}
+
 int inspect_registers(struct vm *vm, unsigned int index, json_object **ret,
 		      struct api_error *err)
 {
@@ -248,6 +334,8 @@ int inspect_registers(struct vm *vm, unsigned int index, json_object **ret,
 	add_segments(o, &a.sregs);
 	add_control(o, &a);
 	add_debug(o, &a);
+	add_fpu(o, &a);
+	add_msrs(o, &a);
 	*ret = o;
 	return 0;
 }

@@ -3,7 +3,8 @@
  * Demo entry: from the 32-bit multiboot or PVH entry into long mode with
  * identity-mapped 2 MiB pages, then kernel_main(protocol, eax, ebx).
  * Everything that can be a link-time constant is (page tables, GDT) to
- * keep ring-0 instruction counts low: ring 0 may be emulated.
+ * keep ring-0 instruction counts low: ring 0 may be emulated. The
+ * cpustate guest is built on this entry too, with its own kernel_main.
  */
 #include "boot-headers.h"
 
