@@ -71,7 +71,7 @@ VCPU_SRCS := vcpu/vcpu.c vcpu/regs.c vcpu/reset.c vcpu/cpuid.c vcpu/state.c \
 # The VM worker: guest memory, devices, boot loaders (library "vm").
 VM_SRCS := vmmd/worker/memory.c vmmd/worker/console.c vmmd/worker/vm.c \
 	   vmmd/worker/worker.c vmmd/worker/inspect.c vmmd/worker/registers.c \
-	   vmmd/worker/control.c vmmd/vmdef.c \
+	   vmmd/worker/control.c vmmd/worker/state.c vmmd/vmdef.c \
 	   vmmd/rundir.c
 # Port-I/O device models: the bus and the devices on it.
 VM_SRCS += vmmd/devices/iobus.c vmmd/devices/serial.c vmmd/devices/debug-exit.c
@@ -85,7 +85,7 @@ VMMD_SRCS := vmmd/main.c vmmd/daemon.c vmmd/client.c vmmd/registry.c \
 
 # ---------------------------------------------------------------- cli/
 VMCTL_SRCS := cli/vmctl.c cli/commands.c cli/console.c cli/run.c cli/private.c cli/events.c cli/inspect.c \
-	      cli/vcpu.c
+	      cli/vcpu.c cli/state.c
 
 # ---------------------------------------------------------------- libraries
 lib = $(BUILD)/lib/lib$(1).a

@@ -398,6 +398,16 @@ const struct vmctl_command vmctl_commands[] = {
 	  "rflags, cr0, fpu, msrs, tsc, ...). Pause the VM first for registers that do\n"
 	  "not change under you.\n",
 	  vmctl_cmd_regs },
+	{ "state", "save|load NAME FILE [--vcpu N]", "Save or load a paused vCPU's complete state",
+	  "save writes vCPU N's complete state (registers, FPU/SSE, MSRs, local APIC,\n"
+	  "events, TSC, ...) to FILE, replacing it atomically, mode 0600. load puts a\n"
+	  "state saved that way back into vCPU N; vmmd checks it first (format, checksum,\n"
+	  "vCPU, CPU model, architectural consistency) and refuses it, listing every\n"
+	  "problem, with the vCPU untouched. The VM must be paused. FILE is read and\n"
+	  "written by vmctl; vmmd only sees the bytes.\n"
+	  "  --vcpu N   which vCPU (default 0)\n"
+	  "With --json: name, vcpu, file, size and format_version.\n",
+	  vmctl_cmd_state },
 	{ "events", "", "Print VM state changes and daemon events as they happen",
 	  "One line per event: state changes with their reason, worker crashes, vmmd\n"
 	  "shutting down. With --json, each notification as one JSON line. Ends when\n"

@@ -69,6 +69,9 @@ int vmctl_cmd_mem(struct vmctl *ctl, int argc, char **argv);
 /* cli/vcpu.c */
 int vmctl_cmd_regs(struct vmctl *ctl, int argc, char **argv);
 
+/* cli/state.c */
+int vmctl_cmd_state(struct vmctl *ctl, int argc, char **argv);
+
 /* cli/events.c */
 int vmctl_cmd_events(struct vmctl *ctl, int argc, char **argv);
 

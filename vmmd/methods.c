@@ -14,6 +14,7 @@
 #include "util/base64.h"
 #include "util/jsontext.h"
 #include "util/log.h"
+#include "util/macro.h"
 #include "util/time.h"
 #include "vmmd/vmmd.h"
 
@@ -434,6 +435,32 @@ static void forward_inspection(struct api_call *call, json_object *params, void 
 		worker_forward(vm->worker, call, api_call_method(call)->name, without_name(params));
 }
 
+/* ------------------------------------------------------------ vCPU state */
+
+static bool is_base64(const char *text)
+{
+	size_t len = strlen(text);
+	_cleanup_free_ uint8_t *bytes = malloc(len / 4 * 3 + 3);
+
+	return bytes && base64_decode(text, len, bytes) >= 0;
+}
+
+/* The state must at least be base64 before the worker is asked; the
+ * worker parses and checks it. */
+static void m_vcpu_state_load(struct api_call *call, json_object *params, void *ctx)
+{
+	struct vm_record *vm = lookup_vm(call, params, ctx);
+
+	if (!vm || !check_vcpu(call, vm, params))
+		return;
+	if (!is_base64(api_param_string(params, "state", ""))) {
+		api_call_fail(call, API_ERR_INVALID_PARAMS,
+			      "parameter 'state' must be base64 (RFC 4648) of a vCPU state as vcpu.state.save gives it");
+		return;
+	}
+	worker_forward(vm->worker, call, "vcpu.state.load", without_name(params));
+}
+
 /* ------------------------------------------------------------ pause, resume, reset */
 
 static void m_vm_pause(struct api_call *call, json_object *params, void *ctx)
@@ -522,6 +549,20 @@ static const struct api_param p_memory_read[] = {
 	{ 0 },
 };
 
+static const struct api_param p_vcpu_state_save[] = {
+	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
+	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = INT32_MAX },
+	{ 0 },
+};
+
+static const struct api_param p_vcpu_state_load[] = {
+	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
+	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = INT32_MAX },
+	{ .name = "state", .type = API_T_STRING, .required = true,
+	  .max_len = VM_VCPU_STATE_BASE64_MAX },
+	{ 0 },
+};
+
 static const struct api_param p_attach[] = {
 	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
 	{ .name = "history", .type = API_T_BOOL },
@@ -573,6 +614,12 @@ const struct api_method vmmd_methods[] = {
 	{ .name = "vm.memory.read", .handler = forward_inspection, .params = p_memory_read,
 	  .allowed_states = ACTIVE_STATES,
 	  .summary = "read guest memory by physical or virtual address" },
+	{ .name = "vcpu.state.save", .handler = forward_inspection, .params = p_vcpu_state_save,
+	  .needs_write = true, .allowed_states = VM_STATE_BIT(VM_PAUSED),
+	  .summary = "a paused vCPU's complete state, serialized and base64-encoded" },
+	{ .name = "vcpu.state.load", .handler = m_vcpu_state_load, .params = p_vcpu_state_load,
+	  .needs_write = true, .allowed_states = VM_STATE_BIT(VM_PAUSED),
+	  .summary = "replace a paused vCPU's complete state with a saved one" },
 	{ .name = "vm.pause", .handler = m_vm_pause, .params = p_name, .needs_write = true,
 	  .allowed_states = VM_STATE_BIT(VM_RUNNING),
 	  .summary = "stop every vCPU at an instruction boundary" },

@@ -20,6 +20,12 @@
 #define VM_KERNEL_PATH_MAX 4096
 /* Largest vm.memory.read, in bytes. */
 #define VM_MEMORY_READ_MAX (64 * 1024)
+/* Largest vCPU state vcpu.state.save and vcpu.state.load carry, in bytes;
+ * base64 in a request or reply, it takes at most VM_VCPU_STATE_BASE64_MAX
+ * characters, well inside the 1 MiB message. The largest state the format
+ * allows today is about 100 KiB (docs/vcpu.md §5). */
+#define VM_VCPU_STATE_MAX (512 * 1024)
+#define VM_VCPU_STATE_BASE64_MAX ((VM_VCPU_STATE_MAX + 2) / 3 * 4)
 
 /* What the host allows; computed once at daemon start. */
 struct host_limits {

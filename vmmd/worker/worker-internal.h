@@ -41,6 +41,11 @@ void w_memory_read(struct api_call *call, json_object *params, void *ctx);
 void w_pause(struct api_call *call, json_object *params, void *ctx);
 void w_resume(struct api_call *call, json_object *params, void *ctx);
 void w_reset(struct api_call *call, json_object *params, void *ctx);
+/* state.c */
+void w_vcpu_state_save(struct api_call *call, json_object *params, void *ctx);
+void w_vcpu_state_load(struct api_call *call, json_object *params, void *ctx);
+extern const struct api_param p_vcpu_state_save[];
+extern const struct api_param p_vcpu_state_load[];
 extern const struct api_param p_role[];
 extern const struct api_param p_translate[];
 extern const struct api_param p_memory_read[];

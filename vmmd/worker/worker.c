@@ -426,6 +426,8 @@ static const struct api_method worker_methods[] = {
 	{ .name = "vm.pause", .handler = w_pause, .params = p_none },
 	{ .name = "vm.resume", .handler = w_resume, .params = p_none },
 	{ .name = "vm.reset", .handler = w_reset, .params = p_none },
+	{ .name = "vcpu.state.save", .handler = w_vcpu_state_save, .params = p_vcpu_state_save },
+	{ .name = "vcpu.state.load", .handler = w_vcpu_state_load, .params = p_vcpu_state_load },
 };
 
 static struct api_session_config worker_session_config(void)
