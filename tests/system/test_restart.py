@@ -189,3 +189,25 @@ def test_a_second_vmmd_cannot_take_an_attached_worker(daemon2):
     assert reply["error"]["message"] == "this worker is attached to another vmmd"
     with daemon2.rpc() as r:
         assert r.result("vm.info", {"name": "mine"})["state"] == "running"
+
+
+
+def test_worker_takes_each_new_vmmd_of_quick_restarts(daemon2):
+    """A worker may see its next vmmd connect before it has read the end of
+    file of the previous link; it must take the newcomer, not refuse it as
+    another vmmd's (which used to fail about one restart in ten)."""
+    with daemon2.rpc() as r:
+        create_vm(r, "hup", kernel="echo.elf")
+        pid = r.result("vm.start", {"name": "hup"})["pid"]
+    for _ in range(10):
+        assert daemon2.stop(stop_vms=False) == 0
+        daemon2.log.close()
+        daemon2.start()
+        with daemon2.rpc() as r:
+            info = r.result("vm.info", {"name": "hup"})
+            assert (info["state"], info["pid"]) == ("running", pid)
+            r.result("vm.pause", {"name": "hup"})
+            r.result("vm.resume", {"name": "hup"})
+    with daemon2.rpc() as r:
+        r.result("vm.stop", {"name": "hup"})
+    assert "attached to another vmmd" not in daemon2.read_log()

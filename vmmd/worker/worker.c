@@ -16,6 +16,7 @@
 #include "vmmd/worker/worker.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@
 
 
 static const struct rpc_conn_ops link_ops;
+static void on_link_closed(struct rpc_conn *c, const char *reason, void *userdata);
 static const struct api_session_ops link_session_ops;
 static struct api_session_config worker_session_config(void);
 
@@ -208,6 +210,17 @@ static void refuse_attach(int fd, const char *why)
 	close(fd);
 }
 
+/*
+ * A vmmd that exited has hung up its end of the link even when this loop
+ * has not yet read the end of file: its successor may connect first.
+ */
+static bool link_peer_hung_up(const struct worker_state *ws)
+{
+	struct pollfd pfd = { .fd = rpc_conn_fd(ws->link), .events = POLLRDHUP };
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static void on_attach_connection(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct worker_state *ws = w->data;
@@ -220,6 +233,8 @@ static void on_attach_connection(struct ev_loop *loop, ev_io *w, int revents)
 		refuse_attach(fd, "permission denied");
 		return;
 	}
+	if (linked(ws) && link_peer_hung_up(ws))
+		on_link_closed(ws->link, "it hung up", ws);
 	if (linked(ws) || ws->ended) {
 		refuse_attach(fd, "this worker is attached to another vmmd");
 		return;
