@@ -248,7 +248,8 @@ $(GUEST_OUT)/demo.elf: $(GUEST_OUT)/demo64.elf
 
 # ---------------------------------------------------------------- tests
 UNIT_TESTS := $(BUILD)/tests/unit/test-util $(BUILD)/tests/unit/test-api-frame \
-	      $(BUILD)/tests/unit/test-api-jsonrpc $(BUILD)/tests/unit/test-api-client
+	      $(BUILD)/tests/unit/test-api-jsonrpc $(BUILD)/tests/unit/test-api-client \
+	      $(BUILD)/tests/unit/test-api-conn
 UNIT_TESTS += $(BUILD)/tests/unit/test-iobus $(BUILD)/tests/unit/test-serial \
 	      $(BUILD)/tests/unit/test-debug-exit
 UNIT_TESTS += $(BUILD)/tests/unit/test-boot $(BUILD)/tests/unit/test-boot-file

@@ -371,8 +371,8 @@ static void on_call_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 	pc = take_call(c, pc->id);
 	if (!pc)
 		return;
-	api_error_set(&err, API_ERR_WORKER, "no reply within %.0f s", pc->timer.repeat);
-	pc->timed = false;
+	api_error_set(&err, API_ERR_WORKER, "no reply within %g s", pc->timer.repeat);
+	/* The timer repeats: finish_call() must stop it before pc is freed. */
 	conn_enter(c);
 	finish_call(pc, NULL, &err);
 	conn_leave(c);
