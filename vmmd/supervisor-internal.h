@@ -22,6 +22,7 @@ struct worker {
 	int pidfd;	/* adopted workers: readable once the process is gone */
 	ev_io pidfd_io;
 	ev_timer kill_timer;
+	ev_timer start_timer; /* worker-start-timeout, while worker.start is unanswered */
 	enum vm_state idle_state; /* state to return to if the start fails */
 	bool started;		  /* worker.start succeeded */
 	bool start_failed;

@@ -106,6 +106,7 @@ static void describe_wait_status(int status, char *buf, size_t size)
 void worker_free(struct worker *w)
 {
 	ev_timer_stop(w->d->loop, &w->kill_timer);
+	ev_timer_stop(w->d->loop, &w->start_timer);
 	if (w->adopted) {
 		ev_io_stop(w->d->loop, &w->pidfd_io);
 		closep(&w->pidfd);
@@ -222,7 +223,8 @@ void worker_on_kill_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = t->data;
 
-	log_warning("worker %d did not exit in time; killing it", w->pid);
+	log_warning("worker %d did not exit within %g s (worker-stop-timeout); killing it", w->pid,
+		    w->d->cfg.limits.worker_stop_timeout_s);
 	kill(w->pid, SIGKILL);
 }
 
@@ -322,8 +324,9 @@ static void on_start_reply(void *data, json_object *result, const struct api_err
 	struct worker *w = data;
 	struct vm_record *vm = w->vm;
 
-	if (!vm)
-		return;
+	ev_timer_stop(w->d->loop, &w->start_timer);
+	if (!vm || w->start_failed)
+		return; /* settled, or the deadline passed and the worker is being killed */
 	if (error) {
 		w->start_failed = true;
 		w->start_error = *error;
@@ -344,6 +347,25 @@ static void on_start_reply(void *data, json_object *result, const struct api_err
 		reaping_add(w);
 		worker_settle_and_tidy(w, 0);
 	}
+}
+
+/* worker-start-timeout: the worker has not built and started the VM in time
+ * (stuck in the kernel, say, opening a console log that is a FIFO nobody
+ * reads). It is killed; the VM settles back into its previous state when the
+ * process is gone, and vm.start fails with why. */
+static void on_start_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = t->data;
+	struct vm_record *vm = w->vm;
+
+	if (!vm || w->started || w->start_failed || w->stopping)
+		return;
+	w->start_failed = true;
+	api_error_set(&w->start_error, API_ERR_WORKER,
+		      "VM '%s' failed to start: worker %d did not start it within %g s (worker-start-timeout)",
+		      vm->def->name, w->pid, w->d->cfg.limits.worker_start_timeout_s);
+	log_error("%s; killing it", w->start_error.message);
+	worker_kill(w, "it did not start in time");
 }
 
 static json_object *start_params(const struct vm_record *vm)
@@ -419,10 +441,14 @@ int worker_spawn(struct vm_record *vm, struct api_error *err)
 	ev_child_start(d->loop, &w->child);
 	ev_init(&w->kill_timer, worker_on_kill_timer);
 	w->kill_timer.data = w;
+	ev_timer_init(&w->start_timer, on_start_timeout, d->cfg.limits.worker_start_timeout_s, 0);
+	w->start_timer.data = w;
 	w->conn = rpc_conn_new(d->loop, sv[0], NULL, &worker_link_ops, w);
 	vm->worker = w;
-	if (!w->conn || rpc_conn_call(w->conn, "worker.start", start_params(vm),
-				      d->cfg.limits.worker_start_timeout_s, on_start_reply, w) < 0) {
+	if (w->conn && rpc_conn_call(w->conn, "worker.start", start_params(vm), 0, on_start_reply,
+				     w) == 0) {
+		ev_timer_start(d->loop, &w->start_timer);
+	} else {
 		/* The child exits on its own when the link is gone; settle then. */
 		w->start_failed = true;
 		api_error_set(&w->start_error, API_ERR_WORKER, "VM '%s': cannot talk to its worker",
@@ -473,20 +499,56 @@ void worker_kill(struct worker *w, const char *reason)
 	kill(w->pid, SIGKILL);
 }
 
+/*
+ * A request forwarded to a worker. Its caller gets the worker's answer or,
+ * once worker-call-timeout passes, an error. The call itself stays pending
+ * until the worker answers or goes away: a vm.pause or vm.resume that a
+ * worker carries out late still changes what its VM is doing.
+ */
 struct forward {
-	struct api_call *call;
+	struct api_call *call; /* NULL once answered */
 	struct worker *w;
+	ev_timer deadline;
+	char method[32];
+	char name[VM_NAME_MAX + 1];
 	bool set_state; /* on success: vm_set_state(state) and reply vm.info */
 	enum vm_state state;
 	char reason[64];
 };
+
+/* What the worker's answer to vm.pause, vm.resume or vm.reset ({"paused":
+ * bool}) says the VM is doing; fallback without one. */
+static enum vm_state reported_state(json_object *result, enum vm_state fallback)
+{
+	json_object *paused = api_param_get(result, "paused");
+
+	if (!json_object_is_type(paused, json_type_boolean))
+		return fallback;
+	return json_object_get_boolean(paused) ? VM_PAUSED : VM_RUNNING;
+}
+
+/* An answer after the caller was told the worker timed out. */
+static void late_answer(struct forward *f, json_object *result, const struct api_error *error)
+{
+	struct vm_record *vm = f->w->vm;
+
+	if (error)
+		return;
+	log_notice("VM '%s': worker %d answered %s after the worker-call-timeout", f->name,
+		   f->w->pid, f->method);
+	if (f->set_state && vm && (vm->state == VM_RUNNING || vm->state == VM_PAUSED))
+		vm_set_state(vm, reported_state(result, f->state), f->reason);
+}
 
 static void on_forward_reply(void *data, json_object *result, const struct api_error *error)
 {
 	struct forward *f = data;
 	struct vm_record *vm = f->w->vm;
 
-	if (error) {
+	ev_timer_stop(f->w->d->loop, &f->deadline);
+	if (!f->call) {
+		late_answer(f, result, error);
+	} else if (error) {
 		api_call_fail_error(f->call, error);
 	} else if (f->set_state && vm) {
 		vm_set_state(vm, f->state, f->reason);
@@ -495,6 +557,16 @@ static void on_forward_reply(void *data, json_object *result, const struct api_e
 		api_call_reply(f->call, json_object_get(result));
 	}
 	free(f);
+}
+
+static void on_forward_deadline(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct forward *f = t->data;
+
+	api_call_fail(f->call, API_ERR_WORKER,
+		      "VM '%s': worker %d did not answer %s within %g s (worker-call-timeout)",
+		      f->name, f->w->pid, f->method, f->w->d->cfg.limits.worker_call_timeout_s);
+	f->call = NULL;
 }
 
 static void forward(struct worker *w, struct api_call *call, const char *method,
@@ -509,14 +581,19 @@ static void forward(struct worker *w, struct api_call *call, const char *method,
 	}
 	f->call = call;
 	f->w = w;
-	rc = rpc_conn_call(w->conn, method, params, w->d->cfg.limits.worker_call_timeout_s,
-			   on_forward_reply, f);
+	snprintf(f->method, sizeof(f->method), "%s", method);
+	snprintf(f->name, sizeof(f->name), "%s", w->vm->def->name);
+	ev_timer_init(&f->deadline, on_forward_deadline, w->d->cfg.limits.worker_call_timeout_s, 0);
+	f->deadline.data = f;
+	rc = rpc_conn_call(w->conn, method, params, 0, on_forward_reply, f);
 	if (rc < 0) {
 		free(f);
 		api_call_fail(call, rc == -ENOBUFS ? API_ERR_RESOURCE_LIMIT : API_ERR_WORKER,
 			      "VM '%s': cannot reach its worker: %s", w->vm->def->name,
 			      strerror(-rc));
+		return;
 	}
+	ev_timer_start(w->d->loop, &f->deadline);
 }
 
 void worker_forward(struct worker *w, struct api_call *call, const char *method,
