@@ -1,5 +1,6 @@
 # Every named limit: a test hits it, sees a clear error naming the limit, and
 # other clients keep working.
+import base64
 import json
 import os
 import re
@@ -171,6 +172,30 @@ def test_console_log_is_rotated(limited):
     ticks = [int(n) for n in re.findall(r"^tick=(\d+)\n", old + new, re.M)]
     tail = ticks[-20:]
     assert tail == list(range(tail[0], tail[0] + len(tail))), "output lost at rotation"
+
+
+HISTORY = 64 * 1024  # console history kept per VM for vm.console.attach
+
+
+@needs_kvm
+def test_console_history_keeps_the_last_64_kib(daemon, rpc):
+    # 1040 lines of 64 bytes, then "echo: ready\n": 1036 bytes beyond the history.
+    lines = HISTORY // 64 + 16
+    create_vm(rpc, "flood", kernel="echo.elf", cmdline=f"flood={lines}")
+    log = rpc.result("vm.start", {"name": "flood"})["console_log"]
+    wait_for(lambda: open(log, "rb").read().endswith(b"echo: ready\n"), timeout=60,
+             what="the guest's output")
+    with daemon.rpc() as viewer:
+        history = base64.b64decode(viewer.result("vm.console.attach", {"name": "flood"})["history"])
+    everything = open(log, "rb").read()
+    assert len(everything) == lines * 64 + len(b"echo: ready\n")
+    assert len(history) == HISTORY
+    assert history == everything[-HISTORY:]
+    # The oldest 1036 bytes are gone: lines 0-15 and the first 12 bytes of 16.
+    assert history.startswith(b" " + b"." * 50 + b"\nflood 000017 ")
+    assert b"flood 000016" not in history
+    assert history.endswith(b"flood 001039 " + b"." * 50 + b"\necho: ready\n")
+    rpc.result("vm.stop", {"name": "flood"})
 
 
 @limits("idle-timeout=1")
