@@ -1,11 +1,13 @@
 # Every named limit: a test hits it, sees a clear error naming the limit, and
 # other clients keep working.
 import base64
+import grp
 import json
 import os
 import re
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -87,6 +89,66 @@ def test_max_connections_per_uid(limited):
             c.close()
 
 
+NOBODY = 65534
+
+# Run as another user: one connection per method, all kept open; prints the
+# first message each connection received.
+MULTI_CLIENT = r"""
+import json, socket, sys
+held, out = [], []
+for method in json.loads(sys.argv[2]):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    try:
+        s.sendall(json.dumps({"jsonrpc": "2.0", "method": method, "id": 1}).encode() + b"\n")
+    except BrokenPipeError:
+        pass  # refused: vmmd already said why and closed
+    out.append(json.loads(s.makefile("rb").readline()))
+    held.append(s)
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture
+def shared_with_users(request):
+    """A daemon whose main socket members of group 'users' may use."""
+    d = Daemon(extra_args=["--group", "users", *request.param])
+    d.dir.chmod(0o755)  # others must reach the socket
+    d.start()
+    yield d
+    try:
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+@pytest.mark.parametrize("shared_with_users", [["--limit", "max-connections-per-uid=3"]],
+                         indirect=True)
+def test_connections_per_uid_are_counted_per_user(shared_with_users):
+    d = shared_with_users
+    held = [d.rpc() for _ in range(3)]
+    try:
+        extra = raw_connect(d)
+        assert json.loads(read_line(extra))["error"]["message"] == \
+            "too many connections from uid 0 (limit 3)"
+        # uid 0 is at its limit; another user still gets its own three.
+        r = subprocess.run([sys.executable, "-c", MULTI_CLIENT, str(d.socket),
+                            json.dumps(["vm.list"] * 4)],
+                           user=NOBODY, group=NOBODY, extra_groups=[grp.getgrnam("users").gr_gid],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 0, r.stderr
+        first = json.loads(r.stdout)
+        assert [m.get("result") for m in first[:3]] == [{"vms": []}] * 3
+        assert first[3]["error"] == {"code": -32005, "message":
+                                     f"too many connections from uid {NOBODY} (limit 3)"}
+        for c in held:
+            assert c.result("vm.list") == {"vms": []}
+    finally:
+        for c in held:
+            c.close()
+
+
 @limits("max-vms=2")
 def test_max_vms(limited):
     with limited.rpc() as r:
@@ -95,8 +157,15 @@ def test_max_vms(limited):
         err = r.error("vm.create", {"name": "c", "memory": 32, "kernel": guest("hello.elf")})
         assert err == {"code": -32005, "message": "too many VMs (limit 2)"}
         assert [v["name"] for v in r.result("vm.list")["vms"]] == ["a", "b"]
-        r.result("vm.delete", {"name": "a"})
-        create_vm(r, "c")
+        # The limit is vmmd's, not the connection's; everything else still works.
+        with limited.rpc() as other:
+            assert other.error("vm.create", {"name": "d", "memory": 32,
+                                             "kernel": guest("hello.elf")}) == err
+            assert other.result("vm.info", {"name": "b"})["state"] == "defined"
+            assert other.result("vm.update", {"name": "b", "memory": 64})["memory"] == 64
+            r.result("vm.delete", {"name": "a"})
+            create_vm(other, "c")
+        assert [v["name"] for v in r.result("vm.list")["vms"]] == ["b", "c"]
 
 
 @needs_kvm
@@ -128,7 +197,15 @@ def test_per_vm_limits(limited):
             "parameter 'memory' (128 MiB) exceeds vmmd's max-memory limit of 64 MiB"
         info = r.result("daemon.version")
         assert (info["max_vcpus"], info["max_memory"]) == (2, 64)
+        with limited.rpc() as other:
+            # Another client, at the limits exactly, is not refused.
+            create_vm(other, "w", memory=64, vcpus=2)
+            err = other.error("vm.update", {"name": "w", "vcpus": 3})
+            assert err["message"] == \
+                "parameter 'vcpus' must be between 1 and 2 (vmmd's max-vcpus limit), got 3"
+            assert other.result("vm.info", {"name": "w"})["vcpus"] == 2
         create_vm(r, "v", memory=64, vcpus=2)
+        assert [v["name"] for v in r.result("vm.list")["vms"]] == ["v", "w"]
 
 
 @needs_kvm
@@ -138,23 +215,59 @@ def test_slow_subscriber_is_dropped(limited):
         create_vm(r, "loud", kernel="counter.elf", cmdline="period_ms=1 pad=200")
         slow = raw_connect(limited)
         slow.sendall(b'{"jsonrpc":"2.0","method":"vm.console.attach","params":{"name":"loud","history":false},"id":1}\n')
-        time.sleep(0.1)
+        assert json.loads(read_line(slow))["result"]["name"] == "loud"
         r.result("vm.start", {"name": "loud"})
         # Never read: the kernel's socket buffer fills, then vmmd's queue.
         wait_for(lambda: "dropped for not reading its notifications" in limited.read_log(),
                  timeout=60, what="the slow subscriber to be dropped")
-        data = b""
-        while True:
-            chunk = slow.recv(1 << 20)
-            if not chunk:
-                break
-            data += chunk
-        last = json.loads(data.strip().split(b"\n")[-1])
-        assert last["method"] == "events.dropped"
-        assert "not read fast enough" in last["params"]["reason"]
+        assert read_to_end(slow)[-1] == {"jsonrpc": "2.0", "method": "events.dropped", "params": {
+            "reason": "notifications were not read fast enough"}}
         # vmmd and the VM carry on.
         assert r.result("vm.info", {"name": "loud"})["state"] == "running"
         r.result("vm.stop", {"name": "loud"})
+
+
+def read_to_end(s):
+    """Every message until the peer closes."""
+    data = b""
+    while chunk := s.recv(1 << 20):
+        data += chunk
+    return [json.loads(line) for line in data.splitlines()]
+
+
+@needs_kvm
+@limits("notify-queue=4096")
+def test_slow_event_subscriber_is_dropped_and_others_keep_receiving(limited):
+    name = "v" * 64  # the longest name: longer notifications fill the queue sooner
+    with limited.rpc() as r, limited.rpc() as reader:
+        create_vm(r, name, kernel="echo.elf")
+        r.result("vm.start", {"name": name})
+        reader.result("events.subscribe")
+        slow = raw_connect(limited)
+        slow.sendall(b'{"jsonrpc":"2.0","method":"events.subscribe","id":1}\n')
+        assert json.loads(read_line(slow)) == {"jsonrpc": "2.0", "id": 1, "result": {}}
+        # From here on the slow subscriber reads nothing. Each pause and
+        # resume is an event; the reader takes each as it comes.
+        changes = 0
+        while "dropped for not reading its notifications" not in limited.read_log():
+            for method, new in (("vm.pause", "paused"), ("vm.resume", "running")):
+                r.result(method, {"name": name})
+                ev = reader.wait_notification("vm.state-changed")
+                assert (ev["name"], ev["new"]) == (name, new)
+                changes += 1
+            assert changes < 20000, "the slow subscriber was never dropped"
+        events = read_to_end(slow)
+        assert events[-1] == {"jsonrpc": "2.0", "method": "events.dropped", "params": {
+            "reason": "notifications were not read fast enough"}}
+        # What it did get came in order, with none missing, before the notice.
+        news = [e["params"]["new"] for e in events[:-1]]
+        assert news == ["paused", "running"] * (len(news) // 2) + ["paused"] * (len(news) % 2)
+        assert 0 < len(news) < changes
+        # The reader keeps receiving, and vmmd and the VM carry on.
+        r.result("vm.pause", {"name": name})
+        assert reader.wait_notification("vm.state-changed")["new"] == "paused"
+        assert reader.result("vm.info", {"name": name})["state"] == "paused"
+        r.result("vm.stop", {"name": name})
 
 
 @needs_kvm
