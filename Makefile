@@ -46,7 +46,7 @@ LIBS := $(PKG_LIBS) $(EV_LIBS) -lpthread
 OBJDIR := $(BUILD)/obj
 
 .PHONY: all check check-unit check-kvm check-system check-slow demo bench install \
-	uninstall clean deps guests unit-tests kvm-tests
+	uninstall clean deps guests unit-tests kvm-tests FORCE
 .DEFAULT_GOAL := all
 # Keep objects that only a test binary needs.
 .SECONDARY:
@@ -339,8 +339,14 @@ SYSUSERSDIR := $(PREFIX)/lib/sysusers.d
 TMPFILESDIR := $(PREFIX)/lib/tmpfiles.d
 DOCS        := README.md $(wildcard docs/*.md)
 
-# The service unit names the installed binary.
-$(BUILD)/systemd/vmmd.service: systemd/vmmd.service.in
+# The service unit names the installed binary, so it is rendered again when
+# the install paths change: the stamp holds them and is rewritten only then.
+UNIT_PATHS := SBINDIR=$(SBINDIR) DOCDIR=$(DOCDIR)
+$(BUILD)/systemd/paths: FORCE
+	@mkdir -p $(dir $@)
+	$(Q)echo '$(UNIT_PATHS)' | cmp -s - $@ || echo '$(UNIT_PATHS)' > $@
+
+$(BUILD)/systemd/vmmd.service: systemd/vmmd.service.in $(BUILD)/systemd/paths
 	$(call msg,GEN,$@)
 	@mkdir -p $(dir $@)
 	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' $< > $@
@@ -365,5 +371,7 @@ uninstall:
 
 clean:
 	rm -rf $(BUILD)
+
+FORCE:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
