@@ -497,8 +497,10 @@ static void m_events_subscribe(struct api_call *call, json_object *params, void 
 {
 	struct client *c = call_client(call);
 
-	if (c)
+	if (c) {
 		c->events = true;
+		log_debug("client %u: subscribed to events", c->id);
+	}
 	api_call_reply(call, json_object_new_object());
 }
 

@@ -2,11 +2,12 @@
 # `vmctl run` with a private vmmd when none is reachable.
 import json
 import os
+import signal
 import subprocess
 
 import pytest
 
-from conftest import VMCTL, guest, needs_kvm
+from conftest import VMCTL, guest, needs_kvm, wait_for, wait_state
 
 COMMANDS = ["create", "start", "stop", "pause", "resume", "reset", "delete", "list", "info",
             "console", "run", "translate", "mem", "role", "regs", "events", "version", "help"]
@@ -133,17 +134,14 @@ def test_run_reports_start_failures(daemon, tmp_path):
 @needs_kvm
 @pytest.mark.parametrize("json_out", [False, True])
 def test_events_prints_changes_live(daemon, json_out):
-    import signal
-    import time
     cmd = [str(VMCTL), "--socket", str(daemon.socket)] + (["--json"] if json_out else []) + ["events"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.2)
+        wait_for(lambda: "subscribed to events" in daemon.read_log(), what="vmctl to subscribe")
         with daemon.rpc() as r:
             r.result("vm.create", {"name": "ev", "memory": 32, "kernel": guest("echo.elf")})
             pid = r.result("vm.start", {"name": "ev"})["pid"]
             os.kill(pid, signal.SIGKILL)
-            from conftest import wait_state
             wait_state(r, "ev", "crashed")
         daemon.stop()
         out, err = p.communicate(timeout=10)
