@@ -5,7 +5,9 @@
  *
  * _cleanup_free_ / _cleanup_close_ / _cleanup_fclose_ run when the variable
  * leaves scope; TAKE_PTR() and TAKE_FD() hand ownership to the caller and
- * leave NULL / -1 behind so the cleanup does nothing.
+ * leave NULL / -1 behind so the cleanup does nothing. freep(), closep()
+ * and fclosep() may also be called early by hand: they leave NULL / -1
+ * behind too.
  */
 #ifndef VMMD_UTIL_MACRO_H
 #define VMMD_UTIL_MACRO_H
@@ -28,9 +30,16 @@
 /* Mask with bits lo..hi (inclusive) set, as MMU.md's bits(lo,hi). */
 #define BITS(lo, hi) ((~0ULL >> (63 - (hi))) & ~((1ULL << (lo)) - 1))
 
+/*
+ * Each helper also resets what it released (NULL, -1), so calling it by
+ * hand before the variable leaves scope does not release it twice: a
+ * second close() could close a descriptor another thread just opened
+ * under the same number.
+ */
 static inline void freep(void *p)
 {
 	free(*(void **)p);
+	*(void **)p = NULL;
 }
 
 static inline void closep(int *fd)
@@ -40,12 +49,14 @@ static inline void closep(int *fd)
 		close(*fd);
 		errno = saved;
 	}
+	*fd = -1;
 }
 
 static inline void fclosep(FILE **f)
 {
 	if (*f)
 		fclose(*f);
+	*f = NULL;
 }
 
 #define _cleanup_(fn) __attribute__((cleanup(fn)))

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for util/: bit masks, error messages, log levels, guest RAM layout. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -58,6 +60,51 @@ static void test_log_level_parse(void **state)
 	assert_int_equal(l, LOG_LEVEL_ERR);
 	assert_int_equal(log_level_from_string("loud", &l), -EINVAL);
 	assert_int_equal(log_level_from_string("", &l), -EINVAL);
+}
+
+static bool fd_is_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0;
+}
+
+/*
+ * A helper called by hand leaves -1 behind, so the cleanup attribute (or a
+ * second call) cannot close a descriptor opened since under the same number.
+ */
+static void test_closep_by_hand_closes_once(void **state)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC), number = fd, other;
+
+	assert_true(fd >= 0);
+	closep(&fd);
+	assert_int_equal(fd, -1);
+	assert_false(fd_is_open(number));
+	other = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_int_equal(other, number); /* the lowest free number comes back */
+	closep(&fd);
+	assert_true(fd_is_open(other));
+	{
+		_cleanup_close_ int scoped = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		closep(&scoped);
+		assert_int_equal(scoped, -1);
+	}
+	assert_true(fd_is_open(other));
+	close(other);
+}
+
+static void test_freep_and_fclosep_reset(void **state)
+{
+	char *p = strdup("x");
+	FILE *f = fopen("/dev/null", "re");
+
+	assert_non_null(p);
+	assert_non_null(f);
+	freep(&p);
+	assert_null(p);
+	freep(&p); /* a second call frees nothing */
+	fclosep(&f);
+	assert_null(f);
+	fclosep(&f);
 }
 
 static void test_memory_layout_small(void **state)
@@ -171,6 +218,8 @@ int main(void)
 		cmocka_unit_test(test_error_set_and_prefix),
 		cmocka_unit_test(test_error_truncates_long_messages),
 		cmocka_unit_test(test_log_level_parse),
+		cmocka_unit_test(test_closep_by_hand_closes_once),
+		cmocka_unit_test(test_freep_and_fclosep_reset),
 		cmocka_unit_test(test_memory_layout_small),
 		cmocka_unit_test(test_memory_layout_hole),
 		cmocka_unit_test(test_memory_map_and_access),
