@@ -94,20 +94,49 @@ int file_remove_durable(const char *path, struct error *err)
 	return 0;
 }
 
-int file_read_bounded(const char *path, size_t max, char **ret, size_t *ret_len,
-		      struct error *err)
+static const char *file_kind(mode_t mode)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	struct stat st;
-	char *buf;
-	size_t got = 0;
+	switch (mode & S_IFMT) {
+	case S_IFDIR: return "a directory";
+	case S_IFIFO: return "a FIFO";
+	case S_IFSOCK: return "a socket";
+	case S_IFCHR: return "a character device";
+	case S_IFBLK: return "a block device";
+	default: return "a special file";
+	}
+}
+
+/*
+ * O_NONBLOCK: opening a FIFO for reading blocks until a writer appears, and
+ * reading it blocks until one writes; the file type is only known after
+ * open(). Regular files ignore the flag. Symbolic links are followed.
+ */
+static int open_regular(const char *path, struct stat *ret_st, int *ret_fd, struct error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0)
 		return error_set(err, negative_errno(), "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0)
+	if (fstat(fd, ret_st) < 0)
 		return error_set(err, negative_errno(), "%s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return error_set(err, -EINVAL, "%s: not a regular file", path);
+	if (!S_ISREG(ret_st->st_mode))
+		return error_set(err, -EINVAL, "%s: not a regular file but %s", path,
+				 file_kind(ret_st->st_mode));
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int file_read_bounded(const char *path, size_t max, char **ret, size_t *ret_len,
+		      struct error *err)
+{
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	char *buf;
+	size_t got = 0;
+	int rc = open_regular(path, &st, &fd, err);
+
+	if (rc < 0)
+		return rc;
 	if ((uint64_t)st.st_size > max)
 		return error_set(err, -EFBIG, "%s: %lld bytes, more than the limit of %zu", path,
 				 (long long)st.st_size, max);
@@ -119,7 +148,7 @@ int file_read_bounded(const char *path, size_t max, char **ret, size_t *ret_len,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			int rc = negative_errno();
+			rc = negative_errno();
 			free(buf);
 			return error_set(err, rc, "%s: %s", path, strerror(-rc));
 		}

@@ -25,7 +25,9 @@ int file_remove_durable(const char *path, struct error *err);
 
 /*
  * Reads a whole regular file of at most max bytes into a NUL-terminated
- * buffer the caller frees. -EFBIG when larger, -EINVAL when not a regular file.
+ * buffer the caller frees. -EFBIG when larger, -EINVAL when not a regular
+ * file; a FIFO or device is refused without blocking. Symbolic links are
+ * followed.
  */
 int file_read_bounded(const char *path, size_t max, char **ret, size_t *ret_len,
 		      struct error *err);

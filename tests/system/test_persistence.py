@@ -129,6 +129,37 @@ def test_record_that_is_a_directory_is_broken(persistent):
         assert info["state"] == "broken" and "not a regular file" in info["reason"]
 
 
+def test_record_that_is_a_fifo_is_broken_without_hanging_vmmd(persistent):
+    # Opening a FIFO for reading waits for a writer: vmmd must not.
+    with persistent.rpc() as r:
+        create_vm(r, "healthy")
+    assert persistent.stop() == 0
+    os.mkfifo(record(persistent, "pipe"))
+    persistent.log.close()
+    persistent.start(timeout=10)
+    with persistent.rpc() as r:
+        assert names(r) == ["healthy", "pipe"]
+        info = r.result("vm.info", {"name": "pipe"})
+        assert info["state"] == "broken"
+        assert info["reason"] == (f"cannot read its definition: {record(persistent, 'pipe')}: "
+                                  "not a regular file but a FIFO")
+        assert r.result("vm.info", {"name": "healthy"})["state"] == "defined"
+
+
+def test_record_behind_a_symlink_still_loads(persistent):
+    with persistent.rpc() as r:
+        create_vm(r, "linked", memory=40)
+    assert persistent.stop() == 0
+    real = persistent.dir / "linked-record.json"
+    record(persistent, "linked").rename(real)
+    record(persistent, "linked").symlink_to(real)
+    persistent.log.close()
+    persistent.start()
+    with persistent.rpc() as r:
+        info = r.result("vm.info", {"name": "linked"})
+        assert (info["state"], info["memory"]) == ("defined", 40)
+
+
 def test_files_that_cannot_name_a_vm_are_ignored(persistent):
     assert persistent.stop() == 0
     vms = persistent.state_dir / "vms"

@@ -169,6 +169,25 @@ def test_corrupt_run_directory_records(daemon2):
             assert r.result("vm.info", {"name": n})["state"] == "crashed"
 
 
+def test_fifo_run_directory_records_neither_hang_nor_get_adopted(daemon2):
+    kill_vmmd_then_workers(daemon2, ["f1", "f2"])
+    vms = daemon2.run_dir / "vms"
+    (vms / "f1.pid").unlink()
+    os.mkfifo(vms / "f1.pid")
+    os.mkfifo(vms / "f2.exit")
+    daemon2.log.close()
+    daemon2.start(timeout=10)
+    with daemon2.rpc() as r:
+        for n in ("f1", "f2"):
+            info = r.result("vm.info", {"name": n})
+            assert (info["state"], info["pid"]) == ("crashed", None), info
+        reason = r.result("vm.info", {"name": "f2"})["reason"]
+        assert reason == f"{vms / 'f2.exit'}: not a regular file but a FIFO"
+        assert r.result("vm.start", {"name": "f1"})["state"] == "running"
+        r.result("vm.stop", {"name": "f1"})
+    assert not (vms / "f2.exit").exists()
+
+
 def test_transient_vm_does_not_outlive_a_dead_vmmd(daemon2):
     with daemon2.rpc() as r:
         create_vm(r, "t", kernel="counter.elf", transient=True)
