@@ -226,35 +226,57 @@ static void reply_error(struct api_session *s, struct batch *b, json_object *id,
 	session_send_or_collect(s, b, jsonrpc_error_new(id, err->code, err->message, NULL));
 }
 
+static bool access_allows(enum api_access granted, enum api_need needed)
+{
+	switch (granted) {
+	case API_ACCESS_FULL:
+		return true;
+	case API_ACCESS_READ_ONLY:
+		return needed == API_NEED_READ_ONLY;
+	case API_ACCESS_NONE:
+		break;
+	}
+	return false;
+}
+
+/* Refuses a method the session's peer may not call, and reports it. */
+static int check_access(struct api_session *s, const struct api_method *method,
+			struct api_error *err)
+{
+	const char *why = s->cfg.access_reason;
+
+	if (access_allows(s->cfg.access, method->needs))
+		return 0;
+	if (s->cfg.access == API_ACCESS_NONE)
+		api_error_set(err, API_ERR_PERMISSION, "permission denied: %s",
+			      why ? why : "this connection may not call methods");
+	else
+		api_error_set(err, API_ERR_PERMISSION,
+			      "permission denied: %s needs full access and this connection is read-only%s%s",
+			      method->name, why ? " " : "", why ? why : "");
+	if (s->ops->denied)
+		s->ops->denied(s->conn, method, err->message);
+	return -EACCES;
+}
+
 static int check_call(struct api_session *s, const struct jsonrpc_msg *m,
 		      const struct api_method **ret_method, struct api_error *err)
 {
 	const struct api_method *method =
 		api_method_find(s->cfg.methods, s->cfg.nr_methods, m->method);
+	int rc;
 
 	if (!method)
 		return api_error_set(err, API_ERR_METHOD_NOT_FOUND, "method '%.64s' not found",
 				     m->method);
-	if (s->cfg.access == API_ACCESS_NONE ||
-	    (method->needs_write && s->cfg.access == API_ACCESS_READ_ONLY)) {
-		if (s->cfg.access == API_ACCESS_NONE)
-			api_error_set(err, API_ERR_PERMISSION, "permission denied: %s",
-				      s->cfg.access_reason ? s->cfg.access_reason
-							   : "this connection may not call methods");
-		else
-			api_error_set(err, API_ERR_PERMISSION,
-				      "permission denied: %s changes state and this connection is read-only%s%s",
-				      method->name, s->cfg.access_reason ? " " : "",
-				      s->cfg.access_reason ? s->cfg.access_reason : "");
-		if (s->ops->denied)
-			s->ops->denied(s->conn, method, err->message);
-		return -EACCES;
-	}
+	rc = check_access(s, method, err);
+	if (rc < 0)
+		return rc;
 	if (s->cfg.max_in_flight && s->in_flight >= s->cfg.max_in_flight)
 		return api_error_set(err, API_ERR_RESOURCE_LIMIT,
 				     "too many requests in flight on this connection (limit %u)",
 				     s->cfg.max_in_flight);
-	int rc = api_params_validate(method->params, m->params, err);
+	rc = api_params_validate(method->params, m->params, err);
 	if (rc < 0)
 		return rc;
 	*ret_method = method;

@@ -28,11 +28,21 @@ struct api_session;
 
 typedef void (*api_handler_fn)(struct api_call *call, json_object *params, void *ctx);
 
+/*
+ * The access a method needs. The zero value, which a table entry that says
+ * nothing gets, is the strictest: a method is opened to read-only peers
+ * only by saying so.
+ */
+enum api_need {
+	API_NEED_FULL = 0,  /* changes something, or shows what runs inside a guest */
+	API_NEED_READ_ONLY, /* shows only what the daemon knows about its VMs */
+};
+
 struct api_method {
 	const char *name;
 	api_handler_fn handler;
 	const struct api_param *params; /* terminated by {.name = NULL} */
-	bool needs_write;		/* refused on read-only sessions */
+	enum api_need needs;		/* checked against the session's access */
 	uint32_t allowed_states;	/* interpreted by the handler's owner; 0: any */
 	const char *summary;		/* one line, for help and docs */
 };
@@ -47,9 +57,10 @@ struct api_session_ops {
 	void (*denied)(void *conn, const struct api_method *m, const char *why);
 };
 
+/* The access a session grants its peer. */
 enum api_access {
 	API_ACCESS_FULL,      /* every method */
-	API_ACCESS_READ_ONLY, /* methods that do not change state */
+	API_ACCESS_READ_ONLY, /* methods that need API_NEED_READ_ONLY */
 	API_ACCESS_NONE,      /* nothing: the peer is not authorised */
 };
 

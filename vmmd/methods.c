@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The method table: every front end dispatches through it. Each entry names
- * its parameter schema, whether it changes state, and the VM states it
- * accepts; lookup_vm() enforces the latter with one wording for all:
+ * its parameter schema, the access it needs, and the VM states it accepts;
+ * lookup_vm() enforces the latter with one wording for all:
  * "VM 'web1' is stopped; vm.stop needs starting, running or stopping".
+ *
+ * Access: an entry needs full access (root, vmmd's user, group vmmd on the
+ * main socket) unless it says `.needs = QUERY`. Only methods that show what
+ * vmmd itself knows about its VMs are queries; everything that changes
+ * something or shows what runs inside a guest (console, registers, memory,
+ * page tables, CPUID) needs full access, since a guest's state holds its
+ * secrets and the read-only socket is open to every local user.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -506,6 +513,8 @@ static void m_events_subscribe(struct api_call *call, json_object *params, void 
 
 /* ------------------------------------------------------------ table */
 
+#define QUERY API_NEED_READ_ONLY
+
 static const struct api_param p_none[] = { { 0 } };
 
 static const struct api_param p_name[] = {
@@ -578,30 +587,30 @@ static const struct api_param p_console_write[] = {
 };
 
 const struct api_method vmmd_methods[] = {
-	{ .name = "daemon.version", .handler = m_daemon_version, .params = p_none,
+	{ .name = "daemon.version", .handler = m_daemon_version, .params = p_none, .needs = QUERY,
 	  .summary = "vmmd version, pid, uptime and host limits" },
 	{ .name = "vm.create", .handler = m_vm_create, .params = vm_def_params,
-	  .needs_write = true, .summary = "define a VM" },
-	{ .name = "vm.start", .handler = m_vm_start, .params = p_name, .needs_write = true,
+	  .summary = "define a VM" },
+	{ .name = "vm.start", .handler = m_vm_start, .params = p_name,
 	  .allowed_states = VM_STATES_IDLE, .summary = "start a defined or stopped VM" },
-	{ .name = "vm.stop", .handler = m_vm_stop, .params = p_name, .needs_write = true,
+	{ .name = "vm.stop", .handler = m_vm_stop, .params = p_name,
 	  .allowed_states = LIVE_STATES, .summary = "power a VM off" },
-	{ .name = "vm.delete", .handler = m_vm_delete, .params = p_name, .needs_write = true,
+	{ .name = "vm.delete", .handler = m_vm_delete, .params = p_name,
 	  .allowed_states = VM_STATES_IDLE | VM_STATE_BIT(VM_BROKEN),
 	  .summary = "forget a VM that is not running" },
-	{ .name = "vm.update", .handler = m_vm_update, .params = p_update, .needs_write = true,
+	{ .name = "vm.update", .handler = m_vm_update, .params = p_update,
 	  .allowed_states = VM_STATES_IDLE | VM_STATE_BIT(VM_BROKEN),
 	  .summary = "change a VM's definition while it is not running" },
-	{ .name = "vm.list", .handler = m_vm_list, .params = p_none,
+	{ .name = "vm.list", .handler = m_vm_list, .params = p_none, .needs = QUERY,
 	  .summary = "every VM with its state" },
-	{ .name = "vm.info", .handler = m_vm_info, .params = p_name, .allowed_states = ANY_STATE,
-	  .summary = "one VM's definition and runtime state" },
+	{ .name = "vm.info", .handler = m_vm_info, .params = p_name, .needs = QUERY,
+	  .allowed_states = ANY_STATE, .summary = "one VM's definition and runtime state" },
 	{ .name = "vm.console.attach", .handler = m_vm_console_attach, .params = p_attach,
-	  .needs_write = true, .summary = "receive a VM's console output as notifications" },
+	  .summary = "receive a VM's console output as notifications" },
 	{ .name = "vm.console.detach", .handler = m_vm_console_detach, .params = p_name,
 	  .summary = "stop receiving console output" },
 	{ .name = "vm.console.write", .handler = m_vm_console_write, .params = p_console_write,
-	  .needs_write = true, .allowed_states = ACTIVE_STATES,
+	  .allowed_states = ACTIVE_STATES,
 	  .summary = "send bytes to a VM's serial console" },
 	{ .name = "vcpu.role", .handler = forward_inspection, .params = p_vcpu_role,
 	  .allowed_states = ACTIVE_STATES, .summary = "a vCPU's paging mode and MMU role" },
@@ -617,21 +626,21 @@ const struct api_method vmmd_methods[] = {
 	  .allowed_states = ACTIVE_STATES,
 	  .summary = "read guest memory by physical or virtual address" },
 	{ .name = "vcpu.state.save", .handler = forward_inspection, .params = p_vcpu_state_save,
-	  .needs_write = true, .allowed_states = VM_STATE_BIT(VM_PAUSED),
+	  .allowed_states = VM_STATE_BIT(VM_PAUSED),
 	  .summary = "a paused vCPU's complete state, serialized and base64-encoded" },
 	{ .name = "vcpu.state.load", .handler = m_vcpu_state_load, .params = p_vcpu_state_load,
-	  .needs_write = true, .allowed_states = VM_STATE_BIT(VM_PAUSED),
+	  .allowed_states = VM_STATE_BIT(VM_PAUSED),
 	  .summary = "replace a paused vCPU's complete state with a saved one" },
-	{ .name = "vm.pause", .handler = m_vm_pause, .params = p_name, .needs_write = true,
+	{ .name = "vm.pause", .handler = m_vm_pause, .params = p_name,
 	  .allowed_states = VM_STATE_BIT(VM_RUNNING),
 	  .summary = "stop every vCPU at an instruction boundary" },
-	{ .name = "vm.resume", .handler = m_vm_resume, .params = p_name, .needs_write = true,
+	{ .name = "vm.resume", .handler = m_vm_resume, .params = p_name,
 	  .allowed_states = VM_STATE_BIT(VM_PAUSED), .summary = "let a paused VM run again" },
-	{ .name = "vm.reset", .handler = m_vm_reset, .params = p_name, .needs_write = true,
+	{ .name = "vm.reset", .handler = m_vm_reset, .params = p_name,
 	  .allowed_states = ACTIVE_STATES,
 	  .summary = "platform reset: vCPUs, devices, boot loader" },
 	{ .name = "events.subscribe", .handler = m_events_subscribe, .params = p_none,
-	  .summary = "receive vm.state-changed and daemon notifications" },
+	  .needs = QUERY, .summary = "receive vm.state-changed and daemon notifications" },
 };
 
 const size_t vmmd_nr_methods = sizeof(vmmd_methods) / sizeof(vmmd_methods[0]);

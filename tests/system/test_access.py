@@ -5,13 +5,14 @@
 import grp
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
 
 import pytest
 
-from conftest import Daemon, create_vm
+from conftest import ROOT, Daemon, create_vm, needs_kvm
 
 NOBODY = 65534
 
@@ -29,16 +30,30 @@ for i, (method, params) in enumerate(json.loads(sys.argv[2])):
     f.write(json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": i}).encode() + b"\n")
     f.flush()
     out.append(json.loads(f.readline()))
-print(json.dumps(out))
-"""
+print(json.dumps({"pid": os.getpid(), "replies": out}))
+""".replace("import json,", "import json, os,")
 
 
-def call_as(sock, calls, uid=NOBODY, gid=NOBODY, extra_groups=()):
+def call_as_with_pid(sock, calls, uid=NOBODY, gid=NOBODY, extra_groups=()):
+    """The replies of a client run as uid, and that client's pid."""
     r = subprocess.run([sys.executable, "-c", CLIENT, str(sock), json.dumps(calls)],
                        user=uid, group=gid, extra_groups=list(extra_groups),
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    out = json.loads(r.stdout)
+    return out["replies"], out["pid"]
+
+
+def call_as(sock, calls, **kw):
+    return call_as_with_pid(sock, calls, **kw)[0]
+
+
+def method_table():
+    """Every method name in vmmd's method table (vmmd/methods.c)."""
+    text = (ROOT / "vmmd" / "methods.c").read_text()
+    table = text[text.index("const struct api_method vmmd_methods[] = {"):]
+    table = table[:table.index("\n};")]
+    return re.findall(r'\.name = "([a-z.]+)"', table)
 
 
 @pytest.fixture
@@ -110,8 +125,8 @@ def test_read_only_socket_serves_queries_to_anyone(served):
     assert "version" in replies[2]["result"]
     for r, method in ((replies[3], "vm.delete"), (replies[4], "vm.console.attach")):
         assert r["error"]["code"] == -32006
-        assert r["error"]["message"] == (f"permission denied: {method} changes state and this "
-                                         "connection is read-only (read-only socket)")
+        assert r["error"]["message"] == (f"permission denied: {method} needs full access and "
+                                         "this connection is read-only (read-only socket)")
     assert f"denied vm.delete to uid {NOBODY}" in served.read_log()
     with served.rpc() as r:
         assert r.result("vm.info", {"name": "shown"})["state"] == "defined"
@@ -122,3 +137,70 @@ def test_root_on_the_read_only_socket_is_read_only_too(served):
     with Rpc(served.dir / "ro" / "vmmd-ro.sock") as r:
         err = r.error("vm.create", {"name": "x", "memory": 32, "kernel": "/k"})
         assert err["code"] == -32006
+
+
+# What the read-only socket serves: what vmmd knows about its VMs. Nothing
+# that changes anything, and nothing that shows what runs inside a guest
+# (console, registers, memory, page tables, CPUID): guest state holds the
+# guest's secrets, and this socket is open to every local user.
+READ_ONLY_METHODS = {"daemon.version", "vm.list", "vm.info", "events.subscribe"}
+
+
+# Valid parameters of every method for a running VM named "guest", so a
+# refusal can only come from the access check. A method added to the table
+# must be added here too (the next test fails until it is).
+PARAMS = {
+    "daemon.version": {}, "vm.list": {}, "events.subscribe": {},
+    "vm.info": {"name": "guest"},
+    "vm.create": {"name": "intruder", "memory": 32, "kernel": "/k.elf"},
+    "vm.start": {"name": "guest"}, "vm.stop": {"name": "guest"},
+    "vm.delete": {"name": "guest"}, "vm.update": {"name": "guest", "memory": 64},
+    "vm.pause": {"name": "guest"}, "vm.resume": {"name": "guest"},
+    "vm.reset": {"name": "guest"},
+    "vm.console.attach": {"name": "guest", "history": True},
+    "vm.console.detach": {"name": "guest"},
+    "vm.console.write": {"name": "guest", "data": "aGkK"},
+    "vm.memory.read": {"name": "guest", "addr": 0x100000, "len": 16},
+    "vm.translate": {"name": "guest", "gva": "0x100000"},
+    "vcpu.registers": {"name": "guest", "vcpu": 0},
+    "vcpu.role": {"name": "guest", "vcpu": 0},
+    "vcpu.cpuid": {"name": "guest", "vcpu": 0},
+    "vcpu.state.save": {"name": "guest", "vcpu": 0},
+    "vcpu.state.load": {"name": "guest", "vcpu": 0, "state": "AAAA"},
+}
+
+
+def test_this_test_knows_every_method():
+    methods = method_table()
+    assert len(methods) == len(set(methods))
+    assert set(methods) == set(PARAMS)
+    assert READ_ONLY_METHODS < set(methods)
+
+
+@needs_kvm
+def test_every_method_on_the_read_only_socket(served):
+    with served.rpc() as r:
+        create_vm(r, "guest", kernel="counter.elf")
+        pid = r.result("vm.start", {"name": "guest"})["pid"]
+    ro = served.dir / "ro" / "vmmd-ro.sock"
+    methods = method_table()
+    # events.subscribe last: after it, notifications may come between replies.
+    order = sorted(methods, key=lambda m: m == "events.subscribe")
+    replies, client_pid = call_as_with_pid(ro, [[m, PARAMS[m]] for m in order])
+    log = served.read_log()
+    for method, reply in zip(order, replies):
+        if method in READ_ONLY_METHODS:
+            assert "result" in reply, (method, reply)
+            continue
+        assert reply.get("error", {}).get("code") == -32006, (method, reply)
+        why = (f"permission denied: {method} needs full access and this connection is "
+               "read-only (read-only socket)")
+        assert reply["error"]["message"] == why
+        assert f"denied {method} to uid {NOBODY} pid {client_pid}: {why}" in log, method
+    assert [v["name"] for v in replies[order.index("vm.list")]["result"]["vms"]] == ["guest"]
+    # Nothing was changed: the guest still runs in the same worker, untouched.
+    with served.rpc() as r:
+        info = r.result("vm.info", {"name": "guest"})
+        assert (info["state"], info["pid"], info["memory"]) == ("running", pid, 32)
+        assert [v["name"] for v in r.result("vm.list")["vms"]] == ["guest"]
+        r.result("vm.stop", {"name": "guest"})

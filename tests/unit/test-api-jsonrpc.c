@@ -386,10 +386,14 @@ static const struct api_param name_schema[] = {
 };
 
 static const struct api_method methods[] = {
-	{ .name = "t.echo", .handler = h_echo, .params = name_schema },
-	{ .name = "t.fail", .handler = h_fail, .params = name_schema },
-	{ .name = "t.park", .handler = h_park, .params = (const struct api_param[]){ { 0 } } },
-	{ .name = "t.write", .handler = h_echo, .params = name_schema, .needs_write = true },
+	{ .name = "t.echo", .handler = h_echo, .params = name_schema,
+	  .needs = API_NEED_READ_ONLY },
+	{ .name = "t.fail", .handler = h_fail, .params = name_schema,
+	  .needs = API_NEED_READ_ONLY },
+	{ .name = "t.park", .handler = h_park, .params = (const struct api_param[]){ { 0 } },
+	  .needs = API_NEED_READ_ONLY },
+	/* Says nothing about access: needs full access. */
+	{ .name = "t.write", .handler = h_echo, .params = name_schema },
 };
 
 static struct api_session *new_session(struct sink *sink, bool ro, unsigned int max_in_flight)
@@ -575,7 +579,7 @@ static void test_read_only_session_refuses_writes(void **state)
 	feed_session(s, "{\"jsonrpc\":\"2.0\",\"method\":\"t.echo\",\"params\":{\"name\":\"x\"},\"id\":2}");
 	assert_int_equal(sink.n, 2);
 	assert_non_null(strstr(sink.out[0], "-32006"));
-	assert_non_null(strstr(sink.out[0], "t.write changes state and this connection is read-only"));
+	assert_non_null(strstr(sink.out[0], "t.write needs full access and this connection is read-only"));
 	assert_non_null(strstr(sink.out[1], "\"result\""));
 	api_session_free(s);
 }
