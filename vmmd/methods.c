@@ -99,6 +99,7 @@ static void m_vm_create(struct api_call *call, json_object *params, void *ctx)
 	struct vm_def *def;
 	struct vm_record *vm;
 	struct api_error err;
+	struct error e;
 	const char *name = api_param_string(params, "name", "");
 
 	if (vm_find(d, name)) {
@@ -119,10 +120,10 @@ static void m_vm_create(struct api_call *call, json_object *params, void *ctx)
 		api_call_fail(call, API_ERR_INTERNAL, "out of memory");
 		return;
 	}
-	if (store_save_vm(vm) < 0) {
+	if (store_save_vm(vm, &e) < 0) {
 		vm_remove(vm);
-		api_call_fail(call, API_ERR_IO, "VM '%s' not created: its definition could not be saved",
-			      api_param_string(params, "name", ""));
+		api_call_fail(call, API_ERR_IO, "VM '%s' not created: its definition could not be saved: %s",
+			      name, e.msg);
 		return;
 	}
 	log_info("VM '%s' defined (%llu MiB, %u vCPUs, %s kernel %s)", def->name,
@@ -169,13 +170,14 @@ static void m_vm_stop(struct api_call *call, json_object *params, void *ctx)
 static void m_vm_delete(struct api_call *call, json_object *params, void *ctx)
 {
 	struct vm_record *vm = lookup_vm(call, params, ctx);
+	struct error e;
 	json_object *r;
 
 	if (!vm)
 		return;
-	if (!vm->def->transient && store_remove_vm(vm->d, vm->def->name) < 0) {
-		api_call_fail(call, API_ERR_IO, "VM '%s' not deleted: its definition file could not be removed",
-			      vm->def->name);
+	if (!vm->def->transient && store_remove_vm(vm->d, vm->def->name, &e) < 0) {
+		api_call_fail(call, API_ERR_IO, "VM '%s' not deleted: its definition file could not be removed: %s",
+			      vm->def->name, e.msg);
 		return;
 	}
 	r = json_object_new_object();
@@ -215,19 +217,43 @@ static bool refuse_live_cpu_change(struct api_call *call, json_object *params, s
 	return true;
 }
 
+/* The definition vm.update asks for, validated like vm.create's; NULL
+ * when refused (the call is answered). */
+static struct vm_def *updated_definition(struct api_call *call, const struct vm_record *vm,
+					 json_object *params)
+{
+	json_object *merged = merged_definition(vm, params);
+	struct api_error err;
+	struct vm_def *def = NULL;
+	int rc = api_params_validate(vm_def_params, merged, &err);
+
+	if (rc == 0)
+		rc = vm_def_from_params(merged, &vm->d->host, true, &def, &err);
+	json_object_put(merged);
+	if (rc < 0) {
+		api_call_fail_error(call, &err);
+		return NULL;
+	}
+	return def;
+}
+
+/*
+ * The new definition is saved before anything changes in memory: if the
+ * file cannot be written, the caller is told and the VM stays exactly as
+ * it was, in memory and on disk. A broken VM becomes defined.
+ */
 static void m_vm_update(struct api_call *call, json_object *params, void *ctx)
 {
+	static const char repaired[] = "definition replaced by vm.update";
 	struct daemon *d = ctx;
 	struct vm_record *vm;
+	struct vm_def *def;
+	struct error e;
+	bool broken;
 
 	if (refuse_live_cpu_change(call, params, d))
 		return;
 	vm = lookup_vm(call, params, d);
-	struct vm_def *def, *old;
-	struct api_error err;
-	json_object *merged;
-	int rc;
-
 	if (!vm)
 		return;
 	if (vm->def->transient) {
@@ -235,27 +261,21 @@ static void m_vm_update(struct api_call *call, json_object *params, void *ctx)
 			      vm->def->name);
 		return;
 	}
-	merged = merged_definition(vm, params);
-	rc = api_params_validate(vm_def_params, merged, &err);
-	if (rc == 0)
-		rc = vm_def_from_params(merged, &d->host, true, &def, &err);
-	json_object_put(merged);
-	if (rc < 0) {
-		api_call_fail_error(call, &err);
+	def = updated_definition(call, vm, params);
+	if (!def)
 		return;
-	}
-	old = vm->def;
-	vm->def = def;
-	if (store_save_vm(vm) < 0 && vm->state != VM_BROKEN) {
-		vm->def = old;
+	broken = vm->state == VM_BROKEN;
+	if (store_write_vm(vm, def, broken ? VM_DEFINED : vm->state, broken ? repaired : vm->reason,
+			   &e) < 0) {
+		api_call_fail(call, API_ERR_IO, "VM '%s' not updated: its definition could not be saved: %s",
+			      def->name, e.msg);
 		vm_def_free(def);
-		api_call_fail(call, API_ERR_IO, "VM '%s' not updated: its definition could not be saved",
-			      vm->def->name);
 		return;
 	}
-	vm_def_free(old);
-	if (vm->state == VM_BROKEN)
-		vm_set_state(vm, VM_DEFINED, "definition replaced by vm.update");
+	vm_def_free(vm->def);
+	vm->def = def;
+	if (broken)
+		vm_set_state(vm, VM_DEFINED, repaired);
 	log_info("VM '%s' updated", vm->def->name);
 	api_call_reply(call, vm_info_json(vm));
 }

@@ -176,7 +176,7 @@ void vm_set_state(struct vm_record *vm, enum vm_state state, const char *reason)
 	log_info("VM '%s': %s -> %s%s%s", vm->def->name, vm_state_name(old), vm_state_name(state),
 		 reason ? ": " : "", reason ? reason : "");
 	if (state_is_stored(state))
-		store_save_vm(vm);
+		store_save_vm(vm, NULL); /* logs a failure */
 	notify_state_change(vm, old, reason);
 	daemon_update_status(vm->d);
 }

@@ -48,59 +48,71 @@ void store_read_boot_id(char *buf, size_t size)
 	}
 }
 
-static json_object *runtime_json(const struct vm_record *vm)
+static json_object *runtime_json(const struct vm_record *vm, enum vm_state state,
+				 const char *reason)
 {
 	json_object *r = json_object_new_object();
 	char boot_id[64];
 
 	store_read_boot_id(boot_id, sizeof(boot_id));
-	json_object_object_add(r, "state", json_object_new_string(vm_state_name(vm->state)));
-	json_object_object_add(r, "reason", json_object_new_string(vm->reason));
+	json_object_object_add(r, "state", json_object_new_string(vm_state_name(state)));
+	json_object_object_add(r, "reason", json_object_new_string(reason));
 	json_object_object_add(r, "exit_status",
 			       vm->has_exit_status ? json_object_new_int(vm->exit_status) : NULL);
 	json_object_object_add(r, "boot_id", json_object_new_string(boot_id));
 	return r;
 }
 
-int store_save_vm(const struct vm_record *vm)
+int store_write_vm(const struct vm_record *vm, const struct vm_def *def, enum vm_state state,
+		   const char *reason, struct error *err)
 {
 	char path[PATH_MAX];
 	json_object *o;
 	const char *text;
-	size_t len;
 	struct error e;
 	int rc;
 
-	if (vm->def->transient || vm->state == VM_BROKEN)
+	if (def->transient)
 		return 0;
-	if (store_path(vm->d, vm->def->name, path, sizeof(path)) < 0)
-		return -ENAMETOOLONG;
+	if (store_path(vm->d, def->name, path, sizeof(path)) < 0)
+		return error_set(err, -ENAMETOOLONG, "the path of VM '%s' is too long", def->name);
 	o = json_object_new_object();
 	json_object_object_add(o, "format", json_object_new_int(STORE_FORMAT));
-	json_object_object_add(o, "definition", vm_def_to_json(vm->def));
-	json_object_object_add(o, "runtime", runtime_json(vm));
+	json_object_object_add(o, "definition", vm_def_to_json(def));
+	json_object_object_add(o, "runtime", runtime_json(vm, state, reason));
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 							 JSON_C_TO_STRING_NOSLASHESCAPE);
-	len = strlen(text);
-	rc = file_write_atomic(path, text, len, 0600, &e);
+	rc = file_write_atomic(path, text, strlen(text), 0600, &e);
 	json_object_put(o);
-	if (rc < 0)
-		log_error("VM '%s': cannot save its definition: %s", vm->def->name, e.msg);
-	return rc;
+	if (rc < 0) {
+		log_error("VM '%s': cannot save its definition: %s", def->name, e.msg);
+		return error_set(err, rc, "%s", e.msg);
+	}
+	return 0;
 }
 
-int store_remove_vm(const struct daemon *d, const char *name)
+int store_save_vm(const struct vm_record *vm, struct error *err)
+{
+	/* A broken VM's file is what could not be loaded: keep it for the operator. */
+	if (vm->state == VM_BROKEN)
+		return 0;
+	return store_write_vm(vm, vm->def, vm->state, vm->reason, err);
+}
+
+int store_remove_vm(const struct daemon *d, const char *name, struct error *err)
 {
 	char path[PATH_MAX];
 	struct error e;
 	int rc;
 
 	if (store_path(d, name, path, sizeof(path)) < 0)
-		return -ENAMETOOLONG;
+		return error_set(err, -ENAMETOOLONG, "the path of VM '%s' is too long", name);
 	rc = file_remove_durable(path, &e);
-	if (rc < 0)
+	if (rc < 0) {
 		log_error("VM '%s': %s", name, e.msg);
-	return rc;
+		return error_set(err, rc, "%s", e.msg);
+	}
+	return 0;
 }
 
 static int parse_state(const char *s, enum vm_state *ret)

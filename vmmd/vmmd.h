@@ -23,6 +23,7 @@
 
 #include "api/conn.h"
 #include "api/session.h"
+#include "util/error.h"
 #include "vmmd/vmdef.h"
 
 #define VMMD_VERSION "0.1.0"
@@ -222,8 +223,14 @@ int waiter_add(struct waiter **list, struct api_call *call);
 
 /* store.c: STATE/vms/NAME.json */
 int store_load(struct daemon *d);
-int store_save_vm(const struct vm_record *vm);
-int store_remove_vm(const struct daemon *d, const char *name);
+/* Writes the record vm would have with def, state and reason (its exit
+ * status is the VM's): 0, or a negative errno with the reason in err and
+ * the file as it was. Transient VMs are never stored. */
+int store_write_vm(const struct vm_record *vm, const struct vm_def *def, enum vm_state state,
+		   const char *reason, struct error *err);
+/* The same with what vm holds now; a broken VM's file is left alone. */
+int store_save_vm(const struct vm_record *vm, struct error *err);
+int store_remove_vm(const struct daemon *d, const char *name, struct error *err);
 void store_read_boot_id(char *buf, size_t size);
 
 /* supervisor.c */

@@ -3,6 +3,7 @@
 import json
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -226,3 +227,109 @@ def test_update_repairs_a_broken_vm(persistent):
         info = r.result("vm.update", {"name": "fixme", "memory": 32, "kernel": guest("hello.elf")})
         assert info["state"] == "defined"
     assert json.loads(record(persistent, "fixme").read_text())["definition"]["memory"] == 32
+
+
+# When a definition cannot be saved or removed, the method says so and
+# nothing changes: not in memory, not on disk, not after a restart. A
+# directory where the store puts its temporary file (NAME.json.tmp.PID)
+# makes the save fail even for root; an immutable file makes removal fail.
+
+def block_save(d, name):
+    blocker = d.state_dir / "vms" / f"{name}.json.tmp.{d.proc.pid}"
+    blocker.mkdir()
+    return blocker
+
+
+def test_create_that_cannot_be_saved_creates_nothing(persistent):
+    blocker = block_save(persistent, "nosave")
+    with persistent.rpc() as r:
+        err = r.error("vm.create", {"name": "nosave", "memory": 32, "kernel": guest("hello.elf")})
+        assert err["code"] == -32007
+        assert err["message"].startswith("VM 'nosave' not created: its definition could not be saved: ")
+        assert "Is a directory" in err["message"]
+        assert names(r) == []
+    blocker.rmdir()
+    restart(persistent)
+    with persistent.rpc() as r:
+        assert names(r) == []
+    assert not record(persistent, "nosave").exists()
+
+
+def test_update_that_cannot_be_saved_changes_nothing(persistent):
+    with persistent.rpc() as r:
+        create_vm(r, "keep", memory=32, cmdline="exit=1")
+    before = record(persistent, "keep").read_bytes()
+    blocker = block_save(persistent, "keep")
+    with persistent.rpc() as r:
+        err = r.error("vm.update", {"name": "keep", "memory": 64, "cmdline": "exit=2"})
+        assert err["code"] == -32007
+        assert err["message"].startswith("VM 'keep' not updated: its definition could not be saved: ")
+        info = r.result("vm.info", {"name": "keep"})
+        assert (info["state"], info["memory"], info["cmdline"]) == ("defined", 32, "exit=1")
+    assert record(persistent, "keep").read_bytes() == before
+    blocker.rmdir()
+    restart(persistent)
+    with persistent.rpc() as r:
+        info = r.result("vm.info", {"name": "keep"})
+        assert (info["state"], info["memory"], info["cmdline"]) == ("defined", 32, "exit=1")
+
+
+def test_repair_of_a_broken_vm_that_cannot_be_saved_changes_nothing(persistent):
+    assert persistent.stop() == 0
+    record(persistent, "wreck").write_text("{not json")
+    persistent.log.close()
+    persistent.start()
+    with persistent.rpc() as r:
+        reason = r.result("vm.info", {"name": "wreck"})["reason"]
+    blocker = block_save(persistent, "wreck")
+    with persistent.rpc() as r:
+        err = r.error("vm.update", {"name": "wreck", "memory": 32, "kernel": guest("hello.elf")})
+        assert err["code"] == -32007
+        assert err["message"].startswith("VM 'wreck' not updated: its definition could not be saved: ")
+        info = r.result("vm.info", {"name": "wreck"})
+        assert (info["state"], info["reason"]) == ("broken", reason)
+    assert record(persistent, "wreck").read_text() == "{not json"
+    blocker.rmdir()
+    restart(persistent)
+    with persistent.rpc() as r:
+        info = r.result("vm.info", {"name": "wreck"})
+        assert (info["state"], info["reason"]) == ("broken", reason)
+        # Once the file can be written, the same call repairs it.
+        assert r.result("vm.update", {"name": "wreck", "memory": 32,
+                                      "kernel": guest("hello.elf")})["state"] == "defined"
+    assert json.loads(record(persistent, "wreck").read_text())["runtime"]["state"] == "defined"
+
+
+@pytest.fixture
+def immutable():
+    """chattr +i on a file for the test's duration (the host's filesystem must allow it)."""
+    made = []
+
+    def set_immutable(path):
+        r = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"chattr +i does not work here: {r.stderr.strip()}")
+        made.append(path)
+
+    yield set_immutable
+    for path in made:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_delete_that_cannot_remove_the_file_deletes_nothing(persistent, immutable):
+    with persistent.rpc() as r:
+        create_vm(r, "stuck", memory=48)
+    before = record(persistent, "stuck").read_bytes()
+    immutable(record(persistent, "stuck"))
+    with persistent.rpc() as r:
+        err = r.error("vm.delete", {"name": "stuck"})
+        assert err["code"] == -32007
+        assert err["message"] == (
+            "VM 'stuck' not deleted: its definition file could not be removed: removing "
+            f"{record(persistent, 'stuck')}: Operation not permitted")
+        assert r.result("vm.info", {"name": "stuck"})["memory"] == 48
+    restart(persistent)
+    assert record(persistent, "stuck").read_bytes() == before
+    with persistent.rpc() as r:
+        info = r.result("vm.info", {"name": "stuck"})
+        assert (info["state"], info["memory"]) == ("defined", 48)
