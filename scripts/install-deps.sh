@@ -22,6 +22,7 @@ python3
 python3-pytest
 qemu-system-x86
 socat
+strace
 systemd
 "
 

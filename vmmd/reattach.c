@@ -77,7 +77,7 @@ static void on_attach_reply(void *data, json_object *result, const struct api_er
 		snprintf(why, sizeof(why), "worker %d could not be reattached: %s", w->pid,
 			 error ? error->message : "it answered for another VM");
 		log_error("VM '%s': %s; killing it", vm->def->name, why);
-		kill(w->pid, SIGKILL);
+		worker_signal(w, SIGKILL);
 		return; /* settles when the pidfd reports the exit */
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -91,23 +91,42 @@ static void on_attach_reply(void *data, json_object *result, const struct api_er
 	log_notice("VM '%s': reattached to worker %d", vm->def->name, w->pid);
 }
 
-static int adopt(struct vm_record *vm, pid_t pid, const struct rundir_paths *paths)
+static bool pidfd_process_alive(int pidfd)
+{
+	return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
+}
+
+/*
+ * A pidfd for the worker a pid record names; -ESRCH when no such worker
+ * lives. The pidfd is opened before /proc/PID is checked, and the process
+ * it holds must still be alive after the check: then /proc/PID described
+ * that very process throughout, and a pid reused in between cannot pass.
+ * From here on the worker is only ever signalled through the pidfd.
+ */
+static int open_recorded_worker(pid_t pid, uint64_t start_time, const char *name,
+				int *ret_pidfd)
+{
+	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (pidfd < 0)
+		return negative_errno();
+	if (!rundir_worker_alive(pid, start_time, name) || !pidfd_process_alive(pidfd))
+		return -ESRCH;
+	*ret_pidfd = TAKE_FD(pidfd);
+	return 0;
+}
+
+static int adopt(struct vm_record *vm, pid_t pid, int pidfd, const struct rundir_paths *paths)
 {
 	struct daemon *d = vm->d;
 	struct worker *w;
-	int fd, pidfd;
+	int fd;
 
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
-		return negative_errno();
-	if (connect_worker(paths, &fd) < 0) {
-		close(pidfd);
+	if (connect_worker(paths, &fd) < 0)
 		return -ECONNREFUSED;
-	}
 	w = calloc(1, sizeof(*w));
 	if (!w) {
 		close(fd);
-		close(pidfd);
 		return -ENOMEM;
 	}
 	w->d = d;
@@ -129,7 +148,7 @@ static int adopt(struct vm_record *vm, pid_t pid, const struct rundir_paths *pat
 	}
 	if (!w->conn || rpc_conn_call(w->conn, "worker.attach", NULL,
 				      d->cfg.limits.worker_call_timeout_s, on_attach_reply, w) < 0)
-		kill(pid, SIGKILL);
+		worker_signal(w, SIGKILL);
 	return 0;
 }
 
@@ -164,6 +183,7 @@ static void reattach_one(struct vm_record *vm)
 	char boot_id[64], why[600];
 	uint64_t start_time;
 	struct error err;
+	int pidfd;
 	pid_t pid;
 
 	if (vm->state == VM_BROKEN || rundir_paths(vm->d->cfg.run_dir, vm->def->name, &paths) < 0)
@@ -173,8 +193,11 @@ static void reattach_one(struct vm_record *vm)
 		return;
 	}
 	if (rundir_read_pid(&paths, &pid, &start_time, &err) == 0) {
-		if (rundir_worker_alive(pid, start_time, vm->def->name) && adopt(vm, pid, &paths) == 0)
-			return;
+		if (open_recorded_worker(pid, start_time, vm->def->name, &pidfd) == 0) {
+			if (adopt(vm, pid, pidfd, &paths) == 0)
+				return;
+			close(pidfd);
+		}
 		rundir_unpublish(&paths);
 		snprintf(why, sizeof(why), "worker %d ended while vmmd was not running, without a report",
 			 pid);

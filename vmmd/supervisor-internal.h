@@ -19,7 +19,7 @@ struct worker {
 	struct rpc_conn *conn;
 	bool adopted;	/* found by a restarted vmmd, not our child */
 	ev_child child; /* our children */
-	int pidfd;	/* adopted workers: readable once the process is gone */
+	int pidfd;	/* adopted workers: readable once the process is gone; else -1 */
 	ev_io pidfd_io;
 	ev_timer kill_timer;
 	ev_timer start_timer; /* worker-start-timeout, while worker.start is unanswered */
@@ -36,6 +36,13 @@ struct worker {
 	char stop_reason[256];
 };
 
+/*
+ * Sends sig to the worker's process. An adopted worker is signalled through
+ * its pidfd only: it is not our child, so its pid may name another process
+ * as soon as it exits. A child of ours keeps its pid until we reap it, and
+ * reaping frees the worker first.
+ */
+void worker_signal(struct worker *w, int sig);
 /* Stops the worker's watchers, closes its link and frees it. */
 void worker_free(struct worker *w);
 /* Settles the VM from the worker's report or wait status; deletes a

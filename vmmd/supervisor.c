@@ -103,6 +103,18 @@ static void describe_wait_status(int status, char *buf, size_t size)
 		snprintf(buf, size, "worker ended with wait status 0x%x", status);
 }
 
+void worker_signal(struct worker *w, int sig)
+{
+	int rc;
+
+	if (w->adopted)
+		rc = (int)syscall(SYS_pidfd_send_signal, w->pidfd, sig, NULL, 0);
+	else
+		rc = kill(w->pid, sig);
+	if (rc < 0 && errno != ESRCH)
+		log_warning("cannot send signal %d to worker %d: %s", sig, w->pid, strerror(errno));
+}
+
 void worker_free(struct worker *w)
 {
 	ev_timer_stop(w->d->loop, &w->kill_timer);
@@ -225,7 +237,7 @@ void worker_on_kill_timer(struct ev_loop *loop, ev_timer *t, int revents)
 
 	log_warning("worker %d did not exit within %g s (worker-stop-timeout); killing it", w->pid,
 		    w->d->cfg.limits.worker_stop_timeout_s);
-	kill(w->pid, SIGKILL);
+	worker_signal(w, SIGKILL);
 }
 
 static void arm_kill_timer(struct worker *w)
@@ -435,6 +447,7 @@ int worker_spawn(struct vm_record *vm, struct api_error *err)
 	w->d = d;
 	w->vm = vm;
 	w->pid = pid;
+	w->pidfd = -1;
 	w->idle_state = vm->state;
 	ev_child_init(&w->child, on_child_exit, pid, 0);
 	w->child.data = w;
@@ -487,7 +500,7 @@ void worker_stop(struct worker *w, const char *reason)
 	arm_kill_timer(w);
 	if (!w->conn || !rpc_conn_is_open(w->conn) ||
 	    rpc_conn_call(w->conn, "vm.stop", stop_params(reason), 0, on_stop_reply, w) < 0)
-		kill(w->pid, SIGKILL);
+		worker_signal(w, SIGKILL);
 }
 
 void worker_kill(struct worker *w, const char *reason)
@@ -496,7 +509,7 @@ void worker_kill(struct worker *w, const char *reason)
 		w->stopping = true;
 		snprintf(w->stop_reason, sizeof(w->stop_reason), "%s", reason);
 	}
-	kill(w->pid, SIGKILL);
+	worker_signal(w, SIGKILL);
 }
 
 /*

@@ -167,7 +167,7 @@ def wait_for(pred, timeout=10, interval=0.02, what="condition"):
 class Daemon:
     """One real vmmd on a private socket, state and run directory."""
 
-    def __init__(self, extra_args=(), env=None):
+    def __init__(self, extra_args=(), env=None, wrapper=()):
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="vmmd-t-", dir="/tmp"))
         self.socket = self.dir / "vmmd.sock"
         self.state_dir = self.dir / "state"
@@ -175,11 +175,14 @@ class Daemon:
         self.log_path = self.dir / "vmmd.log"
         self.extra_args = list(extra_args)
         self.env = env
+        # A command vmmd runs under (e.g. strace); self.proc is then that command.
+        self.wrapper = list(wrapper)
         self.proc = None
 
     def start(self, timeout=10):
         r, w = os.pipe()
-        args = [str(VMMD), "--socket", str(self.socket), "--state-dir", str(self.state_dir),
+        args = [*self.wrapper, str(VMMD), "--socket", str(self.socket),
+                "--state-dir", str(self.state_dir),
                 "--run-dir", str(self.run_dir), "--ready-fd", str(w),
                 "--log-level", "debug", *self.extra_args]
         self.log = open(self.log_path, "ab")

@@ -4,7 +4,10 @@ import base64
 import json
 import os
 import re
+import shutil
 import signal
+import socket
+import threading
 import time
 
 import pytest
@@ -210,7 +213,6 @@ def test_a_second_vmmd_cannot_take_an_attached_worker(daemon2):
         assert r.result("vm.info", {"name": "mine"})["state"] == "running"
 
 
-
 def test_worker_takes_each_new_vmmd_of_quick_restarts(daemon2):
     """A worker may see its next vmmd connect before it has read the end of
     file of the previous link; it must take the newcomer, not refuse it as
@@ -230,3 +232,97 @@ def test_worker_takes_each_new_vmmd_of_quick_restarts(daemon2):
     with daemon2.rpc() as r:
         r.result("vm.stop", {"name": "hup"})
     assert "attached to another vmmd" not in daemon2.read_log()
+
+
+class FakeWorkerSocket:
+    """Listens where a worker's socket was, so a restarted vmmd connects here
+    instead: answers the first request (worker.attach) with `reply` once
+    release() is called."""
+
+    def __init__(self, path, reply):
+        os.unlink(path)
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(str(path))
+        self.listener.listen(4)
+        self.reply = reply
+        self.released = threading.Event()
+        self.request = None
+        self.conn = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.listener.settimeout(30)
+        self.conn, _ = self.listener.accept()
+        self.request = json.loads(self.conn.makefile().readline())
+        self.released.wait(30)
+        self.conn.sendall(json.dumps(dict(self.reply, jsonrpc="2.0",
+                                          id=self.request["id"])).encode() + b"\n")
+
+    def release(self):
+        self.released.set()
+        self.thread.join(10)
+
+    def close(self):
+        self.released.set()
+        if self.conn:
+            self.conn.close()
+        self.listener.close()
+
+
+def strace_wrapper(out):
+    """Runs vmmd under strace, recording the signals it sends (no -f: the
+    daemon is one thread, and its workers are not traced)."""
+    if not shutil.which("strace"):
+        pytest.skip("strace is not installed")
+    return ["strace", "-qq", "-o", str(out), "-e", "trace=kill,pidfd_open,pidfd_send_signal",
+            "--"]
+
+
+def stop_traced(d):
+    """SIGTERM to vmmd itself (not to its wrapper), then wait for both."""
+    with d.rpc() as r:
+        pid = r.result("daemon.version")["pid"]
+    os.kill(pid, signal.SIGTERM)
+    assert d.proc.wait(20) == 0
+
+
+def test_adopted_worker_is_signalled_only_through_its_pidfd(daemon2):
+    with daemon2.rpc() as r:
+        for n in ("lost", "kept"):
+            create_vm(r, n, kernel="counter.elf")
+        pids = {n: r.result("vm.start", {"name": n})["pid"] for n in ("lost", "kept")}
+    daemon2.kill()
+    fake = FakeWorkerSocket(daemon2.run_dir / "vms" / "lost.sock",
+                            {"error": {"code": -32003, "message": "not this VM's worker"}})
+    trace = daemon2.dir / "signals.trace"
+    daemon2.wrapper = strace_wrapper(trace)
+    daemon2.log.close()
+    try:
+        daemon2.start()
+        fake.release()
+        assert fake.request["method"] == "worker.attach"
+        with daemon2.rpc() as r:
+            wait_state(r, "lost", "crashed")
+            wait_for(lambda: not pid_alive(pids["lost"]), what="the unusable worker to be killed")
+            info = r.result("vm.info", {"name": "kept"})
+            assert (info["state"], info["pid"]) == ("running", pids["kept"])
+        stop_traced(daemon2)
+    finally:
+        fake.close()
+    calls = trace.read_text()
+    # Each worker's pidfd is opened first, and the process it holds checked
+    # alive after /proc was read.
+    opened = re.findall(r"^pidfd_open\((\d+), 0\)\s+= (\d+)\n(.*)$", calls, re.M)
+    assert {int(pid) for pid, _, _ in opened} == set(pids.values()), calls
+    for _, fd, after in opened:
+        assert after.startswith(f"pidfd_send_signal({fd}, 0, NULL, 0)"), calls
+    assert re.search(r"^pidfd_send_signal\(\d+, SIGKILL, NULL, 0\)\s+= 0$", calls, re.M), calls
+    assert not re.search(r"^kill\(", calls, re.M), calls
+    # The other worker was left running, and is now stopped as usual.
+    assert pid_alive(pids["kept"])
+    daemon2.wrapper = []
+    daemon2.log.close()
+    daemon2.start()
+    with daemon2.rpc() as r:
+        assert r.result("vm.stop", {"name": "kept"})["state"] == "stopped"
