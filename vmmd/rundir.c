@@ -118,22 +118,36 @@ int process_start_time(pid_t pid, uint64_t *ret)
 	return 0;
 }
 
+void rundir_boot_id(char *buf, size_t size)
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	buf[0] = '\0';
+	if (f) {
+		if (fgets(buf, (int)size, f))
+			buf[strcspn(buf, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
 int rundir_write_pid(const struct rundir_paths *p, const char *name, struct error *err)
 {
+	char boot_id[64];
 	uint64_t start;
 	json_object *o;
 
 	if (process_start_time(getpid(), &start) < 0)
 		return error_set(err, -EIO, "cannot read this process's start time");
+	rundir_boot_id(boot_id, sizeof(boot_id));
 	o = json_object_new_object();
 	json_object_object_add(o, "pid", json_object_new_int(getpid()));
 	json_object_object_add(o, "start_time", json_object_new_int64((int64_t)start));
 	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "boot_id", json_object_new_string(boot_id));
 	return write_json(p->pid, o, err);
 }
 
-int rundir_read_pid(const struct rundir_paths *p, pid_t *ret_pid, uint64_t *ret_start_time,
-		    struct error *err)
+int rundir_read_pid(const struct rundir_paths *p, struct rundir_pid *ret, struct error *err)
 {
 	json_object *o, *pid, *start;
 	int rc = read_json(p->pid, &o, err);
@@ -146,8 +160,9 @@ int rundir_read_pid(const struct rundir_paths *p, pid_t *ret_pid, uint64_t *ret_
 		json_object_put(o);
 		return error_set(err, -EINVAL, "%s: needs integer 'pid' and 'start_time'", p->pid);
 	}
-	*ret_pid = json_object_get_int(pid);
-	*ret_start_time = (uint64_t)json_object_get_int64(start);
+	ret->pid = json_object_get_int(pid);
+	ret->start_time = (uint64_t)json_object_get_int64(start);
+	snprintf(ret->boot_id, sizeof(ret->boot_id), "%s", api_param_string(o, "boot_id", ""));
 	json_object_put(o);
 	return 0;
 }

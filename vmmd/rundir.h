@@ -3,13 +3,15 @@
  * What a worker leaves in the run directory so a new vmmd can find it:
  *
  *   RUN/vms/NAME.sock   the worker's listening socket (0600)
- *   RUN/vms/NAME.pid    {"pid": P, "start_time": T, "name": NAME}
+ *   RUN/vms/NAME.pid    {"pid": P, "start_time": T, "name": NAME, "boot_id": B}
  *   RUN/vms/NAME.exit   {"state": "stopped"|"crashed", "reason": ...,
  *                        "exit_status": V|null, "time": ...}
  *
  * T is the process start time in clock ticks since boot (field 22 of
  * /proc/P/stat); a pid is adopted only if it still names a process started
  * at T, so a pid reused by another process is never taken for a worker.
+ * B is the host's boot id: a record from an earlier boot (a run directory
+ * that is not a tmpfs) names no worker at all.
  * The worker writes NAME.exit before it removes NAME.pid, so a reader sees
  * either a live worker or how it ended.
  */
@@ -30,6 +32,12 @@ struct rundir_paths {
 	char exit[PATH_MAX];
 };
 
+struct rundir_pid {
+	pid_t pid;
+	uint64_t start_time;
+	char boot_id[64]; /* "" in records of workers that did not write one */
+};
+
 struct rundir_exit {
 	char state[16];
 	char reason[768];
@@ -46,8 +54,8 @@ int rundir_prepare(const char *run_dir, struct error *err);
 int rundir_listen(const struct rundir_paths *p, int *ret_fd, struct error *err);
 
 int rundir_write_pid(const struct rundir_paths *p, const char *name, struct error *err);
-int rundir_read_pid(const struct rundir_paths *p, pid_t *ret_pid, uint64_t *ret_start_time,
-		    struct error *err);
+/* -ENOENT (err filled) when there is no pid record. */
+int rundir_read_pid(const struct rundir_paths *p, struct rundir_pid *ret, struct error *err);
 
 int rundir_write_exit(const struct rundir_paths *p, const struct rundir_exit *e,
 		      struct error *err);
@@ -55,6 +63,9 @@ int rundir_read_exit(const struct rundir_paths *p, struct rundir_exit *ret, stru
 
 /* Removes NAME.sock and NAME.pid (what says "a worker lives here"). */
 void rundir_unpublish(const struct rundir_paths *p);
+
+/* The host's boot id (/proc/sys/kernel/random/boot_id), "" if unknown. */
+void rundir_boot_id(char *buf, size_t size);
 
 /* Start time of pid in clock ticks since boot, from /proc/PID/stat. */
 int process_start_time(pid_t pid, uint64_t *ret);

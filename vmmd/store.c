@@ -25,6 +25,7 @@
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/path.h"
+#include "vmmd/rundir.h"
 #include "vmmd/vmmd.h"
 
 #define STORE_FORMAT 1
@@ -36,25 +37,13 @@ static int store_path(const struct daemon *d, const char *name, char *buf, size_
 	return path_format(buf, size, "%s/vms/%s.json", d->cfg.state_dir, name);
 }
 
-void store_read_boot_id(char *buf, size_t size)
-{
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
-
-	buf[0] = '\0';
-	if (f) {
-		if (fgets(buf, (int)size, f))
-			buf[strcspn(buf, "\n")] = '\0';
-		fclose(f);
-	}
-}
-
 static json_object *runtime_json(const struct vm_record *vm, enum vm_state state,
 				 const char *reason)
 {
 	json_object *r = json_object_new_object();
 	char boot_id[64];
 
-	store_read_boot_id(boot_id, sizeof(boot_id));
+	rundir_boot_id(boot_id, sizeof(boot_id));
 	json_object_object_add(r, "state", json_object_new_string(vm_state_name(state)));
 	json_object_object_add(r, "reason", json_object_new_string(reason));
 	json_object_object_add(r, "exit_status",

@@ -43,6 +43,9 @@ struct worker {
  * reaping frees the worker first.
  */
 void worker_signal(struct worker *w, int sig);
+/* Kills a worker vmmd cannot use (through worker_signal()); its VM settles
+ * as crashed, with why as the reason, once the process is gone. */
+void worker_abandon(struct worker *w, const char *why);
 /* Stops the worker's watchers, closes its link and frees it. */
 void worker_free(struct worker *w);
 /* Settles the VM from the worker's report or wait status; deletes a

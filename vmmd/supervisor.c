@@ -115,6 +115,16 @@ void worker_signal(struct worker *w, int sig)
 		log_warning("cannot send signal %d to worker %d: %s", sig, w->pid, strerror(errno));
 }
 
+void worker_abandon(struct worker *w, const char *why)
+{
+	log_error("VM '%s': %s; killing it", w->vm->def->name, why);
+	w->reported = true;
+	w->final_state = VM_CRASHED;
+	snprintf(w->final_reason, sizeof(w->final_reason), "%s", why);
+	w->has_exit_status = false;
+	worker_signal(w, SIGKILL);
+}
+
 void worker_free(struct worker *w)
 {
 	ev_timer_stop(w->d->loop, &w->kill_timer);

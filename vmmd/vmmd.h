@@ -231,7 +231,6 @@ int store_write_vm(const struct vm_record *vm, const struct vm_def *def, enum vm
 /* The same with what vm holds now; a broken VM's file is left alone. */
 int store_save_vm(const struct vm_record *vm, struct error *err);
 int store_remove_vm(const struct daemon *d, const char *name, struct error *err);
-void store_read_boot_id(char *buf, size_t size);
 
 /* supervisor.c */
 int worker_spawn(struct vm_record *vm, struct api_error *err);

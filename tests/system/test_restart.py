@@ -279,12 +279,9 @@ def strace_wrapper(out):
             "--"]
 
 
-def stop_traced(d):
-    """SIGTERM to vmmd itself (not to its wrapper), then wait for both."""
+def traced_vmmd_pid(d):
     with d.rpc() as r:
-        pid = r.result("daemon.version")["pid"]
-    os.kill(pid, signal.SIGTERM)
-    assert d.proc.wait(20) == 0
+        return r.result("daemon.version")["pid"]
 
 
 def test_adopted_worker_is_signalled_only_through_its_pidfd(daemon2):
@@ -298,18 +295,26 @@ def test_adopted_worker_is_signalled_only_through_its_pidfd(daemon2):
     trace = daemon2.dir / "signals.trace"
     daemon2.wrapper = strace_wrapper(trace)
     daemon2.log.close()
+    vmmd = None
     try:
         daemon2.start()
+        vmmd = traced_vmmd_pid(daemon2)
         fake.release()
         assert fake.request["method"] == "worker.attach"
         with daemon2.rpc() as r:
-            wait_state(r, "lost", "crashed")
+            info = wait_state(r, "lost", "crashed")
+            assert info["reason"] == (f"worker {pids['lost']} could not be reattached: "
+                                      "not this VM's worker")
             wait_for(lambda: not pid_alive(pids["lost"]), what="the unusable worker to be killed")
             info = r.result("vm.info", {"name": "kept"})
             assert (info["state"], info["pid"]) == ("running", pids["kept"])
-        stop_traced(daemon2)
+        # SIGTERM to vmmd itself, not to strace, then wait for both.
+        os.kill(vmmd, signal.SIGTERM)
+        assert daemon2.proc.wait(20) == 0
     finally:
         fake.close()
+        if vmmd and pid_alive(vmmd):
+            os.kill(vmmd, signal.SIGKILL)
     calls = trace.read_text()
     # Each worker's pidfd is opened first, and the process it holds checked
     # alive after /proc was read.
@@ -326,3 +331,160 @@ def test_adopted_worker_is_signalled_only_through_its_pidfd(daemon2):
     daemon2.start()
     with daemon2.rpc() as r:
         assert r.result("vm.stop", {"name": "kept"})["state"] == "stopped"
+
+
+# Every state change found while reattaching goes through vm_set_state():
+# logged, saved, and sent to subscribers. Most happen before vmmd serves,
+# so no subscriber can see them; they are checked in the log and in the
+# saved record, which a direct write to the state would leave stale.
+
+def record_path(d, name):
+    return d.state_dir / "vms" / f"{name}.json"
+
+
+def stored_runtime(d, name):
+    return json.loads(record_path(d, name).read_text())["runtime"]
+
+
+def edit_json(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def start_two(d, names=("gone", "alive")):
+    with d.rpc() as r:
+        for n in names:
+            create_vm(r, n, kernel="counter.elf")
+        return {n: r.result("vm.start", {"name": n})["pid"] for n in names}
+
+
+def kill_worker(pid):
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(pid), what=f"worker {pid} to die")
+
+
+def restart_after_kill(d):
+    d.log.close()
+    d.start()
+
+
+def assert_untouched(d, name, pid):
+    with d.rpc() as r:
+        info = r.result("vm.info", {"name": name})
+        assert (info["state"], info["pid"]) == ("running", pid), d.read_log()
+        assert r.result("vm.stop", {"name": name})["state"] == "stopped"
+
+
+@pytest.mark.parametrize("where", ["pid record", "state record"])
+def test_host_reboot_stops_the_vm(daemon2, where):
+    pids = start_two(daemon2)
+    daemon2.kill()
+    kill_worker(pids["gone"])
+    vms = daemon2.run_dir / "vms"
+    if where == "pid record":
+        # A run directory that survives reboots still holds the old record.
+        edit_json(vms / "gone.pid", lambda rec: rec.update(boot_id="an-earlier-boot"))
+    else:
+        # /run is a tmpfs: the reboot wiped the worker's records.
+        for suffix in ("pid", "sock"):
+            (vms / f"gone.{suffix}").unlink()
+        edit_json(record_path(daemon2, "gone"),
+                  lambda rec: rec["runtime"].update(boot_id="an-earlier-boot"))
+    restart_after_kill(daemon2)
+    why = "the host rebooted while the VM was running"
+    with daemon2.rpc() as r:
+        info = r.result("vm.info", {"name": "gone"})
+        assert (info["state"], info["reason"], info["pid"]) == ("stopped", why, None)
+    assert f"VM 'gone': running -> stopped: {why}" in daemon2.read_log()
+    runtime = stored_runtime(daemon2, "gone")
+    assert (runtime["state"], runtime["reason"]) == ("stopped", why)
+    assert not (vms / "gone.pid").exists() and not (vms / "gone.sock").exists()
+    assert_untouched(daemon2, "alive", pids["alive"])
+
+
+def test_worker_gone_without_a_record_crashes_the_vm(daemon2):
+    pids = start_two(daemon2)
+    daemon2.kill()
+    kill_worker(pids["gone"])
+    for suffix in ("pid", "sock"):
+        (daemon2.run_dir / "vms" / f"gone.{suffix}").unlink()
+    restart_after_kill(daemon2)
+    why = "its worker is gone and left no record"
+    with daemon2.rpc() as r:
+        info = r.result("vm.info", {"name": "gone"})
+        assert (info["state"], info["reason"], info["pid"]) == ("crashed", why, None)
+    assert f"VM 'gone': running -> crashed: {why}" in daemon2.read_log()
+    runtime = stored_runtime(daemon2, "gone")
+    assert (runtime["state"], runtime["reason"]) == ("crashed", why)
+    assert_untouched(daemon2, "alive", pids["alive"])
+
+
+@pytest.mark.parametrize("stored", ["paused", "running"])
+def test_vm_paused_when_vmmd_died_comes_back_paused_and_resumable(daemon2, stored):
+    pids = start_two(daemon2, ("p", "alive"))
+    with daemon2.rpc() as r:
+        r.result("vm.pause", {"name": "p"})
+    daemon2.kill()
+    if stored == "running":
+        # vmmd died after the worker paused but before the state was saved.
+        edit_json(record_path(daemon2, "p"), lambda rec: rec["runtime"].update(state="running"))
+    paused_log = console_log(daemon2, "p")
+    restart_after_kill(daemon2)
+    with daemon2.rpc() as r:
+        info = wait_state(r, "p", "paused")
+        assert info["pid"] == pids["p"]
+        assert stored_runtime(daemon2, "p")["state"] == "paused"
+        if stored == "running":
+            assert (f"VM 'p': running -> paused: reattached to worker {pids['p']}"
+                    in daemon2.read_log())
+        time.sleep(0.2)
+        assert console_log(daemon2, "p") == paused_log, "the guest ran while paused"
+        assert r.result("vm.resume", {"name": "p"})["state"] == "running"
+        wait_for(lambda: len(ticks(console_log(daemon2, "p"))) >= len(ticks(paused_log)) + 3,
+                 what="the resumed guest to count on")
+        assert_consecutive(ticks(console_log(daemon2, "p")))
+        assert stored_runtime(daemon2, "p")["state"] == "running"
+        r.result("vm.stop", {"name": "p"})
+    assert_untouched(daemon2, "alive", pids["alive"])
+
+
+def test_start_that_vmmd_did_not_live_to_record(daemon2):
+    pids = start_two(daemon2, ("late", "alive"))
+    daemon2.kill()
+    # As if vmmd died between starting the worker and saving "running".
+    edit_json(record_path(daemon2, "late"), lambda rec: rec["runtime"].update(state="defined"))
+    restart_after_kill(daemon2)
+    with daemon2.rpc() as r:
+        info = wait_state(r, "late", "running")
+        assert info["pid"] == pids["late"]
+    log = daemon2.read_log()
+    assert f"VM 'late': defined -> starting: worker {pids['late']} found in the run directory" in log
+    assert f"VM 'late': starting -> running: reattached to worker {pids['late']}" in log
+    assert stored_runtime(daemon2, "late")["state"] == "running"
+    assert_untouched(daemon2, "late", pids["late"])
+    assert_untouched(daemon2, "alive", pids["alive"])
+
+
+def test_worker_that_fails_to_reattach_crashes_its_vm_and_tells_subscribers(daemon2):
+    pids = start_two(daemon2, ("lost", "kept"))
+    daemon2.kill()
+    # The socket in the run directory is not the worker's: it answers
+    # worker.attach for some other VM.
+    fake = FakeWorkerSocket(daemon2.run_dir / "vms" / "lost.sock",
+                            {"result": {"name": "other", "pid": 1, "state": "running"}})
+    try:
+        restart_after_kill(daemon2)
+        with daemon2.rpc() as events:
+            events.result("events.subscribe")
+            fake.release()
+            why = f"worker {pids['lost']} could not be reattached: it answered for another VM"
+            note = events.wait_notification("vm.state-changed", lambda p: p["name"] == "lost")
+            assert (note["old"], note["new"], note["reason"]) == ("running", "crashed", why)
+            info = events.result("vm.info", {"name": "lost"})
+            assert (info["state"], info["reason"], info["pid"]) == ("crashed", why, None)
+        wait_for(lambda: not pid_alive(pids["lost"]), what="the unusable worker to be killed")
+        assert stored_runtime(daemon2, "lost")["state"] == "crashed"
+    finally:
+        fake.close()
+    assert_untouched(daemon2, "kept", pids["kept"])
