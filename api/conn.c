@@ -43,6 +43,8 @@ struct rpc_conn {
 	bool free_requested;
 	bool reading_paused;
 	double last_input;
+	bool message_open;     /* the input so far ends inside a message */
+	double message_start;  /* when that message's first byte arrived */
 };
 
 static const struct rpc_conn_ops no_ops;
@@ -191,6 +193,22 @@ static void drain_lines(struct rpc_conn *c)
 	}
 }
 
+/*
+ * Input arrived: notes when the message still open at its end began, so a
+ * half-sent message is timed from its first byte, however slowly the rest
+ * trickles in. A newline in buf ends a message, so whatever follows it
+ * started now.
+ */
+static void note_input(struct rpc_conn *c, const char *buf, size_t n)
+{
+	double now = ev_now(c->loop);
+
+	c->last_input = now;
+	if (!c->message_open || memchr(buf, '\n', n))
+		c->message_start = now;
+	c->message_open = buf[n - 1] != '\n';
+}
+
 /* One read and the messages it completes; false when nothing more comes now. */
 static bool read_once(struct rpc_conn *c)
 {
@@ -206,7 +224,7 @@ static bool read_once(struct rpc_conn *c)
 			conn_fail(c, strerror(errno));
 		return errno == EINTR;
 	}
-	c->last_input = ev_now(c->loop);
+	note_input(c, buf, (size_t)n);
 	if (rpc_reader_feed(&c->reader, buf, (size_t)n) < 0) {
 		conn_fail(c, "out of memory");
 		return false;
@@ -447,6 +465,14 @@ double rpc_conn_last_input(const struct rpc_conn *c)
 bool rpc_conn_has_partial_input(const struct rpc_conn *c)
 {
 	return rpc_reader_has_partial(&c->reader);
+}
+
+bool rpc_conn_partial_since(const struct rpc_conn *c, double *ret_since)
+{
+	if (!c->message_open)
+		return false;
+	*ret_since = c->message_start;
+	return true;
 }
 
 int rpc_conn_fd(const struct rpc_conn *c)

@@ -87,6 +87,9 @@ bool rpc_conn_is_open(const struct rpc_conn *c);
 double rpc_conn_last_input(const struct rpc_conn *c);
 /* True while part of a message has arrived without its end. */
 bool rpc_conn_has_partial_input(const struct rpc_conn *c);
+/* True while the input ends inside a message, with ev_now() of that
+ * message's first byte in *ret_since. */
+bool rpc_conn_partial_since(const struct rpc_conn *c, double *ret_since);
 int rpc_conn_fd(const struct rpc_conn *c);
 size_t rpc_conn_output_pending(const struct rpc_conn *c);
 unsigned int rpc_conn_calls_pending(const struct rpc_conn *c);

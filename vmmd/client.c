@@ -206,14 +206,14 @@ void clients_sweep(struct daemon *d)
 	char msg[128];
 
 	for (struct client *c = d->clients; c; c = c->next) {
-		double quiet = now - rpc_conn_last_input(c->conn);
+		double quiet = now - rpc_conn_last_input(c->conn), since;
 
 		if (c->dead || !rpc_conn_is_open(c->conn))
 			continue;
-		if (l->partial_timeout_s > 0 && rpc_conn_has_partial_input(c->conn) &&
-		    quiet > l->partial_timeout_s) {
+		if (l->partial_timeout_s > 0 && rpc_conn_partial_since(c->conn, &since) &&
+		    now - since > l->partial_timeout_s) {
 			snprintf(msg, sizeof(msg),
-				 "incomplete message stalled for %.0f s (partial-timeout); closing",
+				 "incomplete message not finished within %.0f s of its first byte (partial-timeout); closing",
 				 l->partial_timeout_s);
 			log_notice("client %u (uid %u): %s", c->id, (unsigned)c->peer.uid, msg);
 			close_with_error(c, API_ERR_INVALID_REQUEST, msg);

@@ -44,7 +44,7 @@ static const struct limit_def limit_defs[] = {
 	LIMIT("idle-timeout", LIMIT_SECONDS, idle_timeout_s, 0, 1e7,
 	      "seconds a connection may do nothing (0: forever)"),
 	LIMIT("partial-timeout", LIMIT_SECONDS, partial_timeout_s, 0, 1e7,
-	      "seconds a half-sent message may stall (0: forever)"),
+	      "seconds from a message's first byte to its end (0: forever)"),
 	LIMIT("worker-start-timeout", LIMIT_SECONDS, worker_start_timeout_s, 0.1, 3600,
 	      "seconds a worker may take to start its VM"),
 	LIMIT("worker-stop-timeout", LIMIT_SECONDS, worker_stop_timeout_s, 0.1, 3600,

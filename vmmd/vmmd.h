@@ -40,7 +40,7 @@ struct daemon_limits {
 	size_t notify_soft_limit;	  /* queued output before a subscriber is dropped */
 	size_t console_log_max;		  /* bytes per console log file before rotation */
 	double idle_timeout_s;		  /* a connection doing nothing is closed */
-	double partial_timeout_s;	  /* a half-sent message that stalls is dropped */
+	double partial_timeout_s;	  /* from a message's first byte to its end */
 	double worker_start_timeout_s;	  /* worker.start reply */
 	double worker_stop_timeout_s;	  /* power-off before SIGKILL */
 	double worker_call_timeout_s;	  /* any other worker request */

@@ -5,9 +5,11 @@ import grp
 import json
 import os
 import re
+import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -336,8 +338,56 @@ def test_half_sent_messages_time_out(limited):
     with limited.rpc() as other:
         reply = json.loads(read_line(half))
         assert reply["error"]["code"] == -32600
-        assert "incomplete message stalled for 1 s (partial-timeout)" in reply["error"]["message"]
+        assert reply["error"]["message"] == ("incomplete message not finished within 1 s of its "
+                                             "first byte (partial-timeout); closing")
         assert other.result("vm.list") == {"vms": []}
+
+
+def send_slowly(s, pieces, pause):
+    """Sends each piece, pausing in between."""
+    for i, piece in enumerate(pieces):
+        if i:
+            time.sleep(pause)
+        s.sendall(piece)
+
+
+@limits("partial-timeout=2", "idle-timeout=0")
+def test_a_slow_drip_does_not_keep_a_half_sent_message_alive(limited):
+    # One byte every 0.25 s: each read is fresh input, but the message it
+    # belongs to started with the first byte and never ends.
+    drip = raw_connect(limited)
+    message = b'{"jsonrpc":"2.0","method":"vm.list","id":1}'
+    # Meanwhile a client that sends its messages in slow pieces, each one
+    # finished within the limit, is served throughout.
+    steady = raw_connect(limited)
+    request = b'{"jsonrpc":"2.0","method":"vm.list","id":%d}\n'
+    steady_replies = []
+
+    def steady_client():
+        # Message 1 from 0 s to 1.2 s; message 2 from 1.2 s to 2.4 s: more than
+        # the limit after message 1's first byte, within it for each message.
+        send_slowly(steady, [(request % 1)[:20], (request % 1)[20:] + (request % 2)[:20],
+                             (request % 2)[20:]], 1.2)
+        steady_replies.extend(json.loads(read_line(steady)) for _ in range(2))
+
+    helper = threading.Thread(target=steady_client)
+    start = time.monotonic()
+    helper.start()
+    try:
+        for byte in message:
+            drip.sendall(bytes([byte]))
+            if select.select([drip], [], [], 0.25)[0]:
+                break
+        reply = json.loads(read_line(drip))
+        elapsed = time.monotonic() - start
+    finally:
+        helper.join(10)
+    assert reply["error"]["code"] == -32600
+    assert "(partial-timeout)" in reply["error"]["message"]
+    assert 2 <= elapsed < 3.6, f"closed {elapsed:.1f} s after the first byte"
+    assert drip.recv(1) == b""
+    assert [r["result"] for r in steady_replies] == [{"vms": []}, {"vms": []}]
+    steady.close()
 
 
 def test_limit_option_errors():
