@@ -2,7 +2,8 @@
 /*
  * The registry of VMs and their state machine. vm_set_state() is the only
  * writer of vm->state: it refuses transitions the table below does not
- * allow, logs every change and tells subscribers.
+ * allow, logs every change and tells subscribers. The one exception,
+ * vm_restore_state(), sets where a VM just loaded from the store starts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +158,12 @@ static void notify_state_change(struct vm_record *vm, enum vm_state old, const c
 			client_notify(s->client, msg);
 	}
 	json_object_put(msg);
+}
+
+void vm_restore_state(struct vm_record *vm, enum vm_state state, const char *reason)
+{
+	vm->state = state;
+	snprintf(vm->reason, sizeof(vm->reason), "%s", reason);
 }
 
 void vm_set_state(struct vm_record *vm, enum vm_state state, const char *reason)

@@ -9,10 +9,11 @@
  *    "runtime": {"state": "stopped", "reason": ..., "exit_status": 0,
  *                "boot_id": ...}}
  *
- * "runtime" records the last settled state (running, stopped, crashed) so a
- * restarted vmmd can tell what happened while it was away. Transient VMs
- * are never stored. A file that cannot be read or validated makes its VM
- * "broken" with the reason; it never stops the others from loading.
+ * "runtime" records the last settled state (defined, running, paused,
+ * stopped, crashed) so a restarted vmmd can tell what happened while it was
+ * away. Transient VMs are never stored. A file that cannot be read or
+ * validated, anywhere in it, makes its VM "broken" with the reason naming
+ * the member; it never stops the others from loading.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -104,64 +105,139 @@ int store_remove_vm(const struct daemon *d, const char *name, struct error *err)
 	return 0;
 }
 
-static int parse_state(const char *s, enum vm_state *ret)
+static const char *const stored_states[] = { "defined", "running", "paused", "stopped",
+					     "crashed", NULL };
+
+/* What "runtime" may hold: the last settled state, as runtime_json() writes it. */
+static const struct api_param runtime_params[] = {
+	{ .name = "state", .type = API_T_ENUM, .required = true, .choices = stored_states },
+	{ .name = "reason", .type = API_T_STRING, .max_len = 4096 },
+	{ .name = "exit_status", .type = API_T_INT, .min = INT32_MIN, .max = INT32_MAX },
+	{ .name = "boot_id", .type = API_T_STRING, .max_len = 63 },
+	{ 0 },
+};
+
+static enum vm_state parse_state(const char *s)
 {
 	for (int i = 0; i < VM_STATE_COUNT; i++)
-		if (strcmp(vm_state_name((enum vm_state)i), s) == 0) {
-			*ret = (enum vm_state)i;
-			return 0;
-		}
-	return -EINVAL;
+		if (strcmp(vm_state_name((enum vm_state)i), s) == 0)
+			return (enum vm_state)i;
+	return VM_DEFINED; /* not reached: the schema allows stored states only */
 }
 
-/* Applies a stored "runtime" to a freshly loaded VM (reattach may change it). */
+/* Applies a validated "runtime" (or none) to a freshly loaded VM; reattaching
+ * moves it on from there. */
 static void apply_runtime(struct vm_record *vm, json_object *rt)
 {
 	json_object *status = api_param_get(rt, "exit_status");
-	enum vm_state s;
 
-	if (!json_object_is_type(rt, json_type_object) ||
-	    parse_state(api_param_string(rt, "state", ""), &s) < 0)
+	if (!rt)
 		return;
-	vm->state = s;
-	snprintf(vm->reason, sizeof(vm->reason), "%s", api_param_string(rt, "reason", ""));
-	vm->has_exit_status = json_object_is_type(status, json_type_int);
-	vm->exit_status = vm->has_exit_status ? json_object_get_int(status) : 0;
+	vm->has_exit_status = status != NULL;
+	vm->exit_status = status ? json_object_get_int(status) : 0;
 	snprintf(vm->stored_boot_id, sizeof(vm->stored_boot_id), "%s",
 		 api_param_string(rt, "boot_id", ""));
+	vm_restore_state(vm, parse_state(api_param_string(rt, "state", "")),
+			 api_param_string(rt, "reason", ""));
 }
 
-static int parse_record(struct daemon *d, const char *name, const char *text, size_t len,
-			struct vm_def **ret_def, json_object **ret_runtime, struct api_error *err)
+/* The same words as parameter errors use (api/schema.c). */
+static const char *json_kind(json_object *v)
 {
-	json_object *o = NULL, *def, *format;
-	struct api_error perr;
+	switch (json_object_get_type(v)) {
+	case json_type_boolean: return "boolean";
+	case json_type_double: return "number";
+	case json_type_int: return "integer";
+	case json_type_object: return "object";
+	case json_type_array: return "array";
+	case json_type_string: return "string";
+	default: return "null";
+	}
+}
+
+/*
+ * The record's member `name` in *ret, which must have `type` (described as
+ * `want`) when present; a missing member is NULL, an error if required.
+ * An explicit null counts as missing.
+ */
+static int record_member(json_object *o, const char *name, json_type type, const char *want,
+			 bool required, json_object **ret, struct api_error *err)
+{
+	json_object *v = api_param_get(o, name);
+
+	*ret = NULL;
+	if (!v)
+		return required ? api_error_set(err, API_ERR_IO, "member '%s' is missing", name) : 0;
+	if (!json_object_is_type(v, type))
+		return api_error_set(err, API_ERR_IO, "member '%s' must be %s, got %s", name, want,
+				     json_kind(v));
+	*ret = v;
+	return 0;
+}
+
+static int check_format(json_object *o, struct api_error *err)
+{
+	json_object *format;
 	int rc;
 
-	if (jsonrpc_parse(text, len, &o, &perr) < 0)
-		return api_error_set(err, API_ERR_IO, "%s", perr.message);
-	if (!json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, "format", &format) ||
-	    json_object_get_int(format) != STORE_FORMAT) {
-		json_object_put(o);
-		return api_error_set(err, API_ERR_IO, "not a vmmd VM record of format %d",
-				     STORE_FORMAT);
-	}
-	if (!json_object_object_get_ex(o, "definition", &def)) {
-		json_object_put(o);
-		return api_error_set(err, API_ERR_IO, "member 'definition' is missing");
-	}
-	rc = api_params_validate(vm_def_params, def, err);
+	if (!json_object_is_type(o, json_type_object))
+		return api_error_set(err, API_ERR_IO,
+				     "not a vmmd VM record of format %d: the file is a JSON %s, not an object",
+				     STORE_FORMAT, json_kind(o));
+	rc = record_member(o, "format", json_type_int, "an integer", true, &format, err);
+	if (rc == 0 && json_object_get_int64(format) != STORE_FORMAT)
+		rc = api_error_set(err, API_ERR_IO, "not a vmmd VM record of format %d (format %lld)",
+				   STORE_FORMAT, (long long)json_object_get_int64(format));
+	return rc;
+}
+
+/* "runtime" may be absent (a record written by hand): the VM is then defined. */
+static int check_runtime(json_object *o, json_object **ret, struct api_error *err)
+{
+	char why[API_ERROR_MSG_MAX];
+	int rc = record_member(o, "runtime", json_type_object, "an object", false, ret, err);
+
+	if (rc < 0 || !*ret || api_params_validate(runtime_params, *ret, err) == 0)
+		return rc;
+	snprintf(why, sizeof(why), "%s", err->message);
+	return api_error_set(err, API_ERR_IO, "member 'runtime': %s", why);
+}
+
+static int check_definition(struct daemon *d, const char *name, json_object *o,
+			    struct vm_def **ret_def, struct api_error *err)
+{
+	json_object *def;
+	int rc = record_member(o, "definition", json_type_object, "an object", true, &def, err);
+
+	if (rc == 0)
+		rc = api_params_validate(vm_def_params, def, err);
 	if (rc == 0 && strcmp(api_param_string(def, "name", ""), name) != 0)
 		rc = api_error_set(err, API_ERR_IO, "it defines VM '%s', not '%s'",
 				   api_param_string(def, "name", ""), name);
 	/* The kernel is checked at start: a missing file must not hide the VM. */
 	if (rc == 0)
 		rc = vm_def_from_params(def, &d->host, false, ret_def, err);
-	if (rc == 0) {
-		json_object_object_get_ex(o, "runtime", ret_runtime);
-		json_object_get(*ret_runtime);
-	}
+	return rc;
+}
+
+/* Every member is checked before anything is used: a record that is wrong
+ * anywhere makes its VM broken, with the reason naming the member. */
+static int parse_record(struct daemon *d, const char *name, const char *text, size_t len,
+			struct vm_def **ret_def, json_object **ret_runtime, struct api_error *err)
+{
+	json_object *o = NULL, *runtime = NULL;
+	struct api_error perr;
+	int rc;
+
+	if (jsonrpc_parse(text, len, &o, &perr) < 0)
+		return api_error_set(err, API_ERR_IO, "%s", perr.message);
+	rc = check_format(o, err);
+	if (rc == 0)
+		rc = check_runtime(o, &runtime, err);
+	if (rc == 0)
+		rc = check_definition(d, name, o, ret_def, err);
+	if (rc == 0)
+		*ret_runtime = json_object_get(runtime);
 	json_object_put(o);
 	return rc;
 }
@@ -180,8 +256,7 @@ static void add_broken(struct daemon *d, const char *name, const char *why)
 		vm_def_free(def);
 		return;
 	}
-	vm->state = VM_BROKEN;
-	snprintf(vm->reason, sizeof(vm->reason), "%s", why);
+	vm_restore_state(vm, VM_BROKEN, why);
 	log_error("VM '%s' is broken: %s", name, why);
 }
 

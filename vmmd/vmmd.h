@@ -209,6 +209,9 @@ int vm_add(struct daemon *d, struct vm_def *def, struct client *owner, struct vm
 void vm_remove(struct vm_record *vm);
 /* The one place state changes: validates, logs, and notifies subscribers. */
 void vm_set_state(struct vm_record *vm, enum vm_state state, const char *reason);
+/* Where a VM just loaded from the store starts (its stored state, or
+ * broken): no transition, so nothing is logged, saved or sent. */
+void vm_restore_state(struct vm_record *vm, enum vm_state state, const char *reason);
 struct jtext;
 /* vm.info's and vm.list's fields, written as JSON text (the one definition
  * of those fields); vm_info_json() gives the same as a json-c tree. */

@@ -95,6 +95,30 @@ CORRUPT = [
     ("other-name", json.dumps({"format": 1, "definition": dict(GOOD, name="someone")}).encode(),
      "defines VM 'someone'"),
     ("huge", b" " * (70 * 1024), "more than the limit"),
+    ("not-an-object", b"[1, 2]", "the file is a JSON array, not an object"),
+    ("no-format", json.dumps({"definition": GOOD}).encode(), "member 'format' is missing"),
+    ("format-string", json.dumps({"format": "1", "definition": GOOD}).encode(),
+     "member 'format' must be an integer, got string"),
+    ("format-number", json.dumps({"format": 1.0, "definition": GOOD}).encode(),
+     "member 'format' must be an integer, got number"),
+    ("definition-string", json.dumps({"format": 1, "definition": "hello"}).encode(),
+     "member 'definition' must be an object, got string"),
+    ("runtime-string", json.dumps({"format": 1, "definition": GOOD, "runtime": "running"}).encode(),
+     "member 'runtime' must be an object, got string"),
+    ("runtime-array", json.dumps({"format": 1, "definition": GOOD, "runtime": []}).encode(),
+     "member 'runtime' must be an object, got array"),
+    ("runtime-state", json.dumps({"format": 1, "definition": GOOD,
+                                  "runtime": {"state": "broken"}}).encode(),
+     "member 'runtime': parameter 'state' must be one of: defined, running, paused, stopped, "
+     "crashed; got \"broken\""),
+    ("runtime-no-state", json.dumps({"format": 1, "definition": GOOD, "runtime": {}}).encode(),
+     "member 'runtime': missing required parameter 'state'"),
+    ("runtime-exit-string", json.dumps({"format": 1, "definition": GOOD, "runtime": {
+        "state": "stopped", "exit_status": "7"}}).encode(),
+     "member 'runtime': parameter 'exit_status' must be an integer, got string"),
+    ("runtime-unknown", json.dumps({"format": 1, "definition": GOOD, "runtime": {
+        "state": "stopped", "mood": "calm"}}).encode(),
+     "member 'runtime': unknown parameter 'mood'"),
 ]
 
 
@@ -118,6 +142,17 @@ def test_corrupt_record_makes_only_its_vm_broken(persistent, label, content, fra
         assert err["code"] == -32003 and f"VM '{label}' is broken" in err["message"]
         r.result("vm.delete", {"name": label})
     assert not record(persistent, label).exists()
+
+
+def test_record_without_runtime_loads_as_defined(persistent):
+    assert persistent.stop() == 0
+    record(persistent, "bare").write_text(json.dumps({"format": 1, "definition": dict(
+        GOOD, name="bare"), "runtime": None}))
+    persistent.log.close()
+    persistent.start()
+    with persistent.rpc() as r:
+        info = r.result("vm.info", {"name": "bare"})
+        assert (info["state"], info["memory"], info["reason"]) == ("defined", 32, None)
 
 
 def test_record_that_is_a_directory_is_broken(persistent):
