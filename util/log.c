@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *log_ident = "vmmd";
@@ -17,17 +18,39 @@ static const char *const level_names[] = {
 	[LOG_LEVEL_DEBUG] = "debug",
 };
 
-void log_init(const char *ident)
+/*
+ * systemd.exec(5): JOURNAL_STREAM is "DEVICE:INODE" of the stream it
+ * connected to the service's stderr. A process whose stderr was redirected
+ * elsewhere still inherits the variable, so it counts only if it names
+ * the stderr we have.
+ */
+static bool stderr_is_journal(void)
+{
+	const char *stream = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int end = 0;
+
+	if (!stream || sscanf(stream, "%llu:%llu%n", &dev, &ino, &end) != 2 ||
+	    stream[end] != '\0' || fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+int log_init(const char *ident)
 {
 	const char *level = getenv("VMMD_LOG_LEVEL");
 	enum log_level parsed;
 
 	if (ident)
 		log_ident = ident;
-	/* journald sets JOURNAL_STREAM on the stderr it hands to services. */
-	log_syslog_prefix = getenv("JOURNAL_STREAM") != NULL;
-	if (level && log_level_from_string(level, &parsed) == 0)
-		log_max_level = parsed;
+	log_syslog_prefix = stderr_is_journal();
+	if (!level || !level[0])
+		return 0;
+	if (log_level_from_string(level, &parsed) < 0)
+		return -EINVAL;
+	log_max_level = parsed;
+	return 0;
 }
 
 void log_set_max_level(enum log_level level)

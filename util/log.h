@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Logging to stderr. Under systemd (JOURNAL_STREAM set, or log_init() told
- * so) every line carries a syslog priority prefix "<N>" that journald
- * understands; otherwise a short level word. Lines are written with one
- * write() so threads and processes sharing stderr do not interleave.
+ * Logging to stderr. When stderr is journald's stream (JOURNAL_STREAM names
+ * its device and inode) every line carries a syslog priority prefix "<N>"
+ * that journald understands; otherwise a short level word. Lines are
+ * written with one write() so threads and processes sharing stderr do not
+ * interleave.
  */
 #ifndef VMMD_UTIL_LOG_H
 #define VMMD_UTIL_LOG_H
@@ -20,8 +21,13 @@ enum log_level {
 	LOG_LEVEL_DEBUG = 7,
 };
 
-/* ident names the process in plain-text mode ("vmmd", "worker web1"). */
-void log_init(const char *ident);
+/*
+ * ident names the process in plain-text mode ("vmmd", "worker web1").
+ * Takes the threshold from $VMMD_LOG_LEVEL when it is set and not empty:
+ * -EINVAL when it names no level (everything else is set up, and the
+ * threshold stays the default), for the caller to refuse.
+ */
+int log_init(const char *ident);
 void log_set_max_level(enum log_level level);
 enum log_level log_get_max_level(void);
 /* Parses "err", "warning", "notice", "info", "debug"; returns -EINVAL otherwise. */

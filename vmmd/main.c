@@ -33,7 +33,8 @@ static void usage(FILE *out)
 		"  --limit NAME=VAL   set a limit (repeatable); the limits and their defaults:\n");
 	daemon_limits_print(&defaults, out);
 	fprintf(out,
-		"  --log-level LEVEL  err, warning, notice, info (default) or debug\n"
+		"  --log-level LEVEL  err, warning, notice, info (default) or debug; or\n"
+		"                     $VMMD_LOG_LEVEL (a bad value in either is refused)\n"
 		"  --ready-fd FD      write \"READY\\n\" to FD once the socket serves, then close it\n"
 		"  --version          print the version and exit\n"
 		"  --help             print this help and exit\n"
@@ -192,9 +193,8 @@ int main(int argc, char **argv)
 	struct daemon_config cfg = { .ready_fd = -1, .limits = VMMD_DEFAULT_LIMITS,
 				     .group = "vmmd" };
 	bool run_dir_set = false;
-	int opt;
+	int opt, env_level = log_init("vmmd");
 
-	log_init("vmmd");
 	if (default_paths(&cfg) < 0)
 		return 2;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -214,6 +214,12 @@ int main(int argc, char **argv)
 	if (optind < argc) {
 		log_error("unexpected argument '%s'", argv[optind]);
 		usage(stderr);
+		return 2;
+	}
+	/* Refused like a bad --log-level, even when --log-level overrides it. */
+	if (env_level < 0) {
+		log_error("VMMD_LOG_LEVEL must be err, warning, notice, info or debug, got '%s'",
+			  getenv("VMMD_LOG_LEVEL"));
 		return 2;
 	}
 	if (!run_dir_set)

@@ -231,6 +231,52 @@ def test_command_line():
     assert r.returncode == 2 and "unexpected argument" in r.stderr
 
 
+def test_bad_log_level_in_the_environment_is_refused(tmp_path):
+    sock = tmp_path / "vmmd.sock"
+    args = [str(VMMD), "--socket", str(sock), "--state-dir", str(tmp_path / "state")]
+    for extra in ([], ["--log-level", "debug"]):
+        r = subprocess.run(args + extra, env=dict(os.environ, VMMD_LOG_LEVEL="loud"),
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2, r.stderr
+        assert ("VMMD_LOG_LEVEL must be err, warning, notice, info or debug, got 'loud'"
+                in r.stderr)
+        assert not sock.exists(), "vmmd started anyway"
+    # --help and --version still work.
+    r = subprocess.run([str(VMMD), "--version"], env=dict(os.environ, VMMD_LOG_LEVEL="loud"),
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0
+
+
+@pytest.mark.parametrize("level,shown,hidden", [
+    ("warning", [], ["notice:", "info:"]),
+    ("notice", ["notice: vmmd 0.1.0 serving"], ["info:"]),
+    ("", ["notice: vmmd 0.1.0 serving", "info: "], ["debug:"]),  # empty: the default
+])
+def test_log_level_from_the_environment(tmp_path, level, shown, hidden):
+    # No --log-level (the Daemon fixture adds one): the variable decides.
+    sock, log_path = tmp_path / "vmmd.sock", tmp_path / "vmmd.log"
+    r, w = os.pipe()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(VMMD), "--socket", str(sock), "--state-dir", str(tmp_path / "state"),
+             "--ready-fd", str(w), "--group", "nonexistent"],
+            pass_fds=(w,), stdout=log, stderr=log, env=dict(os.environ, VMMD_LOG_LEVEL=level))
+    os.close(w)
+    try:
+        assert os.read(r, 16) == b"READY\n"
+        with Rpc(sock) as c:
+            c.result("vm.list")
+    finally:
+        os.close(r)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    text = log_path.read_text()
+    for fragment in shown:
+        assert fragment in text, text
+    for fragment in hidden:
+        assert fragment not in text, text
+
+
 def test_socket_path_too_long_is_a_clear_error(tmp_path):
     long_path = "/tmp/" + "x" * 120 + "/vmmd.sock"
     r = subprocess.run([str(VMMD), "--socket", long_path, "--state-dir", str(tmp_path)],

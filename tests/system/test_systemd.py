@@ -180,19 +180,50 @@ def test_workers_do_not_inherit_notify_socket(workdir):
         proc.wait(20)
 
 
+def journal_stream_of(fd):
+    """JOURNAL_STREAM as journald sets it for a stream connected to fd."""
+    st = os.fstat(fd)
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def run_with_stderr_pipe(args, journal_stream, **kw):
+    """Runs args with stderr on a pipe; JOURNAL_STREAM=journal_stream(stderr fd)
+    (a function, since the value depends on the pipe); returns (proc, reader)."""
+    r, w = os.pipe()
+    env = dict(os.environ, JOURNAL_STREAM=journal_stream(w))
+    proc = subprocess.Popen(args, env=env, stderr=w, **kw)
+    os.close(w)
+    return proc, os.fdopen(r)
+
+
 def test_journal_priority_prefixes(workdir):
-    env = dict(os.environ, JOURNAL_STREAM="8:12345")
-    r = subprocess.run([str(VMMD), "--socket", "/nonexistent-dir/" + "x" * 120], env=env,
-                       capture_output=True, text=True, timeout=10)
-    assert r.returncode != 0
-    line = r.stderr.strip().splitlines()[0]
+    # stderr is the stream JOURNAL_STREAM names: journald is reading it.
+    proc, err = run_with_stderr_pipe([str(VMMD), "--socket", "/nonexistent-dir/" + "x" * 120],
+                                     journal_stream_of)
+    assert proc.wait(10) != 0
+    line = err.read().strip().splitlines()[0]
     assert line.startswith("<3>"), line  # LOG_ERR
-    proc = subprocess.Popen([str(VMMD), "--socket", f"{workdir}/vmmd.sock", "--state-dir",
-                             f"{workdir}/state", "--ready-fd", "1"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, err = run_with_stderr_pipe(
+        [str(VMMD), "--socket", f"{workdir}/vmmd.sock", "--state-dir", f"{workdir}/state",
+         "--ready-fd", "1"], journal_stream_of, stdout=subprocess.PIPE, text=True)
     proc.stdout.readline()
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=20)
-    lines = err.strip().splitlines()
+    assert proc.wait(20) == 0
+    lines = err.read().strip().splitlines()
     assert lines and all(line[:3] in ("<3>", "<4>", "<5>", "<6>", "<7>") for line in lines), lines
     assert any(line.startswith("<5>vmmd ") and "serving" in line for line in lines)
+
+
+@pytest.mark.parametrize("stream", ["8:12345", "garbage", "", "{dev}:{ino}0", "{dev}:{ino}:1"])
+def test_journal_stream_naming_another_stream_is_ignored(stream):
+    # A program started from a service inherits JOURNAL_STREAM even when its
+    # stderr goes elsewhere (here a pipe): then lines must be plain text.
+    def other(fd):
+        st = os.fstat(fd)
+        return stream.format(dev=st.st_dev, ino=st.st_ino)
+
+    proc, err = run_with_stderr_pipe([str(VMMD), "--socket", "/nonexistent-dir/" + "x" * 120],
+                                     other)
+    assert proc.wait(10) != 0
+    line = err.read().strip().splitlines()[0]
+    assert line.startswith(f"vmmd[{proc.pid}] err: "), line

@@ -528,6 +528,7 @@ int worker_main(const char *name)
 	char ident[96];
 
 	snprintf(ident, sizeof(ident), "vmmd-worker %s", name);
+	/* Its level comes from --log-level; vmmd refused a bad $VMMD_LOG_LEVEL. */
 	log_init(ident);
 	snprintf(ws.name, sizeof(ws.name), "%s", name);
 	signal(SIGPIPE, SIG_IGN);
