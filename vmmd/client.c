@@ -133,7 +133,10 @@ int client_accept(struct daemon *d, int fd, const struct peer *peer)
 	if (d->clients)
 		d->clients->prev = c;
 	d->clients = c;
-	d->nr_clients++;
+	if (peer->ro_socket)
+		d->nr_ro_clients++;
+	else
+		d->nr_clients++;
 	log_debug("client %u: uid %u pid %d, %s access", c->id, (unsigned)peer->uid, (int)peer->pid,
 		  peer->access == API_ACCESS_FULL ? "full" :
 		  peer->access == API_ACCESS_READ_ONLY ? "read-only" : "no");
@@ -150,7 +153,10 @@ void client_free(struct client *c)
 		d->clients = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	d->nr_clients--;
+	if (c->peer.ro_socket)
+		d->nr_ro_clients--;
+	else
+		d->nr_clients--;
 	api_session_free(c->session);
 	rpc_conn_free(c->conn);
 	free(c);

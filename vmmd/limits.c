@@ -27,9 +27,12 @@ struct limit_def {
 	{ .name = n, .kind = k, .offset = offsetof(struct daemon_limits, field), .min = lo, .max = hi, .help = h }
 
 static const struct limit_def limit_defs[] = {
-	LIMIT("max-connections", LIMIT_UINT, max_clients, 1, 1e6, "concurrent API connections"),
+	LIMIT("max-connections", LIMIT_UINT, max_clients, 1, 1e6,
+	      "concurrent connections on the main socket"),
+	LIMIT("max-ro-connections", LIMIT_UINT, max_ro_clients, 1, 1e6,
+	      "the same on the read-only socket, not counted in max-connections"),
 	LIMIT("max-connections-per-uid", LIMIT_UINT, max_clients_per_uid, 1, 1e6,
-	      "concurrent API connections of one user"),
+	      "concurrent connections of one user, on either socket"),
 	LIMIT("max-vms", LIMIT_UINT, max_vms, 1, 1e6, "defined VMs"),
 	LIMIT("max-in-flight", LIMIT_UINT, max_in_flight, 1, 1e6,
 	      "requests in flight on one connection"),

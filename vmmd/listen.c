@@ -89,7 +89,8 @@ static void identify_peer(struct daemon *d, const struct listener *l, int fd, st
 	socklen_t len = sizeof(cred);
 
 	getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
-	*ret = (struct peer){ .uid = cred.uid, .gid = cred.gid, .pid = cred.pid };
+	*ret = (struct peer){ .uid = cred.uid, .gid = cred.gid, .pid = cred.pid,
+			      .ro_socket = l->read_only };
 	if (l->read_only) {
 		ret->access = API_ACCESS_READ_ONLY;
 		snprintf(ret->reason, sizeof(ret->reason), "(read-only socket)");
@@ -122,24 +123,38 @@ static void refuse(int fd, const char *why)
 	close(fd);
 }
 
-static void accept_one(struct daemon *d, const struct listener *l, int fd)
+/*
+ * Which connection limit a new peer would exceed, in why; false if none.
+ * Read-only connections have their own limit and do not count towards
+ * max-connections: anyone may open them, and must not crowd out the
+ * administrators on the main socket.
+ */
+static bool over_limit(const struct daemon *d, const struct peer *peer, char *why, size_t size)
 {
 	const struct daemon_limits *lim = &d->cfg.limits;
+
+	if (peer->ro_socket && d->nr_ro_clients >= lim->max_ro_clients)
+		snprintf(why, size, "too many connections on the read-only socket (limit %u)",
+			 lim->max_ro_clients);
+	else if (!peer->ro_socket && d->nr_clients >= lim->max_clients)
+		snprintf(why, size, "too many connections (limit %u)", lim->max_clients);
+	else if (clients_of_uid(d, peer->uid) >= lim->max_clients_per_uid)
+		snprintf(why, size, "too many connections from uid %u (limit %u)",
+			 (unsigned)peer->uid, lim->max_clients_per_uid);
+	else
+		return false;
+	return true;
+}
+
+static void accept_one(struct daemon *d, const struct listener *l, int fd)
+{
 	struct peer peer;
 	char why[160];
 
 	identify_peer(d, l, fd, &peer);
-	if (d->nr_clients >= lim->max_clients) {
-		snprintf(why, sizeof(why), "too many connections (limit %u)", lim->max_clients);
+	if (over_limit(d, &peer, why, sizeof(why))) {
 		log_warning("refused a connection from uid %u pid %d: %s", (unsigned)peer.uid,
 			    (int)peer.pid, why);
-		refuse(fd, why);
-		return;
-	}
-	if (clients_of_uid(d, peer.uid) >= lim->max_clients_per_uid) {
-		snprintf(why, sizeof(why), "too many connections from uid %u (limit %u)",
-			 (unsigned)peer.uid, lim->max_clients_per_uid);
-		log_warning("refused a connection from pid %d: %s", (int)peer.pid, why);
 		refuse(fd, why);
 		return;
 	}

@@ -31,7 +31,8 @@
 /* Named limits; `vmmd --limit NAME=VALUE` sets them, docs/operations.md
  * lists them. */
 struct daemon_limits {
-	unsigned int max_clients;	  /* concurrent connections */
+	unsigned int max_clients;	  /* concurrent connections on the main socket */
+	unsigned int max_ro_clients;	  /* the same on the read-only socket, apart */
 	unsigned int max_clients_per_uid; /* concurrent connections of one user */
 	unsigned int max_vms;		  /* defined VMs */
 	unsigned int max_in_flight;	  /* requests in flight per connection */
@@ -48,7 +49,8 @@ struct daemon_limits {
 
 #define VMMD_DEFAULT_LIMITS                                                           \
 	{                                                                             \
-		.max_clients = 1024, .max_clients_per_uid = 256, .max_vms = 1024,     \
+		.max_clients = 1024, .max_ro_clients = 256,                          \
+		.max_clients_per_uid = 256, .max_vms = 1024,                          \
 		.max_in_flight = 64, .notify_soft_limit = 4 << 20,                    \
 		.console_log_max = 1 << 20, .idle_timeout_s = 600,                    \
 		.partial_timeout_s = 30, .worker_start_timeout_s = 30,                \
@@ -130,6 +132,7 @@ struct peer {
 	gid_t gid;
 	pid_t pid;
 	enum api_access access;
+	bool ro_socket; /* connected through the read-only socket */
 	char reason[160];
 };
 
@@ -169,7 +172,8 @@ struct daemon {
 	ev_timer sweep; /* idle and half-sent connections */
 	ev_timer shutdown_timer;
 	struct client *clients;
-	unsigned int nr_clients;
+	unsigned int nr_clients;    /* on the main socket */
+	unsigned int nr_ro_clients; /* on the read-only socket */
 	struct client *dead_clients; /* freed outside callbacks by reaper */
 	ev_idle reaper;
 	unsigned int next_client_id;

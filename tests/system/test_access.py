@@ -6,13 +6,14 @@ import grp
 import json
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, Daemon, create_vm, needs_kvm
+from conftest import ROOT, Daemon, create_vm, needs_kvm, wait_for
 
 NOBODY = 65534
 
@@ -204,3 +205,69 @@ def test_every_method_on_the_read_only_socket(served):
         assert (info["state"], info["pid"], info["memory"]) == ("running", pid, 32)
         assert [v["name"] for v in r.result("vm.list")["vms"]] == ["guest"]
         r.result("vm.stop", {"name": "guest"})
+
+
+# Opens N connections to a socket, each checked with vm.list unless vmmd
+# refuses it first; prints what each got, then holds them until stdin closes.
+HOLDER = r"""
+import json, select, socket, sys
+held, out = [], []
+for i in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    f = s.makefile("rwb")
+    if not select.select([s], [], [], 0.3)[0]:
+        f.write(b'{"jsonrpc":"2.0","method":"vm.list","id":1}\n')
+        f.flush()
+    line = f.readline()
+    out.append(json.loads(line) if line else None)
+    held.append((s, f))
+print(json.dumps({"pid": __import__("os").getpid(), "replies": out}), flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.fixture
+def ro_limited():
+    d = Daemon(extra_args=["--ro-socket", "/tmp/placeholder", "--limit", "max-ro-connections=3",
+                           "--limit", "max-connections=2"])
+    d.extra_args[1] = str(d.dir / "ro" / "vmmd-ro.sock")
+    d.dir.chmod(0o755)
+    d.start()
+    yield d
+    try:
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+def test_read_only_users_cannot_crowd_out_administrators(ro_limited):
+    d = ro_limited
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(d.dir / "ro" / "vmmd-ro.sock"),
+                               "4"], user=NOBODY, group=NOBODY, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        out = json.loads(holder.stdout.readline())
+        replies = out["replies"]
+        assert [r["result"] for r in replies[:3]] == [{"vms": []}] * 3
+        assert replies[3]["error"] == {"code": -32005, "message": "too many connections on the "
+                                       "read-only socket (limit 3)"}
+        assert (f"refused a connection from uid {NOBODY} pid {out['pid']}: too many "
+                "connections on the read-only socket (limit 3)") in d.read_log()
+        # With the read-only socket full, administrators still get all of
+        # max-connections on the main socket, and work normally.
+        with d.rpc() as a, d.rpc() as b:
+            create_vm(a, "admin-vm")
+            assert [v["name"] for v in b.result("vm.list")["vms"]] == ["admin-vm"]
+            a.result("vm.delete", {"name": "admin-vm"})
+            third = socket.socket(socket.AF_UNIX)
+            third.connect(str(d.socket))
+            reply = json.loads(third.makefile().readline())
+            assert reply["error"] == {"code": -32005, "message": "too many connections (limit 2)"}
+            third.close()
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+    # The read-only socket serves again once its connections are gone.
+    wait_for(lambda: call_as(d.dir / "ro" / "vmmd-ro.sock", [["vm.list", {}]])[0].get("result"),
+             what="a free read-only slot")
