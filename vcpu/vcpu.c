@@ -128,6 +128,7 @@ static void report_stop(struct vcpu *v, enum vcpu_stop_kind kind, const char *fm
 		snprintf(msg, sizeof(msg), "%s", what);
 	} else {
 		vcpu_format_registers(v, regs, sizeof(regs));
+		/* regs starts with "rip=": VCPU_REASON_REGISTERS. */
 		snprintf(msg, sizeof(msg), "vcpu %u: %s; %s", v->id, what, regs);
 	}
 	v->ops->stopped(v->ctx, v, kind, msg);

@@ -93,6 +93,13 @@ int vcpu_init_signals(void);
 /* "rip=... rsp=... cr0=..." for messages; never fails (says what it could not read). */
 void vcpu_format_registers(const struct vcpu *v, char *buf, size_t size);
 
+/*
+ * A vCPU that stops on an error reports "vcpu N: WHAT" followed by its
+ * registers, which start with this: guest contents, which whoever shows the
+ * reason may cut off for those not allowed to see them.
+ */
+#define VCPU_REASON_REGISTERS "; rip="
+
 /* Register access with messages naming the ioctl and the vCPU. */
 int vcpu_get_regs(const struct vcpu *v, struct kvm_regs *ret, struct error *err);
 int vcpu_set_regs(struct vcpu *v, const struct kvm_regs *regs, struct error *err);

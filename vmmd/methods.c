@@ -314,12 +314,13 @@ static void m_vm_list(struct api_call *call, json_object *params, void *ctx)
 static void m_vm_info(struct api_call *call, json_object *params, void *ctx)
 {
 	struct vm_record *vm = lookup_vm(call, params, ctx);
+	struct client *c = call_client(call);
 	struct jtext j;
 
 	if (!vm)
 		return;
 	jt_init(&j);
-	vm_info_write(vm, &j);
+	vm_info_write(vm, &j, c && c->peer.access == API_ACCESS_FULL);
 	reply_jtext(call, &j);
 }
 

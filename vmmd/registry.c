@@ -14,6 +14,7 @@
 #include "util/log.h"
 #include "util/path.h"
 #include "util/time.h"
+#include "vcpu/vcpu.h"
 #include "vmmd/vmmd.h"
 
 static const char *const state_names[VM_STATE_COUNT] = {
@@ -144,12 +145,30 @@ static json_object *state_event_new(const struct vm_record *vm, enum vm_state ol
 	return jsonrpc_notification_new("vm.state-changed", p);
 }
 
+/*
+ * The part of a reason every peer may see: up to the registers a vCPU's
+ * stop report ends with (vcpu.h), which show guest contents.
+ */
+static size_t reason_public_len(const char *reason)
+{
+	const char *regs = reason ? strstr(reason, VCPU_REASON_REGISTERS) : NULL;
+
+	return regs ? (size_t)(regs - reason) : (reason ? strlen(reason) : 0);
+}
+
 static void notify_state_change(struct vm_record *vm, enum vm_state old, const char *reason)
 {
-	json_object *msg = state_event_new(vm, old, reason);
+	json_object *msg = state_event_new(vm, old, reason), *shown = json_object_get(msg);
 	struct console_sub *s, *next;
+	char cut[sizeof(vm->reason)];
 
-	events_broadcast(vm->d, msg);
+	if (reason && reason_public_len(reason) < strlen(reason)) {
+		json_object_put(shown);
+		snprintf(cut, sizeof(cut), "%.*s", (int)reason_public_len(reason), reason);
+		shown = state_event_new(vm, old, cut);
+	}
+	events_broadcast_limited(vm->d, msg, shown);
+	json_object_put(shown);
 	/* Console viewers learn that their VM went away; skip event subscribers,
 	 * who already got it. */
 	for (s = vm->console_subs; s; s = next) {
@@ -236,9 +255,11 @@ void vm_summary_write(const struct vm_record *vm, struct jtext *j)
 	jt_object_end(j);
 }
 
-void vm_info_write(const struct vm_record *vm, struct jtext *j)
+void vm_info_write(const struct vm_record *vm, struct jtext *j, bool guest_contents)
 {
 	const struct vm_def *def = vm->def;
+	size_t reason_len = guest_contents ? strlen(vm->reason) : reason_public_len(vm->reason);
+	char reason[sizeof(vm->reason)];
 
 	jt_object_begin(j);
 	jt_key(j, "name");
@@ -265,8 +286,9 @@ void vm_info_write(const struct vm_record *vm, struct jtext *j)
 	else
 		jt_null(j);
 	jt_key(j, "reason");
-	if (vm->reason[0])
-		jt_string(j, vm->reason);
+	snprintf(reason, sizeof(reason), "%.*s", (int)reason_len, vm->reason);
+	if (reason[0])
+		jt_string(j, reason);
 	else
 		jt_null(j);
 	jt_key(j, "console_log");
@@ -282,7 +304,7 @@ json_object *vm_info_json(const struct vm_record *vm)
 	char *text;
 
 	jt_init(&j);
-	vm_info_write(vm, &j);
+	vm_info_write(vm, &j, true);
 	if (jt_failed(&j)) {
 		jt_free(&j);
 		return NULL;
@@ -343,12 +365,17 @@ void vm_forget_client(struct daemon *d, struct client *c)
 
 void events_broadcast(struct daemon *d, json_object *msg)
 {
+	events_broadcast_limited(d, msg, msg);
+}
+
+void events_broadcast_limited(struct daemon *d, json_object *msg, json_object *limited)
+{
 	struct client *c, *next;
 
 	for (c = d->clients; c; c = next) {
 		next = c->next;
 		if (c->events)
-			client_notify(c, msg);
+			client_notify(c, c->peer.access == API_ACCESS_FULL ? msg : limited);
 	}
 }
 

@@ -218,14 +218,19 @@ void vm_set_state(struct vm_record *vm, enum vm_state state, const char *reason)
 void vm_restore_state(struct vm_record *vm, enum vm_state state, const char *reason);
 struct jtext;
 /* vm.info's and vm.list's fields, written as JSON text (the one definition
- * of those fields); vm_info_json() gives the same as a json-c tree. */
-void vm_info_write(const struct vm_record *vm, struct jtext *j);
+ * of those fields); vm_info_json() gives the same as a json-c tree. Without
+ * guest_contents, the reason leaves out the registers a vCPU's stop report
+ * ends with, for peers without full access. */
+void vm_info_write(const struct vm_record *vm, struct jtext *j, bool guest_contents);
 void vm_summary_write(const struct vm_record *vm, struct jtext *j);
 json_object *vm_info_json(const struct vm_record *vm);
 void vm_console_subscribe(struct vm_record *vm, struct client *c);
 void vm_console_unsubscribe(struct vm_record *vm, struct client *c);
 void vm_forget_client(struct daemon *d, struct client *c);
 void events_broadcast(struct daemon *d, json_object *msg);
+/* The same, but subscribers without full access get `limited` (the same
+ * event without guest contents). */
+void events_broadcast_limited(struct daemon *d, json_object *msg, json_object *limited);
 int waiter_add(struct waiter **list, struct api_call *call);
 
 /* store.c: STATE/vms/NAME.json */

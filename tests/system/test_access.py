@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, Daemon, create_vm, needs_kvm, wait_for
+from conftest import ROOT, Daemon, create_vm, needs_kvm, wait_for, wait_state
 
 NOBODY = 65534
 
@@ -271,3 +271,56 @@ def test_read_only_users_cannot_crowd_out_administrators(ro_limited):
     # The read-only socket serves again once its connections are gone.
     wait_for(lambda: call_as(d.dir / "ro" / "vmmd-ro.sock", [["vm.list", {}]])[0].get("result"),
              what="a free read-only slot")
+
+
+# Subscribes on a socket, says so, then prints the first vm.state-changed to
+# crashed and vm.info of that VM.
+WATCHER = r"""
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rwb")
+def call(method, params, i):
+    f.write(json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": i}).encode() + b"\n")
+    f.flush()
+    while True:
+        msg = json.loads(f.readline())
+        if msg.get("id") == i:
+            return msg
+call("events.subscribe", {}, 1)
+print("subscribed", flush=True)
+while True:
+    msg = json.loads(f.readline())
+    if msg.get("method") == "vm.state-changed" and msg["params"]["new"] == "crashed":
+        break
+print(json.dumps({"event": msg["params"], "info": call("vm.info", {"name": sys.argv[2]}, 2)}))
+"""
+
+
+@needs_kvm
+def test_crash_registers_are_kept_from_the_read_only_socket(served):
+    # A vCPU that stops on an error reports its registers in the reason:
+    # guest contents, like vcpu.registers, so read-only peers get the reason
+    # without them, in vm.info and in events.
+    ro = served.dir / "ro" / "vmmd-ro.sock"
+    watcher = subprocess.Popen([sys.executable, "-c", WATCHER, str(ro), "tf"], user=NOBODY,
+                               group=NOBODY, stdout=subprocess.PIPE, text=True)
+    try:
+        assert watcher.stdout.readline() == "subscribed\n"
+        with served.rpc() as r:
+            r.result("events.subscribe")
+            create_vm(r, "tf", kernel="triple-fault.elf")
+            r.result("vm.start", {"name": "tf"})
+            full = r.wait_notification("vm.state-changed", lambda p: p["new"] == "crashed")
+            info = wait_state(r, "tf", "crashed")
+        seen = json.loads(watcher.stdout.readline())
+    finally:
+        watcher.kill()
+        watcher.wait()
+    public = "vcpu 0: guest triple fault (KVM_EXIT_SHUTDOWN)"
+    assert full["reason"].startswith(public + "; rip=0x") and " rax=0x" in full["reason"]
+    assert info["reason"] == full["reason"]
+    assert seen["event"]["reason"] == public
+    assert seen["event"]["new"] == "crashed" and seen["event"]["name"] == "tf"
+    assert seen["info"]["result"]["reason"] == public
+    assert seen["info"]["result"]["state"] == "crashed"
