@@ -8,7 +8,7 @@
 
 #include "util/macro.h"
 
-static const char *json_kind(json_object *v)
+const char *api_json_kind(json_object *v)
 {
 	if (!v)
 		return "null";
@@ -59,7 +59,7 @@ static int type_error(const struct api_param *p, json_object *v, const char *wan
 		      struct api_error *err)
 {
 	return api_error_set(err, API_ERR_INVALID_PARAMS, "parameter '%s' must be %s, got %s",
-			     p->name, want, json_kind(v));
+			     p->name, want, api_json_kind(v));
 }
 
 static int check_int(const struct api_param *p, json_object *v, struct api_error *err)

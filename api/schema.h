@@ -56,6 +56,9 @@ uint64_t api_param_u64(json_object *params, const char *name, uint64_t def);
 bool api_param_bool(json_object *params, const char *name, bool def);
 json_object *api_param_get(json_object *params, const char *name);
 
+/* The JSON type of v as error messages name it: "string", "integer", "null"... */
+const char *api_json_kind(json_object *v);
+
 /* Parses "0x1f", "31" (no sign, no junk) into *ret; -EINVAL or -ERANGE. */
 int api_parse_u64(const char *s, uint64_t *ret);
 

@@ -141,20 +141,6 @@ static void apply_runtime(struct vm_record *vm, json_object *rt)
 			 api_param_string(rt, "reason", ""));
 }
 
-/* The same words as parameter errors use (api/schema.c). */
-static const char *json_kind(json_object *v)
-{
-	switch (json_object_get_type(v)) {
-	case json_type_boolean: return "boolean";
-	case json_type_double: return "number";
-	case json_type_int: return "integer";
-	case json_type_object: return "object";
-	case json_type_array: return "array";
-	case json_type_string: return "string";
-	default: return "null";
-	}
-}
-
 /*
  * The record's member `name` in *ret, which must have `type` (described as
  * `want`) when present; a missing member is NULL, an error if required.
@@ -170,7 +156,7 @@ static int record_member(json_object *o, const char *name, json_type type, const
 		return required ? api_error_set(err, API_ERR_IO, "member '%s' is missing", name) : 0;
 	if (!json_object_is_type(v, type))
 		return api_error_set(err, API_ERR_IO, "member '%s' must be %s, got %s", name, want,
-				     json_kind(v));
+				     api_json_kind(v));
 	*ret = v;
 	return 0;
 }
@@ -183,7 +169,7 @@ static int check_format(json_object *o, struct api_error *err)
 	if (!json_object_is_type(o, json_type_object))
 		return api_error_set(err, API_ERR_IO,
 				     "not a vmmd VM record of format %d: the file is a JSON %s, not an object",
-				     STORE_FORMAT, json_kind(o));
+				     STORE_FORMAT, api_json_kind(o));
 	rc = record_member(o, "format", json_type_int, "an integer", true, &format, err);
 	if (rc == 0 && json_object_get_int64(format) != STORE_FORMAT)
 		rc = api_error_set(err, API_ERR_IO, "not a vmmd VM record of format %d (format %lld)",
