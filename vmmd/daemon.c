@@ -191,9 +191,15 @@ void daemon_update_status(struct daemon *d)
 	notify_send("STATUS=%u VMs defined, %u running", d->nr_vms, running);
 }
 
+/* READY=1 (and --ready-fd) once the socket serves and every worker found
+ * at start has answered its reattach, or failed to. */
 static void signal_ready(struct daemon *d)
 {
 	unsigned int running = 0;
+
+	if (d->ready_signalled || d->attaches_pending || d->shutting_down)
+		return;
+	d->ready_signalled = true;
 
 	for (struct vm_record *vm = d->vms; vm; vm = vm->next)
 		running += vm->state == VM_RUNNING;
@@ -203,6 +209,12 @@ static void signal_ready(struct daemon *d)
 	ssize_t _unused_ n = write(d->cfg.ready_fd, "READY\n", 6);
 	close(d->cfg.ready_fd);
 	d->cfg.ready_fd = -1;
+}
+
+void daemon_attach_settled(struct daemon *d)
+{
+	if (d->attaches_pending && --d->attaches_pending == 0)
+		signal_ready(d);
 }
 
 static void daemon_free(struct daemon *d)

@@ -35,7 +35,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"  --log-level LEVEL  err, warning, notice, info (default) or debug; or\n"
 		"                     $VMMD_LOG_LEVEL (a bad value in either is refused)\n"
-		"  --ready-fd FD      write \"READY\\n\" to FD once the socket serves, then close it\n"
+		"  --ready-fd FD      write \"READY\\n\" to FD once the socket serves and every worker\n"
+		"                     found at start has been reattached (or given up), then close it\n"
 		"  --version          print the version and exit\n"
 		"  --help             print this help and exit\n"
 		"\n"

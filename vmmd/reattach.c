@@ -96,6 +96,7 @@ static void on_attach_reply(void *data, json_object *result, const struct api_er
 	struct timespec ts;
 	char why[600];
 
+	daemon_attach_settled(w->d);
 	if (!vm)
 		return;
 	if (error || !json_object_object_get_ex(result, "pid", &pid) ||
@@ -188,6 +189,8 @@ static void attach_worker(struct worker *w, const struct rundir_paths *paths)
 	if (rpc_conn_call(w->conn, "worker.attach", NULL, w->d->cfg.limits.worker_call_timeout_s,
 			  on_attach_reply, w) < 0)
 		worker_abandon(w, "its worker could not be asked to reattach");
+	else
+		w->d->attaches_pending++;
 }
 
 /* Nothing that ran before the host's last boot runs now. */

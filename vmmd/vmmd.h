@@ -182,6 +182,8 @@ struct daemon {
 	struct worker *reaping; /* settled workers whose process has not exited */
 	bool shutting_down;
 	uint64_t start_ns;
+	unsigned int attaches_pending; /* worker.attach calls not yet answered */
+	bool ready_signalled;
 };
 
 /* daemon.c */
@@ -191,6 +193,8 @@ void daemon_shutdown(struct daemon *d, const char *why);
 void daemon_check_shutdown_done(struct daemon *d);
 /* Tells the service manager (if any) how many VMs there are. */
 void daemon_update_status(struct daemon *d);
+/* A reattach asked at start has its answer: READY once none is pending. */
+void daemon_attach_settled(struct daemon *d);
 
 /* listen.c */
 int listeners_open(struct daemon *d);

@@ -179,7 +179,9 @@ class Daemon:
         self.wrapper = list(wrapper)
         self.proc = None
 
-    def start(self, timeout=10):
+    def start(self, timeout=10, wait_ready=True):
+        """Starts vmmd and waits for its READY, or with wait_ready=False only
+        until its socket serves (READY is then awaited with wait_ready())."""
         r, w = os.pipe()
         args = [*self.wrapper, str(VMMD), "--socket", str(self.socket),
                 "--state-dir", str(self.state_dir),
@@ -189,11 +191,24 @@ class Daemon:
         self.proc = subprocess.Popen(args, pass_fds=(w,), stdout=self.log, stderr=self.log,
                                      env=self.env)
         os.close(w)
+        self.ready_pipe = r
+        if wait_ready:
+            self.wait_ready(timeout)
+        else:
+            self.rpc_when_possible(timeout).close()
+        return self
+
+    def is_ready(self):
+        """True once vmmd has written READY (without waiting for it)."""
+        ready, _, _ = select.select([self.ready_pipe], [], [], 0)
+        return bool(ready)
+
+    def wait_ready(self, timeout=10):
+        r = self.ready_pipe
         ready, _, _ = select.select([r], [], [], timeout)
         data = os.read(r, 16) if ready else b""
         os.close(r)
         assert data == b"READY\n", f"vmmd did not become ready: {self.read_log()}"
-        return self
 
     def read_log(self):
         try:

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 import socket
 import threading
 import time
@@ -297,10 +298,11 @@ def test_adopted_worker_is_signalled_only_through_its_pidfd(daemon2):
     daemon2.log.close()
     vmmd = None
     try:
-        daemon2.start()
+        daemon2.start(wait_ready=False)
         vmmd = traced_vmmd_pid(daemon2)
         fake.release()
         assert fake.request["method"] == "worker.attach"
+        daemon2.wait_ready()
         with daemon2.rpc() as r:
             info = wait_state(r, "lost", "crashed")
             assert info["reason"] == (f"worker {pids['lost']} could not be reattached: "
@@ -474,10 +476,13 @@ def test_worker_that_fails_to_reattach_crashes_its_vm_and_tells_subscribers(daem
     fake = FakeWorkerSocket(daemon2.run_dir / "vms" / "lost.sock",
                             {"result": {"name": "other", "pid": 1, "state": "running"}})
     try:
-        restart_after_kill(daemon2)
+        daemon2.log.close()
+        daemon2.start(wait_ready=False)
         with daemon2.rpc() as events:
             events.result("events.subscribe")
+            assert not daemon2.is_ready(), "READY before every worker answered its reattach"
             fake.release()
+            daemon2.wait_ready()
             why = f"worker {pids['lost']} could not be reattached: it answered for another VM"
             note = events.wait_notification("vm.state-changed", lambda p: p["name"] == "lost")
             assert (note["old"], note["new"], note["reason"]) == ("running", "crashed", why)
@@ -488,3 +493,60 @@ def test_worker_that_fails_to_reattach_crashes_its_vm_and_tells_subscribers(daem
     finally:
         fake.close()
     assert_untouched(daemon2, "kept", pids["kept"])
+
+
+def continue_if_alive(pid):
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+
+
+def restart_with_stalled_worker(d, name, stall_s):
+    """Starts a VM, stops vmmd, and restarts it while the VM's worker is
+    stopped for stall_s seconds; returns (worker pid, seconds to READY)."""
+    with d.rpc() as r:
+        create_vm(r, name, kernel="echo.elf")
+        pid = r.result("vm.start", {"name": name})["pid"]
+    assert d.stop(stop_vms=False) == 0
+    d.log.close()
+    os.kill(pid, signal.SIGSTOP)
+    resume = threading.Timer(stall_s, continue_if_alive, (pid,))
+    resume.start()
+    began = time.monotonic()
+    try:
+        d.start()
+        took = time.monotonic() - began
+    finally:
+        resume.join()
+    return pid, took
+
+
+def test_ready_waits_until_every_worker_is_reattached():
+    d = Daemon()
+    try:
+        d.start()
+        pid, took = restart_with_stalled_worker(d, "late", 1.0)
+        assert took >= 0.9, f"READY {took:.2f} s after start, before the worker answered"
+        with d.rpc() as r:
+            info = r.result("vm.info", {"name": "late"})
+            assert (info["state"], info["pid"]) == ("running", pid)
+            r.result("vm.stop", {"name": "late"})
+    finally:
+        d.stop()
+        d.cleanup()
+
+
+def test_ready_comes_after_the_call_timeout_when_a_worker_never_answers():
+    d = Daemon(extra_args=["--limit", "worker-call-timeout=0.5"])
+    try:
+        d.start()
+        pid, took = restart_with_stalled_worker(d, "mute", 3.0)
+        assert 0.4 <= took < 2.5, f"READY after {took:.2f} s"
+        with d.rpc() as r:
+            info = r.result("vm.info", {"name": "mute"})
+            assert info["state"] == "crashed" and "could not be reattached" in info["reason"]
+        wait_for(lambda: not pid_alive(pid), what="the unreachable worker to be killed")
+    finally:
+        d.stop()
+        d.cleanup()
