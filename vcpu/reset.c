@@ -11,6 +11,8 @@
 #include "vcpu/vcpu-internal.h"
 #include "vcpu/x86.h"
 
+_Static_assert(VCPU_RESET_XSAVE_START == XSAVE_LEGACY_AND_HEADER, "legacy area and XSAVE header");
+
 const char *vcpu_reset_kind_name(enum vcpu_reset_kind kind)
 {
 	switch (kind) {
@@ -105,11 +107,13 @@ static void reset_mp_state(bool bsp, struct kvm_mp_state *mp)
 /*
  * x87, SSE and XSAVE state after RESET (SDM Table 9-1, APM Table 14-1):
  * FCW = 0x0040, FSW = 0, FTW = 0x5555 (every register tagged "zero"),
- * ST0-ST7 = +0.0, FPU pointers and opcode 0, MXCSR = 0x1F80, XMM/YMM/ZMM
- * = 0, XCR0 = 1. KVM's own vCPU creation leaves the FNINIT state (FCW
- * 0x037F, all registers empty) instead; vmmd follows the table.
+ * ST0-ST7 = +0.0, FPU pointers, selectors and opcode 0, MXCSR = 0x1F80,
+ * XMM/YMM/ZMM = 0, XCR0 = 1. KVM's own vCPU creation leaves the FNINIT
+ * state (FCW 0x037F, all registers empty) instead; vmmd follows the table.
  * kvm_fpu.ftwx is the FXSAVE abridged tag byte, one bit per register
  * with 1 = not empty (SDM Vol. 1 §10.5.1), so 0x5555 becomes 0xFF.
+ * kvm_fpu has no FCS/FDS: in the FXSAVE image they are bits 47:32 of
+ * last_ip and last_dp, 0 here.
  */
 static void reset_fpu(struct kvm_fpu *f)
 {
@@ -117,6 +121,32 @@ static void reset_fpu(struct kvm_fpu *f)
 	f->fcw = X86_FCW_RESET;
 	f->ftwx = X86_FTW_ABRIDGED_ALL_VALID;
 	f->mxcsr = X86_MXCSR_RESET;
+}
+
+/*
+ * The XSAVE header after RESET: XSTATE_BV gives the x87 and SSE components
+ * explicitly, because the x87 component's initial configuration is the
+ * FNINIT state, not the RESET state; every other bit is clear, so XRSTOR
+ * (and KVM_SET_XSAVE) puts YMM_Hi128, BNDREGS, BNDCSR, the AVX-512 opmask
+ * and ZMM state and PKRU in their initial configuration, all zero (SDM
+ * Vol. 1 §13.6; Table 9-1: YMM/ZMM 0, BND0-BND3 and BNDCFGU 0; PKRU 0).
+ * XCOMP_BV = 0: the standard format, which KVM takes.
+ */
+static void reset_xsave_header(uint8_t *image)
+{
+	uint64_t xstate_bv = X86_XFEATURE_X87 | X86_XFEATURE_SSE, xcomp_bv = 0;
+
+	memcpy(image + XSAVE_XSTATE_BV, &xstate_bv, sizeof(xstate_bv));
+	memcpy(image + XSAVE_XCOMP_BV, &xcomp_bv, sizeof(xcomp_bv));
+}
+
+/* The first VCPU_RESET_XSAVE_START bytes of the RESET XSAVE image: the
+ * legacy area with f's x87/SSE values, then the header. */
+static void reset_xsave_start(const struct kvm_fpu *f, uint8_t *image)
+{
+	memset(image, 0, VCPU_RESET_XSAVE_START);
+	vcpu_fpu_to_xsave(f, image);
+	reset_xsave_header(image);
 }
 
 static void add_msr(struct vcpu_reset_state *s, uint32_t index, uint64_t value)
@@ -153,7 +183,10 @@ static void reset_pv_msrs(struct vcpu_reset_state *s)
  * SPEC_CTRL = 0. The table calls every other MSR "undefined" after RESET;
  * vmmd zeroes the ones KVM zeroes when it creates a vCPU (SYSENTER,
  * SYSCALL, KERNEL_GS_BASE, TSC_AUX) so a reset vCPU equals a new one.
- * INIT leaves all of them alone (Table 9-1: "unchanged").
+ * SMBASE is KVM's (it sets 0x30000 at its RESET, kvm_vcpu_reset()), and
+ * KVM lets userspace write it as MSR_IA32_SMBASE only where it has SMM;
+ * elsewhere apply_msrs() skips it like any MSR KVM does not read. INIT
+ * leaves all of them alone (Table 9-1: "unchanged").
  */
 static void reset_msrs(struct vcpu_reset_state *s)
 {
@@ -173,8 +206,136 @@ static void reset_msrs(struct vcpu_reset_state *s)
 	add_msr(s, MSR_SYSCALL_MASK, 0);
 	add_msr(s, MSR_KERNEL_GS_BASE, 0);
 	add_msr(s, MSR_TSC_AUX, 0);
+	add_msr(s, MSR_IA32_SMBASE, X86_SMBASE_RESET);
 	/* After the LAPIC: the deadline only means something in its timer mode. */
 	add_msr(s, MSR_IA32_TSC_DEADLINE, 0);
+}
+
+/*
+ * IA32_BNDCFGS (MPX supervisor configuration) is 0 after RESET and after
+ * INIT, like the bound registers and BNDCFGU (Table 9-1; KVM's
+ * vmx_vcpu_reset() zeroes it on both).
+ */
+static void reset_mpx_config(struct vcpu_reset_state *s)
+{
+	add_msr(s, MSR_IA32_BNDCFGS, 0);
+}
+
+/* ---------------------------------------------------------------- performance counters */
+
+/* The most counters KVM exposes; more would collide with other
+ * architectural MSRs (KVM_MAX_NR_INTEL_GP_COUNTERS and friends). */
+#define PMU_MAX_INTEL_GP 8
+#define PMU_MAX_INTEL_FIXED 3
+#define PMU_MAX_AMD_GP 6
+#define PMU_AMD_LEGACY_GP 4
+#define CPUID_LEAF_PERFMON 0xA
+#define CPUID_LEAF_EXT_FEATURES 0x80000001
+#define CPUID_LEAF_AMD_PERFMON 0x80000022
+#define CPUID_80000001_ECX_PERFCTR_CORE (1U << 23)
+#define CPUID_80000022_EAX_PERFMON_V2 (1U << 0)
+
+/* CPUID.0:EBX,EDX,ECX = "AuthenticAMD" or "HygonGenuine". */
+static bool cpuid_vendor_is_amd(const struct kvm_cpuid2 *c)
+{
+	const struct kvm_cpuid_entry2 *e = vcpu_cpuid_entry(c, 0, 0);
+	char vendor[13] = "";
+
+	if (!e)
+		return false;
+	memcpy(vendor, &e->ebx, 4);
+	memcpy(vendor + 4, &e->edx, 4);
+	memcpy(vendor + 8, &e->ecx, 4);
+	return strcmp(vendor, "AuthenticAMD") == 0 || strcmp(vendor, "HygonGenuine") == 0;
+}
+
+/* SDM Vol. 3B §18.2.1-18.2.2: CPUID.0AH:EAX[7:0] version, EAX[15:8]
+ * general-purpose counters, EDX[4:0] fixed-function counters (version 2
+ * and later). */
+static void intel_pmu(const struct kvm_cpuid2 *c, struct vcpu_reset_pmu *p)
+{
+	const struct kvm_cpuid_entry2 *e = vcpu_cpuid_entry(c, CPUID_LEAF_PERFMON, 0);
+
+	if (!e || (e->eax & 0xFF) == 0)
+		return;
+	p->kind = VCPU_RESET_PMU_INTEL;
+	p->version = e->eax & 0xFF;
+	p->nr_gp = MIN((e->eax >> 8) & 0xFF, PMU_MAX_INTEL_GP);
+	p->nr_fixed = p->version > 1 ? MIN(e->edx & 0x1F, PMU_MAX_INTEL_FIXED) : 0;
+}
+
+/* APM Vol. 2 §13.2: four legacy counters; six at other addresses with
+ * PerfCtrExtCore (CPUID.80000001H:ECX[23]); with PerfMonV2
+ * (CPUID.80000022H:EAX[0]) EBX[3:0] counters and global control. */
+static void amd_pmu(const struct kvm_cpuid2 *c, struct vcpu_reset_pmu *p)
+{
+	const struct kvm_cpuid_entry2 *ext = vcpu_cpuid_entry(c, CPUID_LEAF_EXT_FEATURES, 0);
+	const struct kvm_cpuid_entry2 *v2 = vcpu_cpuid_entry(c, CPUID_LEAF_AMD_PERFMON, 0);
+
+	p->kind = VCPU_RESET_PMU_AMD;
+	p->version = 1;
+	p->amd_core = ext && (ext->ecx & CPUID_80000001_ECX_PERFCTR_CORE);
+	p->nr_gp = p->amd_core ? PMU_MAX_AMD_GP : PMU_AMD_LEGACY_GP;
+	if (p->amd_core && v2 && (v2->eax & CPUID_80000022_EAX_PERFMON_V2)) {
+		p->version = 2;
+		p->nr_gp = MIN(v2->ebx & 0xF, PMU_MAX_AMD_GP);
+	}
+}
+
+void vcpu_reset_pmu_from_cpuid(const struct kvm_cpuid2 *cpuid, struct vcpu_reset_pmu *ret)
+{
+	*ret = (struct vcpu_reset_pmu){ .kind = VCPU_RESET_PMU_NONE };
+	if (!cpuid)
+		return;
+	if (cpuid_vendor_is_amd(cpuid))
+		amd_pmu(cpuid, ret);
+	else
+		intel_pmu(cpuid, ret);
+}
+
+/* IA32_PERF_GLOBAL_CTRL (AMD: PerfCntrGlobalCtl) after RESET: "sets bits
+ * n-1:0 and clears the upper bits", n the number of general-purpose
+ * counters (SDM Table 9-1 from the March 2023 edition; KVM does the same). */
+static uint64_t pmu_global_ctrl_reset(const struct vcpu_reset_pmu *p)
+{
+	return p->nr_gp ? BITS(0, p->nr_gp - 1) : 0;
+}
+
+static void reset_intel_pmu(struct vcpu_reset_state *s, const struct vcpu_reset_pmu *p)
+{
+	for (unsigned int i = 0; i < p->nr_gp; i++) {
+		add_msr(s, MSR_IA32_PERFEVTSEL0 + i, 0);
+		add_msr(s, MSR_IA32_PMC0 + i, 0);
+	}
+	if (p->version < 2)
+		return;
+	add_msr(s, MSR_IA32_FIXED_CTR_CTRL, 0);
+	for (unsigned int i = 0; i < p->nr_fixed; i++)
+		add_msr(s, MSR_IA32_FIXED_CTR0 + i, 0);
+	add_msr(s, MSR_IA32_PERF_GLOBAL_STATUS, 0);
+	add_msr(s, MSR_IA32_PERF_GLOBAL_CTRL, pmu_global_ctrl_reset(p));
+}
+
+static void reset_amd_pmu(struct vcpu_reset_state *s, const struct vcpu_reset_pmu *p)
+{
+	for (unsigned int i = 0; i < p->nr_gp; i++) {
+		add_msr(s, p->amd_core ? MSR_F15H_PERF_CTL0 + 2 * i : MSR_K7_EVNTSEL0 + i, 0);
+		add_msr(s, p->amd_core ? MSR_F15H_PERF_CTL0 + 2 * i + 1 : MSR_K7_PERFCTR0 + i, 0);
+	}
+	if (p->version < 2)
+		return;
+	add_msr(s, MSR_AMD64_PERF_CNTR_GLOBAL_STATUS, 0);
+	add_msr(s, MSR_AMD64_PERF_CNTR_GLOBAL_CTL, pmu_global_ctrl_reset(p));
+}
+
+/* SDM Table 9-1: performance-monitoring counters and event selects are 0
+ * after RESET and unchanged by INIT. */
+static void reset_pmu(struct vcpu_reset_state *s, const struct vcpu_reset_pmu *p)
+{
+	if (p->kind == VCPU_RESET_PMU_INTEL)
+		reset_intel_pmu(s, p);
+	else if (p->kind == VCPU_RESET_PMU_AMD)
+		reset_amd_pmu(s, p);
 }
 
 /* ---------------------------------------------------------------- local APIC */
@@ -287,13 +448,16 @@ int vcpu_reset_compute(enum vcpu_reset_kind kind, const struct vcpu_reset_config
 	if (kind == VCPU_RESET_POWER_ON) {
 		s->writes_fpu = true;
 		reset_fpu(&s->fpu);
+		reset_xsave_start(&s->fpu, s->xsave_start);
 		s->writes_xcr0 = true;
 		s->xcr0 = X86_XCR0_X87;
 		reset_msrs(s);
+		reset_pmu(s, &cfg->pmu);
 	} else {
 		/* SDM Table 9-1: INIT clears BND0-BND3, BNDCFGU and BNDSTATUS. */
 		s->xstate_clear = X86_XFEATURE_BNDREGS | X86_XFEATURE_BNDCSR;
 	}
+	reset_mpx_config(s);
 	reset_pv_msrs(s);
 	*ret = *s;
 	free(s);
@@ -310,6 +474,7 @@ void vcpu_reset_default_config(const struct vcpu *v, struct vcpu_reset_config *r
 		.signature = vcpu_cpuid_signature(v),
 		.lint0_virtual_wire = true,
 	};
+	vcpu_reset_pmu_from_cpuid(v->cpuid, &ret->pmu);
 }
 
 int vcpu_reset_read_prior(struct vcpu *v, struct vcpu_reset_prior *ret, struct error *err)
@@ -359,27 +524,19 @@ static int apply_msrs(struct vcpu *v, const struct vcpu_reset_state *s, struct e
 	return vcpu_set_msrs(v, msrs, n, err);
 }
 
-/*
- * RESET: an XSAVE image with the x87 and SSE components given explicitly
- * (XSTATE_BV bits 0 and 1) and every other component in its initial
- * configuration (XSTATE_BV bit clear: zero YMM/ZMM/PKRU/MPX state, SDM
- * Vol. 1 §13.6). The x87 component must be explicit because its initial
- * configuration is the FNINIT state, not the RESET state. Without XSAVE,
- * KVM_SET_FPU carries the same x87/SSE values.
- */
+/* RESET: s's XSAVE image, the computed start and zeros after it, or
+ * KVM_SET_FPU with the same x87/SSE values where KVM has no XSAVE. */
 static int apply_fpu(struct vcpu *v, const struct vcpu_reset_state *s, struct error *err)
 {
 	_cleanup_free_ struct kvm_xsave *x = NULL;
 	size_t size = vcpu_xsave_size(v);
-	uint64_t bv = X86_XFEATURE_X87 | X86_XFEATURE_SSE;
 
 	if (size == 0)
 		return vcpu_set_fpu(v, &s->fpu, err);
 	x = calloc(1, size);
 	if (!x)
 		return error_set(err, -ENOMEM, "KVM_SET_XSAVE on vcpu %u: out of memory", v->id);
-	vcpu_fpu_to_xsave(&s->fpu, (uint8_t *)x->region);
-	memcpy((uint8_t *)x->region + XSAVE_XSTATE_BV, &bv, sizeof(bv));
+	memcpy(x->region, s->xsave_start, sizeof(s->xsave_start));
 	return vcpu_set_xsave(v, x, size, err);
 }
 

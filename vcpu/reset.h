@@ -34,6 +34,28 @@ enum vcpu_reset_kind {
 /* "reset" / "init". */
 const char *vcpu_reset_kind_name(enum vcpu_reset_kind kind);
 
+/*
+ * The performance-monitoring counters the vCPU's CPU model has, which
+ * RESET clears (SDM Vol. 3A Table 9-1: "Performance-monitoring counters
+ * and event select: 0H after power-up and RESET, unchanged after INIT").
+ */
+enum vcpu_reset_pmu_kind {
+	VCPU_RESET_PMU_NONE,
+	VCPU_RESET_PMU_INTEL, /* architectural performance monitoring, CPUID leaf 0xA */
+	VCPU_RESET_PMU_AMD,   /* AMD's core counters (APM Vol. 2 §13.2) */
+};
+
+struct vcpu_reset_pmu {
+	enum vcpu_reset_pmu_kind kind;
+	unsigned int version;  /* Intel: CPUID.0AH:EAX[7:0]; AMD: 2 with PerfMonV2, else 1 */
+	unsigned int nr_gp;    /* general-purpose counters */
+	unsigned int nr_fixed; /* Intel fixed-function counters */
+	bool amd_core;	       /* AMD: six counters at 0xC0010200 (PerfCtrExtCore), not the four legacy ones */
+};
+
+/* The PMU of a CPUID list (NULL: none). Pure. */
+void vcpu_reset_pmu_from_cpuid(const struct kvm_cpuid2 *cpuid, struct vcpu_reset_pmu *ret);
+
 /* What the platform decides about a vCPU at RESET. */
 struct vcpu_reset_config {
 	uint32_t apic_id;	 /* LAPIC ID after RESET (INIT keeps the old one) */
@@ -47,6 +69,7 @@ struct vcpu_reset_config {
 	 * RESET. Architecturally LINT0 is masked after RESET.
 	 */
 	bool lint0_virtual_wire;
+	struct vcpu_reset_pmu pmu; /* the counters RESET clears */
 };
 
 /* The part of the state just before the event that the new state depends on. */
@@ -59,7 +82,9 @@ struct vcpu_reset_prior {
 };
 
 /* Upper bound of reset_state.msrs. */
-#define VCPU_RESET_MAX_MSRS 32
+#define VCPU_RESET_MAX_MSRS 64
+/* The FXSAVE legacy area and the XSAVE header (SDM Vol. 1 §13.4). */
+#define VCPU_RESET_XSAVE_START 576
 
 /*
  * The complete state after the event, as KVM structures. Groups an event
@@ -77,8 +102,16 @@ struct vcpu_reset_state {
 	struct kvm_vcpu_events events;
 	struct kvm_mp_state mp_state;
 	struct kvm_lapic_state lapic;
-	bool writes_fpu;     /* RESET: fpu (FXSAVE layout) and the initial XSAVE state */
+	bool writes_fpu;     /* RESET: fpu without XSAVE, xsave_start with it */
 	struct kvm_fpu fpu;
+	/*
+	 * RESET on a host with XSAVE: the first bytes of the image, the
+	 * legacy area with fpu's values and the header whose XSTATE_BV gives
+	 * x87 and SSE only. The rest of the image is zero: every other
+	 * component (YMM, MPX, AVX-512, PKRU, ...) in its initial
+	 * configuration.
+	 */
+	uint8_t xsave_start[VCPU_RESET_XSAVE_START];
 	bool writes_xcr0;    /* RESET */
 	uint64_t xcr0;
 	uint64_t xstate_clear; /* INIT: XSAVE components put back to their initial state */

@@ -51,7 +51,9 @@
 #define XSAVE_FTW 4
 #define XSAVE_FOP 6
 #define XSAVE_FIP 8
+#define XSAVE_FCS 12 /* FIP bits 47:32 in the 32-bit FXSAVE format */
 #define XSAVE_FDP 16
+#define XSAVE_FDS 20
 #define XSAVE_MXCSR 24
 #define XSAVE_MXCSR_MASK 28
 #define XSAVE_ST0 32
@@ -68,6 +70,10 @@
 
 /* IA32_PAT after RESET (SDM Vol. 3A §11.12.4). */
 #define X86_PAT_RESET 0x0007040600070406ULL
+
+/* SMBASE after RESET: "the default SMRAM base is 30000H" (SDM Vol. 3C
+ * §34.11, SMBASE relocation; MMU.md §6). */
+#define X86_SMBASE_RESET 0x30000ULL
 
 /* Local APIC register offsets (SDM Vol. 3A Table 10-1). */
 #define APIC_ID 0x20
@@ -115,7 +121,22 @@
 #define MSR_IA32_PAT 0x277
 #define MSR_IA32_MTRR_DEF_TYPE 0x2FF
 #define MSR_IA32_TSC_DEADLINE 0x6E0
+#define MSR_IA32_SMBASE 0x9E /* KVM's SMBASE, host-initiated access only, where KVM has SMM */
+#define MSR_IA32_BNDCFGS 0xD90
 #define MSR_IA32_XSS 0xDA0
+/* Architectural performance monitoring (SDM Vol. 3B §18.2, Vol. 4 Table 2-2). */
+#define MSR_IA32_PMC0 0xC1
+#define MSR_IA32_PERFEVTSEL0 0x186
+#define MSR_IA32_FIXED_CTR0 0x309
+#define MSR_IA32_FIXED_CTR_CTRL 0x38D
+#define MSR_IA32_PERF_GLOBAL_STATUS 0x38E
+#define MSR_IA32_PERF_GLOBAL_CTRL 0x38F
+/* AMD core performance counters (APM Vol. 2 §13.2.1; PerfMonV2 §13.2.2). */
+#define MSR_K7_EVNTSEL0 0xC0010000
+#define MSR_K7_PERFCTR0 0xC0010004
+#define MSR_F15H_PERF_CTL0 0xC0010200 /* CTLn at 0xC0010200 + 2n, CTRn at + 2n + 1 */
+#define MSR_AMD64_PERF_CNTR_GLOBAL_STATUS 0xC0000300
+#define MSR_AMD64_PERF_CNTR_GLOBAL_CTL 0xC0000301
 #define MSR_EFER 0xC0000080
 #define MSR_STAR 0xC0000081
 #define MSR_LSTAR 0xC0000082

@@ -7,10 +7,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "util/macro.h"
 #include "vcpu/reset.h"
 #include "vcpu/x86.h"
 
@@ -69,6 +71,44 @@ static void assert_segment(const struct kvm_segment *s, uint16_t sel, uint64_t b
 	assert_int_equal(s->unusable, 0);
 }
 
+/*
+ * Nothing pending or injected (exception with its vector, error code and
+ * payload; interrupt with its vector and soft flag; NMI and its masking;
+ * SMI, SMM and SMM-inside-NMI; latched INIT; SIPI vector; interrupt
+ * shadow), field by field, and KVM told to apply all of it.
+ */
+static void assert_events_cleared(const struct kvm_vcpu_events *e)
+{
+	static const struct kvm_vcpu_events want = {
+		.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
+			 KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM,
+	};
+
+	assert_int_equal(e->exception.injected, 0);
+	assert_int_equal(e->exception.nr, 0);
+	assert_int_equal(e->exception.has_error_code, 0);
+	assert_int_equal(e->exception.pending, 0);
+	assert_int_equal(e->exception.error_code, 0);
+	assert_int_equal(e->exception_has_payload, 0);
+	assert_true(e->exception_payload == 0);
+	assert_int_equal(e->interrupt.injected, 0);
+	assert_int_equal(e->interrupt.nr, 0);
+	assert_int_equal(e->interrupt.soft, 0);
+	assert_int_equal(e->interrupt.shadow, 0);
+	assert_int_equal(e->nmi.injected, 0);
+	assert_int_equal(e->nmi.pending, 0);
+	assert_int_equal(e->nmi.masked, 0);
+	assert_int_equal(e->smi.smm, 0);
+	assert_int_equal(e->smi.pending, 0);
+	assert_int_equal(e->smi.smm_inside_nmi, 0);
+	assert_int_equal(e->smi.latched_init, 0);
+	assert_int_equal(e->sipi_vector, 0);
+	assert_int_equal(e->triple_fault.pending, 0);
+	assert_int_equal(e->flags, want.flags);
+	/* Nothing else: reserved and padding bytes too. */
+	assert_memory_equal(e, &want, sizeof(want));
+}
+
 /* Table 9-1 rows shared by RESET and INIT. */
 static void assert_common_table(const struct vcpu_reset_state *s)
 {
@@ -104,20 +144,7 @@ static void assert_common_table(const struct vcpu_reset_state *s)
 	assert_true(s->debugregs.dr6 == 0xFFFF0FF0);
 	assert_true(s->debugregs.dr7 == 0x400);
 
-	/* Nothing pending or injected, and KVM told to apply all of it. */
-	assert_int_equal(s->events.exception.injected, 0);
-	assert_int_equal(s->events.exception.pending, 0);
-	assert_int_equal(s->events.interrupt.injected, 0);
-	assert_int_equal(s->events.nmi.injected, 0);
-	assert_int_equal(s->events.nmi.pending, 0);
-	assert_int_equal(s->events.nmi.masked, 0);
-	assert_int_equal(s->events.smi.pending, 0);
-	assert_int_equal(s->events.smi.latched_init, 0);
-	assert_int_equal(s->events.sipi_vector, 0);
-	assert_true(s->events.flags & KVM_VCPUEVENT_VALID_NMI_PENDING);
-	assert_true(s->events.flags & KVM_VCPUEVENT_VALID_SIPI_VECTOR);
-	assert_true(s->events.flags & KVM_VCPUEVENT_VALID_SHADOW);
-	assert_true(s->events.flags & KVM_VCPUEVENT_VALID_SMM);
+	assert_events_cleared(&s->events);
 }
 
 /* §10.4.7.1: every local APIC register of the reset state, byte by byte. */
@@ -200,6 +227,84 @@ static void assert_pv_msrs_cleared(const struct vcpu_reset_state *s)
 	assert_null(find_msr(s, MSR_KVM_WALL_CLOCK_NEW));
 }
 
+/*
+ * The XSAVE image RESET writes, byte by byte (SDM Vol. 1 Table 10-2 for
+ * the legacy area, §13.4.2 for the header): FCW 0x0040, FSW 0, abridged
+ * FTW 0xFF, FOP, FIP, FCS, FDP, FDS 0, MXCSR 0x1F80, ST0-7 and XMM0-15 0,
+ * XSTATE_BV x87|SSE, XCOMP_BV 0, everything else 0.
+ */
+static void assert_xsave_start_reset(const uint8_t *x)
+{
+	uint8_t want[VCPU_RESET_XSAVE_START] = { 0 };
+	uint16_t fcw = 0x0040;
+	uint32_t mxcsr = 0x1F80;
+	uint64_t bv = 0x3, xstate_bv;
+	static const struct {
+		uint64_t bit;
+		const char *name;
+	} initial[] = {
+		{ X86_XFEATURE_YMM, "YMM_Hi128" }, { X86_XFEATURE_BNDREGS, "BNDREGS" },
+		{ X86_XFEATURE_BNDCSR, "BNDCSR" }, { X86_XFEATURE_OPMASK, "opmask" },
+		{ X86_XFEATURE_ZMM_HI256, "ZMM_Hi256" }, { X86_XFEATURE_HI16_ZMM, "Hi16_ZMM" },
+		{ X86_XFEATURE_PKRU, "PKRU" },
+	};
+
+	memcpy(want + XSAVE_FCW, &fcw, 2);
+	want[XSAVE_FTW] = 0xFF;
+	memcpy(want + XSAVE_MXCSR, &mxcsr, 4);
+	memcpy(want + XSAVE_XSTATE_BV, &bv, 8);
+	for (size_t i = 0; i < sizeof(want); i++)
+		if (x[i] != want[i])
+			fail_msg("XSAVE byte %zu is 0x%02x, expected 0x%02x", i, x[i], want[i]);
+	/* The fields Table 9-1 names, spelled out. */
+	assert_int_equal(x[XSAVE_FCS] | x[XSAVE_FCS + 1], 0);
+	assert_int_equal(x[XSAVE_FDS] | x[XSAVE_FDS + 1], 0);
+	memcpy(&xstate_bv, x + XSAVE_XSTATE_BV, 8);
+	for (size_t i = 0; i < ARRAY_SIZE(initial); i++)
+		if (xstate_bv & initial[i].bit)
+			fail_msg("XSTATE_BV gives %s explicitly; RESET leaves it in its initial (zero) configuration",
+				 initial[i].name);
+}
+
+struct msr_want {
+	uint32_t index;
+	uint64_t value;
+};
+
+/* s writes exactly these MSRs with these values (in any order). */
+static void assert_msr_list(const struct vcpu_reset_state *s, const struct msr_want *want,
+			    size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		assert_msr(s, want[i].index, want[i].value);
+	for (unsigned int i = 0; i < s->nr_msrs; i++) {
+		bool expected = false;
+		for (size_t j = 0; j < n; j++)
+			expected |= want[j].index == s->msrs[i].index;
+		if (!expected)
+			fail_msg("MSR 0x%x is written but not expected", s->msrs[i].index);
+		for (unsigned int j = 0; j < i; j++)
+			if (s->msrs[j].index == s->msrs[i].index)
+				fail_msg("MSR 0x%x is written twice", s->msrs[i].index);
+	}
+	assert_int_equal(s->nr_msrs, n);
+}
+
+/* Written after both RESET and INIT: KVM's PV MSRs and IA32_BNDCFGS. */
+#define MSRS_RESET_AND_INIT                                                          \
+	{ MSR_KVM_SYSTEM_TIME, 0 }, { MSR_KVM_SYSTEM_TIME_NEW, 0 },                  \
+	{ MSR_KVM_ASYNC_PF_EN, 0 }, { MSR_KVM_STEAL_TIME, 0 }, { MSR_KVM_PV_EOI_EN, 0 }, \
+	{ MSR_KVM_ASYNC_PF_INT, 0 }, { MSR_KVM_POLL_CONTROL, 1 }, { MSR_IA32_BNDCFGS, 0 }
+
+/* Written after RESET only (Table 9-1 values; zero for "undefined"). */
+#define MSRS_RESET_ONLY                                                              \
+	{ MSR_IA32_TSC, 0 }, { MSR_IA32_TSC_ADJUST, 0 }, { MSR_IA32_PAT, 0x0007040600070406ULL }, \
+	{ MSR_IA32_MTRR_DEF_TYPE, 0 }, { MSR_IA32_XSS, 0 }, { MSR_IA32_DEBUGCTL, 0 },      \
+	{ MSR_IA32_SPEC_CTRL, 0 }, { MSR_IA32_SYSENTER_CS, 0 }, { MSR_IA32_SYSENTER_ESP, 0 }, \
+	{ MSR_IA32_SYSENTER_EIP, 0 }, { MSR_STAR, 0 }, { MSR_LSTAR, 0 }, { MSR_CSTAR, 0 },  \
+	{ MSR_SYSCALL_MASK, 0 }, { MSR_KERNEL_GS_BASE, 0 }, { MSR_TSC_AUX, 0 },           \
+	{ MSR_IA32_TSC_DEADLINE, 0 }, { MSR_IA32_SMBASE, 0x30000 }
+
 static void test_power_on_bsp(void **state)
 {
 	struct vcpu_reset_prior prior;
@@ -228,29 +333,16 @@ static void test_power_on_bsp(void **state)
 	for (int i = 0; i < 16; i++)
 		for (int j = 0; j < 16; j++)
 			assert_int_equal(s.fpu.xmm[i][j], 0);
+	assert_xsave_start_reset(s.xsave_start);
 	assert_true(s.writes_xcr0);
 	assert_true(s.xcr0 == 1);
 	assert_true(s.xstate_clear == 0);
 
-	assert_msr(&s, MSR_IA32_TSC, 0);
-	assert_msr(&s, MSR_IA32_TSC_ADJUST, 0);
-	assert_msr(&s, MSR_IA32_PAT, 0x0007040600070406ULL);
-	assert_msr(&s, MSR_IA32_MTRR_DEF_TYPE, 0);
-	assert_msr(&s, MSR_IA32_XSS, 0);
-	assert_msr(&s, MSR_IA32_DEBUGCTL, 0);
-	assert_msr(&s, MSR_IA32_SPEC_CTRL, 0);
-	assert_msr(&s, MSR_IA32_SYSENTER_CS, 0);
-	assert_msr(&s, MSR_IA32_SYSENTER_ESP, 0);
-	assert_msr(&s, MSR_IA32_SYSENTER_EIP, 0);
-	assert_msr(&s, MSR_STAR, 0);
-	assert_msr(&s, MSR_LSTAR, 0);
-	assert_msr(&s, MSR_CSTAR, 0);
-	assert_msr(&s, MSR_SYSCALL_MASK, 0);
-	assert_msr(&s, MSR_KERNEL_GS_BASE, 0);
-	assert_msr(&s, MSR_TSC_AUX, 0);
-	assert_msr(&s, MSR_IA32_TSC_DEADLINE, 0);
+	/* No PMU in bsp_cfg: the architectural and PV MSRs, nothing else.
+	 * IA32_APIC_BASE and EFER go through sregs. */
+	const struct msr_want msrs[] = { MSRS_RESET_ONLY, MSRS_RESET_AND_INIT };
+	assert_msr_list(&s, msrs, ARRAY_SIZE(msrs));
 	assert_pv_msrs_cleared(&s);
-	/* IA32_APIC_BASE goes through sregs, EFER too: not in the MSR list. */
 	assert_null(find_msr(&s, MSR_IA32_APIC_BASE));
 	assert_null(find_msr(&s, MSR_EFER));
 }
@@ -327,15 +419,15 @@ static void test_init_of_ap(void **state)
 	assert_true(s.sregs.apic_base == prior.apic_base);
 	assert_lapic_reset(&s.lapic, 5U << 24, APIC_LVT_MASKED, false, 0);
 	assert_int_equal(s.mp_state.mp_state, KVM_MP_STATE_INIT_RECEIVED);
-	/* x87/SSE/AVX, XCR0 and the architectural MSRs are kept... */
+	/* x87/SSE/AVX, XCR0 and the architectural MSRs (SMBASE, TSC, PAT,
+	 * MTRRs, performance counters, ...) are kept... */
 	assert_false(s.writes_fpu);
 	assert_false(s.writes_xcr0);
-	assert_null(find_msr(&s, MSR_IA32_TSC));
-	assert_null(find_msr(&s, MSR_IA32_PAT));
-	assert_null(find_msr(&s, MSR_IA32_SYSENTER_EIP));
-	assert_null(find_msr(&s, MSR_IA32_MTRR_DEF_TYPE));
-	/* ...MPX bound registers are cleared, and KVM's PV registrations dropped. */
+	/* ...MPX bound registers and IA32_BNDCFGS are cleared, and KVM's PV
+	 * registrations dropped: exactly these MSRs are written. */
 	assert_true(s.xstate_clear == (X86_XFEATURE_BNDREGS | X86_XFEATURE_BNDCSR));
+	const struct msr_want msrs[] = { MSRS_RESET_AND_INIT };
+	assert_msr_list(&s, msrs, ARRAY_SIZE(msrs));
 	assert_pv_msrs_cleared(&s);
 }
 
@@ -442,6 +534,161 @@ static void test_bad_arguments_leave_result_untouched(void **state)
 	assert_string_equal(vcpu_reset_kind_name(VCPU_RESET_INIT), "init");
 }
 
+/* ---------------------------------------------------------------- performance counters */
+
+/* A CPUID list of the given entries (leaf 0 with the vendor first). */
+static struct kvm_cpuid2 *cpuid_list(const char *vendor, const struct kvm_cpuid_entry2 *e,
+				     size_t n)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + (n + 1) * sizeof(c->entries[0]));
+
+	assert_non_null(c);
+	c->nent = (uint32_t)n + 1;
+	c->entries[0].function = 0;
+	c->entries[0].eax = 0x22;
+	memcpy(&c->entries[0].ebx, vendor, 4);
+	memcpy(&c->entries[0].edx, vendor + 4, 4);
+	memcpy(&c->entries[0].ecx, vendor + 8, 4);
+	memcpy(&c->entries[1], e, n * sizeof(*e));
+	return c;
+}
+
+static struct vcpu_reset_pmu pmu_of(const char *vendor, const struct kvm_cpuid_entry2 *e, size_t n)
+{
+	struct kvm_cpuid2 *c = cpuid_list(vendor, e, n);
+	struct vcpu_reset_pmu p;
+
+	memset(&p, 0x5A, sizeof(p));
+	vcpu_reset_pmu_from_cpuid(c, &p);
+	free(c);
+	return p;
+}
+
+static void assert_pmu(struct vcpu_reset_pmu p, enum vcpu_reset_pmu_kind kind, unsigned int version,
+		       unsigned int gp, unsigned int fixed, bool amd_core)
+{
+	assert_int_equal(p.kind, kind);
+	assert_int_equal(p.version, version);
+	assert_int_equal(p.nr_gp, gp);
+	assert_int_equal(p.nr_fixed, fixed);
+	assert_int_equal(p.amd_core, amd_core);
+}
+
+/* CPUID.0AH (SDM Vol. 3B §18.2): EAX[7:0] version, EAX[15:8] general
+ * counters, EDX[4:0] fixed counters from version 2. */
+static void test_pmu_from_intel_cpuid(void **state)
+{
+	const struct kvm_cpuid_entry2 v2[] = { { .function = 0xA, .eax = 0x30402, .edx = 0x3 } };
+	const struct kvm_cpuid_entry2 v1[] = { { .function = 0xA, .eax = 0x30201, .edx = 0x3 } };
+	const struct kvm_cpuid_entry2 big[] = { { .function = 0xA, .eax = 0x31005, .edx = 0x7 } };
+	const struct kvm_cpuid_entry2 none[] = { { .function = 0xA, .eax = 0x30400 } };
+	const struct kvm_cpuid_entry2 other[] = { { .function = 1, .eax = SIGNATURE } };
+	struct vcpu_reset_pmu p;
+
+	assert_pmu(pmu_of("GenuineIntel", v2, 1), VCPU_RESET_PMU_INTEL, 2, 4, 3, false);
+	assert_pmu(pmu_of("GenuineIntel", v1, 1), VCPU_RESET_PMU_INTEL, 1, 2, 0, false);
+	/* More than KVM exposes, or than the MSR ranges hold: 8 and 3. */
+	assert_pmu(pmu_of("GenuineIntel", big, 1), VCPU_RESET_PMU_INTEL, 5, 8, 3, false);
+	assert_pmu(pmu_of("GenuineIntel", none, 1), VCPU_RESET_PMU_NONE, 0, 0, 0, false);
+	assert_pmu(pmu_of("GenuineIntel", other, 1), VCPU_RESET_PMU_NONE, 0, 0, 0, false);
+	vcpu_reset_pmu_from_cpuid(NULL, &p);
+	assert_pmu(p, VCPU_RESET_PMU_NONE, 0, 0, 0, false);
+}
+
+/* APM Vol. 2 §13.2: 4 legacy counters; 6 with PerfCtrExtCore
+ * (80000001H:ECX[23]); PerfMonV2 (80000022H:EAX[0]) gives EBX[3:0]. */
+static void test_pmu_from_amd_cpuid(void **state)
+{
+	const struct kvm_cpuid_entry2 legacy[] = { { .function = 0x80000001 } };
+	const struct kvm_cpuid_entry2 core[] = { { .function = 0x80000001, .ecx = 1U << 23 } };
+	const struct kvm_cpuid_entry2 v2[] = {
+		{ .function = 0x80000001, .ecx = 1U << 23 },
+		{ .function = 0x80000022, .eax = 1, .ebx = 5 },
+	};
+	const struct kvm_cpuid_entry2 intel_leaf[] = { { .function = 0xA, .eax = 0x30402 } };
+
+	assert_pmu(pmu_of("AuthenticAMD", legacy, 1), VCPU_RESET_PMU_AMD, 1, 4, 0, false);
+	assert_pmu(pmu_of("AuthenticAMD", core, 1), VCPU_RESET_PMU_AMD, 1, 6, 0, true);
+	assert_pmu(pmu_of("AuthenticAMD", v2, 2), VCPU_RESET_PMU_AMD, 2, 5, 0, true);
+	assert_pmu(pmu_of("HygonGenuine", core, 1), VCPU_RESET_PMU_AMD, 1, 6, 0, true);
+	/* The vendor decides, not the presence of leaf 0xA. */
+	assert_pmu(pmu_of("AuthenticAMD", intel_leaf, 1), VCPU_RESET_PMU_AMD, 1, 4, 0, false);
+}
+
+static void compute_with_pmu(enum vcpu_reset_kind kind, struct vcpu_reset_pmu pmu,
+			     struct vcpu_reset_state *s)
+{
+	struct vcpu_reset_config cfg = bsp_cfg;
+	struct vcpu_reset_prior prior;
+
+	cfg.pmu = pmu;
+	busy_prior(&prior, 0, true);
+	assert_int_equal(vcpu_reset_compute(kind, &cfg, &prior, s), 0);
+}
+
+/*
+ * SDM Table 9-1: counters and event selects 0 after RESET, unchanged after
+ * INIT; IA32_PERF_GLOBAL_CTRL "sets bits n-1:0 and clears the upper bits".
+ */
+static void test_power_on_clears_intel_counters(void **state)
+{
+	struct vcpu_reset_state s;
+	const struct msr_want msrs[] = {
+		MSRS_RESET_ONLY, MSRS_RESET_AND_INIT,
+		{ 0x186, 0 }, { 0x187, 0 }, { 0x188, 0 }, { 0x189, 0 }, /* IA32_PERFEVTSEL0-3 */
+		{ 0xC1, 0 }, { 0xC2, 0 }, { 0xC3, 0 }, { 0xC4, 0 },     /* IA32_PMC0-3 */
+		{ 0x38D, 0 },                                           /* IA32_FIXED_CTR_CTRL */
+		{ 0x309, 0 }, { 0x30A, 0 }, { 0x30B, 0 },               /* IA32_FIXED_CTR0-2 */
+		{ 0x38E, 0 },                                           /* IA32_PERF_GLOBAL_STATUS */
+		{ 0x38F, 0xF },                                         /* IA32_PERF_GLOBAL_CTRL */
+	};
+	const struct msr_want init_msrs[] = { MSRS_RESET_AND_INIT };
+	const struct msr_want v1_msrs[] = {
+		MSRS_RESET_ONLY, MSRS_RESET_AND_INIT,
+		{ 0x186, 0 }, { 0x187, 0 }, { 0xC1, 0 }, { 0xC2, 0 },
+	};
+	const struct vcpu_reset_pmu v2 = { VCPU_RESET_PMU_INTEL, 2, 4, 3, false };
+	const struct vcpu_reset_pmu v1 = { VCPU_RESET_PMU_INTEL, 1, 2, 0, false };
+	const struct vcpu_reset_pmu no_gp = { VCPU_RESET_PMU_INTEL, 2, 0, 3, false };
+
+	compute_with_pmu(VCPU_RESET_POWER_ON, v2, &s);
+	assert_msr_list(&s, msrs, ARRAY_SIZE(msrs));
+	compute_with_pmu(VCPU_RESET_INIT, v2, &s);
+	assert_msr_list(&s, init_msrs, ARRAY_SIZE(init_msrs));
+	/* Version 1 has no fixed counters and no global control. */
+	compute_with_pmu(VCPU_RESET_POWER_ON, v1, &s);
+	assert_msr_list(&s, v1_msrs, ARRAY_SIZE(v1_msrs));
+	/* No general-purpose counter: no global enable bit to set. */
+	compute_with_pmu(VCPU_RESET_POWER_ON, no_gp, &s);
+	assert_msr(&s, 0x38F, 0);
+}
+
+static void test_power_on_clears_amd_counters(void **state)
+{
+	struct vcpu_reset_state s;
+	const struct msr_want legacy[] = {
+		MSRS_RESET_ONLY, MSRS_RESET_AND_INIT,
+		{ 0xC0010000, 0 }, { 0xC0010001, 0 }, { 0xC0010002, 0 }, { 0xC0010003, 0 },
+		{ 0xC0010004, 0 }, { 0xC0010005, 0 }, { 0xC0010006, 0 }, { 0xC0010007, 0 },
+	};
+	const struct msr_want v2[] = {
+		MSRS_RESET_ONLY, MSRS_RESET_AND_INIT,
+		{ 0xC0010200, 0 }, { 0xC0010201, 0 }, { 0xC0010202, 0 }, { 0xC0010203, 0 },
+		{ 0xC0010204, 0 }, { 0xC0010205, 0 }, { 0xC0010206, 0 }, { 0xC0010207, 0 },
+		{ 0xC0010208, 0 }, { 0xC0010209, 0 },
+		{ 0xC0000300, 0 },    /* PerfCntrGlobalStatus */
+		{ 0xC0000301, 0x1F }, /* PerfCntrGlobalCtl: the five counters enabled */
+	};
+	const struct msr_want init_msrs[] = { MSRS_RESET_AND_INIT };
+
+	compute_with_pmu(VCPU_RESET_POWER_ON, (struct vcpu_reset_pmu){ VCPU_RESET_PMU_AMD, 1, 4, 0, false }, &s);
+	assert_msr_list(&s, legacy, ARRAY_SIZE(legacy));
+	compute_with_pmu(VCPU_RESET_POWER_ON, (struct vcpu_reset_pmu){ VCPU_RESET_PMU_AMD, 2, 5, 0, true }, &s);
+	assert_msr_list(&s, v2, ARRAY_SIZE(v2));
+	compute_with_pmu(VCPU_RESET_INIT, (struct vcpu_reset_pmu){ VCPU_RESET_PMU_AMD, 2, 5, 0, true }, &s);
+	assert_msr_list(&s, init_msrs, ARRAY_SIZE(init_msrs));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -457,6 +704,10 @@ int main(void)
 		cmocka_unit_test(test_mmu_side),
 		cmocka_unit_test(test_init_refused_in_smm_and_guest_mode),
 		cmocka_unit_test(test_bad_arguments_leave_result_untouched),
+		cmocka_unit_test(test_pmu_from_intel_cpuid),
+		cmocka_unit_test(test_pmu_from_amd_cpuid),
+		cmocka_unit_test(test_power_on_clears_intel_counters),
+		cmocka_unit_test(test_power_on_clears_amd_counters),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
