@@ -14,7 +14,7 @@ for t in "$@"; do
 	"$t" >"$out" 2>&1
 	rc=$?
 	cat "$out"
-	skips=$(grep '^SKIP: ' "$out" | sed "s|^SKIP: |$name: |")
+	skips=$(grep '^SKIP: ' "$out" | sed "s|^SKIP: |  $name: |")
 	if [ $rc -eq 77 ]; then
 		skipped_programs=$((skipped_programs + 1))
 	elif [ $rc -ne 0 ]; then
@@ -24,7 +24,7 @@ for t in "$@"; do
 		skipped_tests=$((skipped_tests + $(grep -c '^SKIP: ' "$out")))
 	fi
 	[ -n "$skips" ] && reasons="$reasons
-  $skips"
+$skips"
 done
 if [ -n "$failed" ]; then
 	echo "run-kvm-tests: FAILED:$failed" >&2
