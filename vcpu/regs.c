@@ -423,29 +423,19 @@ int vcpu_get_tsc(const struct vcpu *v, uint64_t *ret, struct error *err)
 	return vcpu_read_tsc(v, ret, err);
 }
 
-/* A TSC read back within this long of the value written counts as set. */
-#define TSC_WRITE_TOLERANCE_MS 100
-
-int vcpu_write_tsc(struct vcpu *v, uint64_t value, bool *ret_honoured, struct error *err)
+int vcpu_write_tsc(struct vcpu *v, uint64_t value, struct error *err)
 {
 	struct kvm_msr_entry e = { .index = MSR_IA32_TSC, .data = value ? value : 1 };
 	uint64_t now = 0;
-	uint32_t khz = 0;
-	bool honoured;
 	int rc;
 
 	rc = vcpu_set_msrs(v, &e, 1, err);
 	if (rc == 0)
 		rc = vcpu_read_tsc(v, &now, err);
-	if (rc == 0)
-		rc = vcpu_get_tsc_khz(v, &khz, err);
 	if (rc < 0)
 		return rc;
-	honoured = now >= e.data && now - e.data < (uint64_t)khz * TSC_WRITE_TOLERANCE_MS;
-	v->tsc_at_stop = honoured ? value : now;
+	v->tsc_at_stop = now;
 	v->tsc_frozen = true;
-	if (ret_honoured)
-		*ret_honoured = honoured;
 	return 0;
 }
 

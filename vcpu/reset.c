@@ -511,7 +511,7 @@ static int apply_msrs(struct vcpu *v, const struct vcpu_reset_state *s, struct e
 		struct kvm_msr_entry cur = { .index = s->msrs[i].index };
 		int rc;
 		if (cur.index == MSR_IA32_TSC) {
-			rc = vcpu_write_tsc(v, s->msrs[i].data, NULL, err);
+			rc = vcpu_write_tsc(v, s->msrs[i].data, err);
 			if (rc < 0)
 				return rc;
 			continue;

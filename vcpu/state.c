@@ -583,7 +583,7 @@ static int load_msrs(struct vcpu *v, const struct vcpu_state *s, struct error *e
 			if (msr_order(cur.index) != pass)
 				continue;
 			if (cur.index == MSR_IA32_TSC) {
-				rc = vcpu_write_tsc(v, s->msrs[i].value, NULL, err);
+				rc = vcpu_write_tsc(v, s->msrs[i].value, err);
 				if (rc < 0)
 					return rc;
 				continue;

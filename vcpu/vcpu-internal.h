@@ -120,13 +120,13 @@ int vcpu_read_tsc(const struct vcpu *v, uint64_t *ret, struct error *err);
 
 /*
  * Writes the guest TSC of a stopped vCPU (IA32_TSC through KVM_SET_MSRS)
- * and records the value it now stands at (tsc_at_stop). KVM reads a
+ * and records, as the TSC the vCPU stopped with (tsc_at_stop), what KVM
+ * reads back right after the write: the value KVM holds, never merely the
+ * one asked for. A host that ignores TSC writes (no TSC offsetting) keeps
+ * its own TSC, and a save must say so (docs/vcpu.md §1). KVM reads a
  * userspace write of 0 as "synchronise with the other vCPUs"
- * (kvm_synchronize_tsc()), so 0 is written as 1. *ret_honoured (optional)
- * tells whether KVM holds the value afterwards (read back within 100 ms of
- * it); some hosts ignore TSC writes (no TSC offsetting), and then the
- * recorded value is the one read back. Under lock.
+ * (kvm_synchronize_tsc()), so 0 is written as 1. Under lock.
  */
-int vcpu_write_tsc(struct vcpu *v, uint64_t value, bool *ret_honoured, struct error *err);
+int vcpu_write_tsc(struct vcpu *v, uint64_t value, struct error *err);
 
 #endif

@@ -342,3 +342,14 @@ uint64_t kvm_test_get_msr(struct vcpu *v, uint32_t index)
 		fail_msg("%s", e.msg);
 	return m.data;
 }
+
+bool kvm_test_tsc_writes_honoured(struct vcpu *v, uint64_t *ret_read)
+{
+	struct kvm_msr_entry m = { .index = 0x10 /* IA32_TSC */, .data = 1ULL << 50 };
+	struct error e;
+
+	if (vcpu_set_msrs(v, &m, 1, &e) < 0)
+		fail_msg("%s", e.msg);
+	*ret_read = kvm_test_get_msr(v, 0x10);
+	return *ret_read >= (1ULL << 50) && *ret_read < (1ULL << 50) + (1ULL << 40);
+}

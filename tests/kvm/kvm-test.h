@@ -116,6 +116,13 @@ void kvm_test_forget_writes(struct kvm_test_vm *vm);
 /* Guest-physical pointer into RAM. */
 void *kvm_test_gpa(struct kvm_test_vm *vm, uint64_t gpa);
 
+/*
+ * Does KVM here move the guest TSC when userspace writes IA32_TSC? Writes
+ * 2^50 to v's TSC (clobbering it) and reads it back into *ret_read. Some
+ * hosts (PVM) ignore TSC writes.
+ */
+bool kvm_test_tsc_writes_honoured(struct vcpu *v, uint64_t *ret_read);
+
 /* Reads one MSR through KVM_GET_MSRS; asserts it is readable. */
 uint64_t kvm_test_get_msr(struct vcpu *v, uint32_t index);
 

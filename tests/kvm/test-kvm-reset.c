@@ -409,17 +409,6 @@ static void test_power_on_reset_of_a_running_bsp(void **state)
 	assert_int_equal(rep.eflags, 0x2);
 }
 
-/* Does KVM here move the guest TSC when userspace writes IA32_TSC? */
-static bool host_honours_tsc_writes(struct vcpu *v, uint64_t *ret_read)
-{
-	struct kvm_msr_entry m = { .index = MSR_IA32_TSC, .data = 1ULL << 50 };
-	struct error e;
-
-	kvm_test_check(vcpu_set_msrs(v, &m, 1, &e), &e);
-	*ret_read = kvm_test_get_msr(v, MSR_IA32_TSC);
-	return *ret_read >= (1ULL << 50) && *ret_read < (1ULL << 50) + (1ULL << 40);
-}
-
 static void test_power_on_reset_zeroes_the_tsc(void **state)
 {
 	struct kvm_test_vm *vm = vm_with_guests(state, 1);
@@ -428,7 +417,7 @@ static void test_power_on_reset_zeroes_the_tsc(void **state)
 	uint64_t tsc;
 	struct error e;
 
-	if (!host_honours_tsc_writes(v, &tsc))
+	if (!kvm_test_tsc_writes_honoured(v, &tsc))
 		KVM_TEST_SKIP("KVM on this host ignores IA32_TSC writes (wrote 2^50, read 0x%llx): "
 			      "the guest TSC cannot be reset here",
 			      (unsigned long long)tsc);
