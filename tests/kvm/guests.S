@@ -146,4 +146,18 @@ guest_counter:
 	jmp 4b
 guest_counter_end:
 
+/*
+ * halt: 32-bit protected mode, anywhere. Reports TAG_HALT and halts with
+ * interrupts off, so KVM holds the vCPU in KVM_MP_STATE_HALTED.
+ */
+	.code32
+	.globl guest_halt, guest_halt_end
+guest_halt:
+	movl $TAG_HALT, %eax
+	outl %eax, $PORT_READY
+	cli
+6:	hlt
+	jmp 6b
+guest_halt_end:
+
 	.section .note.GNU-stack, "", @progbits

@@ -9,6 +9,7 @@
 /* Load addresses (guest-physical). */
 #define GUEST_SPIN_ADDR 0x10000
 #define GUEST_INIT_IPI_ADDR 0x11000
+#define GUEST_HALT_ADDR 0x12000
 #define GUEST_COUNTER_ADDR 0x20000 /* 64-bit, ring 3 */
 #define GUEST_RESET_VECTOR_PAGE 0xFFFFF000 /* last page of the flash */
 
@@ -29,6 +30,7 @@
 #define TAG_RESET_VECTOR 0x5EC7
 #define TAG_INIT_IPI 0x1417
 #define TAG_COUNTER 0xC0DE
+#define TAG_HALT 0x4A17
 /* in_spin: XOR (2 bytes) + IN imm8 (2 bytes); the value the test's port gives. */
 #define GUEST_IN_SPIN_AFTER_IN 4
 #define PORT_IN_VALUE 0x1234ABCD
@@ -53,6 +55,7 @@ extern const uint8_t guest_in_spin[], guest_in_spin_end[];
 extern const uint8_t guest_reset_vector[], guest_reset_vector_end[];
 extern const uint8_t guest_init_ipi[], guest_init_ipi_end[];
 extern const uint8_t guest_counter[], guest_counter_end[];
+extern const uint8_t guest_halt[], guest_halt_end[];
 
 
 #define GUEST_SIZE(name) ((size_t)(name##_end - name))
