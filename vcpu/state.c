@@ -642,6 +642,27 @@ static void snapshot_loaded_role(struct vcpu *v, const struct vcpu_state *s)
 	vcpu_mmu_snapshot_set(v, &regs, mmu_role_compute(&regs, flags));
 }
 
+/*
+ * The order KVM needs (docs/vcpu.md §4): nested state last, after
+ *  - SREGS2: KVM_SET_NESTED_STATE checks EFER.SVME (svm_set_nested_state();
+ *    QEMU: "must be before kvm_put_nested_state so that EFER.SVME is set");
+ *  - the MSRs: VMX nested state needs IA32_FEATURE_CONTROL to allow VMXON
+ *    (QEMU puts that MSR first for this reason);
+ *  - the events: vmx_set_nested_state() validates its SMM flags against
+ *    the vCPU's SMM state, which the events set, and KVM_SET_VCPU_EVENTS
+ *    changing SMM leaves nested mode (kvm_leave_nested()), which would
+ *    drop nested state loaded before it (QEMU moved its events before the
+ *    nested state for the first reason, 2023);
+ *  - the MP state: KVM_SET_MP_STATE refuses INIT_RECEIVED while INIT is
+ *    blocked (kvm_apic_init_sipi_allowed(): SMM, VMX root operation; KVMs
+ *    from 2025 refuse the next KVM_RUN instead), so it is judged against
+ *    the vCPU before the nested state changes that;
+ *  - REGS and SREGS: on SVM, KVM builds vmcb02's NextRIP and soft-interrupt
+ *    RIPs from RIP and CS when nested state with a pending VMRUN is set;
+ *    loaded before them it takes the fresh vCPU's (the 2026 nSVM fixes
+ *    "Fix RIP usage in the control area after restore"). The KVM
+ *    selftests' vcpu_load_state() uses this order.
+ */
 static int load_all(struct vcpu *v, const struct vcpu_state *s, struct error *err)
 {
 	int rc;
