@@ -65,7 +65,7 @@ API_SRCS := api/errors.c api/frame.c api/jsonrpc.c api/schema.c api/conn.c \
 
 # ---------------------------------------------------------------- vcpu/
 VCPU_SRCS := vcpu/vcpu.c vcpu/regs.c vcpu/reset.c vcpu/cpuid.c vcpu/state.c \
-	     vcpu/state-format.c
+	     vcpu/state-check.c vcpu/state-format.c
 
 # ---------------------------------------------------------------- vmmd/ data plane
 # The VM worker: guest memory, devices, boot loaders (library "vm").

@@ -190,6 +190,34 @@ struct vcpu_state_problems {
 };
 
 /*
+ * What a state is checked against: the target vCPU and what its KVM can
+ * do. vcpu_state_check() reads it from a vCPU; a test or a tool may
+ * describe one directly.
+ */
+struct vcpu_state_target {
+	unsigned int vcpu_id;
+	const struct kvm_cpuid2 *cpuid;	   /* the CPU model set on the vCPU; NULL before one is */
+	const struct kvm_cpuid2 *enforced; /* the one KVM holds it to (KVM_GET_CPUID2); NULL: cpuid */
+	size_t xsave_size;		   /* vcpu_xsave_size(); 0 without XSAVE */
+	bool has_xcrs;			   /* KVM_CAP_XCRS */
+	bool has_sregs2;		   /* KVM_CAP_SREGS2 */
+	bool has_smm;			   /* KVM_CAP_X86_SMM */
+	bool can_scale_tsc;		   /* KVM_CAP_TSC_CONTROL */
+	uint32_t tsc_khz;		   /* KVM_GET_TSC_KHZ; 0 if unknown */
+	int nested_max;			   /* KVM_CAP_NESTED_STATE (largest state); 0 without */
+	/* Does KVM_GET_MSRS read this MSR on the vCPU? NULL: not checked. */
+	bool (*msr_supported)(const void *ctx, uint32_t index);
+	const void *msr_ctx;
+};
+
+/*
+ * Checks s against the target t (vcpu_state_check() below, without KVM).
+ * Pure. Same results and messages.
+ */
+int vcpu_state_check_target(const struct vcpu_state_target *t, const struct vcpu_state *s,
+			    struct vcpu_state_problems *ret_problems, struct error *err);
+
+/*
  * Checks s against vCPU v (same vCPU id, same CPUID, MSRs and XSAVE
  * components this KVM accepts, TSC frequency, nested-state support) and
  * architectural consistency (the MMU validator for control registers,
