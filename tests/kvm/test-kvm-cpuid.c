@@ -64,9 +64,12 @@ static void assert_vcpu_holds_policy(struct kvm_test_vm *vm, unsigned int i,
 	e = vcpu_cpuid_entry(got, 1, 0);
 	assert_non_null(e);
 	assert_int_equal(e->ebx >> 24, i);
-	e = vcpu_cpuid_entry(got, 0xB, 0);
-	if (e)
-		assert_int_equal(e->edx, i);
+	for (unsigned int k = 0; k < got->nent; k++)
+		if (got->entries[k].function == 0xB || got->entries[k].function == 0x1F)
+			if (got->entries[k].edx != i)
+				fail_msg("vcpu %u: CPUID 0x%x.%u EDX (x2APIC ID) is %u", i,
+					 got->entries[k].function, got->entries[k].index,
+					 got->entries[k].edx);
 	assert_int_equal(vcpu_cpuid_phys_bits(got), vcpu_cpuid_phys_bits(want));
 	for (size_t f = 0; f < nfeat; f++) {
 		bool held = vcpu_cpuid_has(got, &feats[f]), wanted = vcpu_cpuid_has(want, &feats[f]);
@@ -87,6 +90,49 @@ static void assert_vcpu_holds_policy(struct kvm_test_vm *vm, unsigned int i,
 				    mixed);
 }
 
+/*
+ * The bits of a CPUID entry that differ between vCPUs by design: the
+ * initial APIC ID in leaf 1 EBX[31:24], the x2APIC ID in EDX of the
+ * extended topology leaves 0xB and 0x1F, and AMD's extended APIC ID in
+ * leaf 0x8000001E EAX (SDM Vol. 2A and APM Vol. 3, CPUID).
+ */
+static void mask_apic_ids(struct kvm_cpuid_entry2 *e)
+{
+	if (e->function == 1)
+		e->ebx &= 0x00FFFFFF;
+	else if (e->function == 0xB || e->function == 0x1F)
+		e->edx = 0;
+	else if (e->function == 0x8000001E)
+		e->eax = 0;
+}
+
+/* What KVM holds for every vCPU is vCPU 0's, entry for entry and register
+ * for register, apart from the APIC-ID fields. */
+static void assert_same_cpuid_on_every_vcpu(struct kvm_test_vm *vm, unsigned int n)
+{
+	_cleanup_free_ struct kvm_cpuid2 *first = NULL;
+	struct error err;
+
+	kvm_test_check(vcpu_get_cpuid(vm->vcpu[0], &first, &err), &err);
+	for (unsigned int k = 0; k < first->nent; k++)
+		mask_apic_ids(&first->entries[k]);
+	for (unsigned int i = 1; i < n; i++) {
+		_cleanup_free_ struct kvm_cpuid2 *got = NULL;
+		kvm_test_check(vcpu_get_cpuid(vm->vcpu[i], &got, &err), &err);
+		assert_int_equal(got->nent, first->nent);
+		for (unsigned int k = 0; k < got->nent; k++) {
+			struct kvm_cpuid_entry2 *a = &first->entries[k], *b = &got->entries[k];
+			mask_apic_ids(b);
+			if (memcmp(a, b, sizeof(*a)) != 0)
+				fail_msg("vcpu %u: CPUID entry %u (leaf 0x%x.%u) is %08x %08x %08x %08x flags %x, "
+					 "vcpu 0 has leaf 0x%x.%u %08x %08x %08x %08x flags %x (APIC IDs masked)",
+					 i, k, b->function, b->index, b->eax, b->ebx, b->ecx, b->edx,
+					 b->flags, a->function, a->index, a->eax, a->ebx, a->ecx, a->edx,
+					 a->flags);
+		}
+	}
+}
+
 static void test_policy_reaches_every_vcpu(void **state)
 {
 	struct kvm_test_vm *vm = kvm_test_vm_new(NR_VCPUS);
@@ -104,6 +150,35 @@ static void test_policy_reaches_every_vcpu(void **state)
 		kvm_test_check(vcpu_set_cpuid(vm->vcpu[i], want, &e), &e);
 	for (unsigned int i = 0; i < NR_VCPUS; i++)
 		assert_vcpu_holds_policy(vm, i, want, __func__);
+	assert_same_cpuid_on_every_vcpu(vm, NR_VCPUS);
+}
+
+/* Without a policy as well: KVM's whole supported list, the same on every
+ * vCPU but for the APIC IDs, each vCPU's own in leaves 1, 0xB and 0x1F. */
+static void test_supported_cpuid_is_the_same_on_every_vcpu(void **state)
+{
+	struct kvm_test_vm *vm = kvm_test_vm_new(NR_VCPUS);
+	_cleanup_free_ struct kvm_cpuid2 *got = NULL;
+	struct error e;
+	bool has_1f = false;
+
+	*state = vm;
+	assert_same_cpuid_on_every_vcpu(vm, NR_VCPUS);
+	for (unsigned int i = 0; i < NR_VCPUS; i++) {
+		free(got);
+		got = NULL;
+		kvm_test_check(vcpu_get_cpuid(vm->vcpu[i], &got, &e), &e);
+		assert_int_equal(vcpu_cpuid_entry(got, 1, 0)->ebx >> 24, i);
+		for (unsigned int k = 0; k < got->nent; k++) {
+			const struct kvm_cpuid_entry2 *x = &got->entries[k];
+			if (x->function == 0xB || x->function == 0x1F)
+				assert_int_equal(x->edx, i);
+			has_1f |= x->function == 0x1F;
+		}
+	}
+	if (!has_1f)
+		kvm_test_print_skip(__func__, "(partial) KVM_GET_SUPPORTED_CPUID has no leaf 0x1F here: "
+					      "its x2APIC IDs were not checked");
 }
 
 static void test_unsupported_feature_refused_before_kvm(void **state)
@@ -235,6 +310,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_policy_reaches_every_vcpu, kvm_test_teardown),
+		cmocka_unit_test_teardown(test_supported_cpuid_is_the_same_on_every_vcpu,
+					  kvm_test_teardown),
 		cmocka_unit_test_teardown(test_unsupported_feature_refused_before_kvm,
 					  kvm_test_teardown),
 		cmocka_unit_test_teardown(test_changed_cpuid_refused_after_run, kvm_test_teardown),
