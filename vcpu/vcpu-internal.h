@@ -37,6 +37,10 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	bool joined;
+	/* kickable: the thread exists and has not ended, so it may be
+	 * signalled. Under kick_lock, which is never held while taking lock. */
+	pthread_mutex_t kick_lock;
+	bool kickable;
 	atomic_bool stop;
 	/* Set before the first KVM_RUN: from then on KVM refuses a changed
 	 * CPUID (MMU.md §7), and so does vcpu_set_cpuid(). */

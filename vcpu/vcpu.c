@@ -47,6 +47,7 @@ int vcpu_create(int kvm_fd, int vm_fd, unsigned int id, const struct vcpu_exit_o
 	if (!v)
 		return error_set(err, -ENOMEM, "vcpu %u: out of memory", id);
 	pthread_mutex_init(&v->lock, NULL);
+	pthread_mutex_init(&v->kick_lock, NULL);
 	pthread_cond_init(&v->cond, NULL);
 	v->id = id;
 	v->kvm_fd = kvm_fd;
@@ -84,6 +85,7 @@ void vcpu_free(struct vcpu *v)
 	free(v->cpuid);
 	pthread_cond_destroy(&v->cond);
 	pthread_mutex_destroy(&v->lock);
+	pthread_mutex_destroy(&v->kick_lock);
 	free(v);
 }
 
@@ -242,6 +244,9 @@ static void serve_requests(struct vcpu *v)
 
 static void mark_thread_ended(struct vcpu *v)
 {
+	pthread_mutex_lock(&v->kick_lock);
+	v->kickable = false;
+	pthread_mutex_unlock(&v->kick_lock);
 	pthread_mutex_lock(&v->lock);
 	serve_call(v);
 	v->thread_ended = true;
@@ -285,26 +290,39 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * The thread is created under kick_lock, so a kick from another thread (a
+ * vCPU ending the VM while the others are still being started) sees
+ * either no thread yet, which finds the request when it starts, or a
+ * thread it can signal.
+ */
 int vcpu_start(struct vcpu *v, struct error *err)
 {
 	char name[16];
 	int rc;
 
 	snprintf(name, sizeof(name), "vcpu/%u", v->id);
+	pthread_mutex_lock(&v->kick_lock);
 	rc = thread_start(&v->thread, name, vcpu_thread, v);
+	if (rc == 0)
+		v->thread_started = v->kickable = true;
+	pthread_mutex_unlock(&v->kick_lock);
 	if (rc < 0)
 		return error_set(err, rc, "starting thread %s: %s", name, strerror(-rc));
-	v->thread_started = true;
 	return 0;
 }
 
 /* Makes the thread leave KVM_RUN: immediate_exit stops a KVM_RUN that is
- * about to start, the signal interrupts one in progress (api.rst 4.10). */
+ * about to start, the signal interrupts one in progress (api.rst 4.10).
+ * Under kick_lock the thread cannot end between the test and the signal.
+ * Any thread, the vCPU's own included, with or without v->lock held. */
 static void kick(struct vcpu *v)
 {
 	v->run->immediate_exit = 1;
-	if (v->thread_started && !v->joined)
+	pthread_mutex_lock(&v->kick_lock);
+	if (v->kickable)
 		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+	pthread_mutex_unlock(&v->kick_lock);
 }
 
 void vcpu_request_stop(struct vcpu *v)
