@@ -14,8 +14,6 @@
 #include "vmmd/boot/boot.h"
 #include "vmmd/worker/memory.h"
 
-/* vmmd's own ceiling on vCPUs per VM, below KVM's when KVM allows more. */
-#define VM_VCPUS_LIMIT 288
 /* Without /dev/kvm the real limit is unknown; start will report the error. */
 #define VM_VCPUS_FALLBACK 1
 
@@ -294,10 +292,18 @@ static uint64_t host_memory_mib(void)
 	return 1ULL << 20;
 }
 
+/*
+ * KVM's limit, and nothing below it: KVM_CAP_MAX_VCPUS vCPUs (api.rst
+ * 4.42, KVM_CREATE_VCPU), whose ids 0..n-1 must also be below
+ * KVM_CAP_MAX_VCPU_ID. Nothing in vmmd needs less: vCPU i gets APIC ID i,
+ * and IDs above 254 work in x2APIC mode (the guest's choice; vmmd builds
+ * no MP or ACPI tables that would hold 8-bit IDs). Linux's KVM allowed 288
+ * before 5.15 and 1024 since (KVM_MAX_VCPUS, commit 074c82c8f7cf).
+ */
 static unsigned int kvm_max_vcpus(void)
 {
 	_cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	int n;
+	int n, max_id;
 
 	if (kvm < 0)
 		return VM_VCPUS_FALLBACK;
@@ -306,7 +312,10 @@ static unsigned int kvm_max_vcpus(void)
 		n = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
 	if (n <= 0)
 		n = 4; /* KVM api.rst: assume 4 when neither capability exists */
-	return MIN((unsigned int)n, VM_VCPUS_LIMIT);
+	max_id = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPU_ID);
+	if (max_id > 0 && max_id < n)
+		n = max_id;
+	return (unsigned int)n;
 }
 
 static struct kvm_cpuid2 *kvm_supported_cpuid(void)

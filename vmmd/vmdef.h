@@ -30,7 +30,7 @@
 /* What the host allows; computed once at daemon start. */
 struct host_limits {
 	uint64_t max_memory_mib;   /* host RAM, or the operator's lower limit */
-	unsigned int max_vcpus;	   /* KVM_CAP_MAX_VCPUS capped by VM_VCPUS_LIMIT, or lower */
+	unsigned int max_vcpus;	   /* KVM_CAP_MAX_VCPUS (and MAX_VCPU_ID), or the operator's lower limit */
 	const char *memory_source; /* where the memory limit comes from, for messages */
 	const char *vcpus_source;
 	struct kvm_cpuid2 *supported_cpuid; /* KVM_GET_SUPPORTED_CPUID; NULL without KVM */

@@ -31,10 +31,15 @@
  * 1 MiB. */
 #define SMP_TRAMPOLINE 0x10000
 #define SMP_SIPI_VECTOR (SMP_TRAMPOLINE >> 12)
-/* AP stacks: 1 KiB each from 0x20000 up, within conventional memory. */
-#define AP_STACKS 0x20000
+/* AP stacks: 1 KiB each from 4 MiB up, above the kernel (1 MiB) and below
+ * the end of the 8 MiB the VM needs for the most CPUs. */
+#define AP_STACKS 0x400000
 #define AP_STACK_SIZE 1024
-#define MAX_CPUS ((0x9F000 - AP_STACKS) / AP_STACK_SIZE)
+#define AP_STACK_SHIFT 10
+/* KVM's largest vCPU id is below 4096 (KVM_MAX_VCPU_IDS). */
+#define MAX_CPUS 4096
+#define STR(x) #x
+#define XSTR(x) STR(x)
 
 /* xAPIC registers (SDM Vol. 3A Table 10-1). */
 #define XAPIC_BASE 0xFEE00000U
@@ -97,8 +102,8 @@ __asm__(".pushsection .text\n"
 	"	movl $1, %eax\n"
 	"	lock xaddl %eax, ap_next_stack\n"
 	"	incl %eax\n"
-	"	shll $10, %eax\n"
-	"	addl $0x20000, %eax\n"
+	"	shll $" XSTR(AP_STACK_SHIFT) ", %eax\n"
+	"	addl $" XSTR(AP_STACKS) ", %eax\n"
 	"	movl %eax, %esp\n"
 	"	movl $ap_main, %eax\n"
 	"	call *%eax\n"
@@ -117,6 +122,7 @@ __asm__(".pushsection .text\n"
 	".popsection\n");
 
 _Static_assert(SMP_TRAMPOLINE == 0x10000, "the trampoline's addresses assume 0x10000");
+_Static_assert(AP_STACK_SIZE == 1 << AP_STACK_SHIFT, "the trampoline shifts by AP_STACK_SHIFT");
 
 static volatile uint32_t *xapic(unsigned int reg)
 {
@@ -152,6 +158,18 @@ static uint32_t apic_id(void)
 		return *xapic(XAPIC_ID) >> 24;
 	wrmsr(MSR_IA32_APIC_BASE, rdmsr(MSR_IA32_APIC_BASE) | APIC_BASE_ENABLE | APIC_BASE_EXTD);
 	return (uint32_t)rdmsr(MSR_X2APIC_ID);
+}
+
+/* Does RAM reach `end`? Multiboot says how much there is above 1 MiB
+ * (mem_upper, in KiB); without that information, assume it does. */
+static bool memory_holds(uint64_t end)
+{
+	const struct multiboot_info *mbi;
+
+	if (boot.protocol != BOOT_MULTIBOOT)
+		return true;
+	mbi = phys(boot.ebx);
+	return !(mbi->flags & 1) || end <= 0x100000 + (uint64_t)mbi->mem_upper * 1024;
 }
 
 static void lock(void)
@@ -215,6 +233,12 @@ int main(void)
 		print("smp: cpus=N must be between 1 and ");
 		print_dec(MAX_CPUS);
 		print("\n");
+		return 2;
+	}
+	if (!memory_holds(AP_STACKS + cpus * AP_STACK_SIZE)) {
+		print("smp: the AP stacks need memory up to ");
+		print_dec((AP_STACKS + cpus * AP_STACK_SIZE) >> 20);
+		print(" MiB\n");
 		return 2;
 	}
 	print_kv_dec("bsp", *xapic(XAPIC_ID) >> 24);
