@@ -15,7 +15,8 @@
  * exits through the debug-exit port.
  *
  * Command line: cpus=N (required, the number of vCPUs including the BSP),
- * x2apic=1 (optional).
+ * x2apic=1 (optional), halt=1 (optional: once all APs are up, halt with
+ * interrupts off instead of ending the VM, so a test can reset it).
  *
  * Output:
  *   smp: cpus=<N> x2apic=<0|1>
@@ -260,5 +261,9 @@ int main(void)
 	print("smp: all ");
 	print_dec(cpus);
 	print(" cpus up\n");
+	unlock();
+	if (cmdline_number("halt", 0))
+		for (;;)
+			__asm__ volatile("cli; hlt");
 	return 0;
 }

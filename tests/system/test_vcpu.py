@@ -1,5 +1,6 @@
 # vCPU control through the daemon: pause/resume, registers, platform reset,
 # and the CPUID policy, each with its wrong-state and bad-input errors.
+import base64
 import json
 import re
 import shutil
@@ -58,6 +59,12 @@ def test_pause_and_resume_wrong_states(rpc):
         assert rpc.error(method, {"name": "w"})["code"] == -32003
 
 
+# SDM Vol. 1 §3.4.3: the EFLAGS flags vcpu.registers names, in bit order.
+RFLAGS_BITS = [(0, "CF"), (2, "PF"), (4, "AF"), (6, "ZF"), (7, "SF"), (8, "TF"), (9, "IF"),
+               (10, "DF"), (11, "OF"), (14, "NT"), (16, "RF"), (17, "VM"), (18, "AC"),
+               (19, "VIF"), (20, "VIP"), (21, "ID")]
+
+
 def test_registers_json_names_and_decoding(daemon, rpc):
     create_vm(rpc, "pg", kernel="paging.elf")
     rpc.result("vm.start", {"name": "pg"})
@@ -74,6 +81,13 @@ def test_registers_json_names_and_decoding(daemon, rpc):
     assert r["cs"]["kind"] == "code, execute/read, accessed" and r["cs"]["db"] is True
     assert r["tr"]["kind"].startswith("system: ")
     assert r["apic_base"] == "0xfee00900"  # enabled, BSP
+    # RFLAGS decoded: exactly the flags set in the value, IOPL its bits
+    # 13:12; the guest halted with interrupts off.
+    rflags = int(r["rflags"], 16)
+    assert rflags & 2
+    assert r["rflags_bits"] == [name for bit, name in RFLAGS_BITS if rflags >> bit & 1]
+    assert r["iopl"] == (rflags >> 12) & 3
+    assert "IF" not in r["rflags_bits"]
     text = daemon.vmctl("regs", "pg").stdout
     assert "compatibility mode, CPL 0" in text and "[PE ET WP PG]" in text
     j = json.loads(daemon.vmctl("regs", "pg", json_out=True).stdout)
@@ -146,25 +160,95 @@ def test_registers_show_x87_sse_msrs_and_tsc(daemon, rpc):
     rpc.result("vm.stop", {"name": "fp"})
 
 
+BOOT_LINE = r"^boot=(\d+) image=(\w+) info=(\w+) mbi=(0x[0-9a-f]+)$"
+# struct multiboot_info up to boot_loader_name (tests/guests/lib/guest.h), the
+# part bootcount checks, and the byte it writes over everything the loader
+# handed over.
+MBI_SIZE = 68
+SCRIBBLE = 0xA5
+
+
 def boots(rpc, name):
-    return re.findall(r"^boot=(\d+) image=(\w+) info=(\w+)$", log_of(rpc, name), re.M)
+    return [m[:3] for m in re.findall(BOOT_LINE, log_of(rpc, name), re.M)]
 
 
-def test_reset_reboots_with_a_fresh_image(daemon, rpc):
-    create_vm(rpc, "b", kernel="bootcount.elf", vcpus=2)
+def assert_boot_info_scribbled(rpc, name):
+    """bootcount has overwritten the multiboot information it checked: a
+    later "info=ok" can only come from the loader writing it again."""
+    mbi = int(re.findall(BOOT_LINE, log_of(rpc, name), re.M)[-1][3], 16)
+    data = base64.b64decode(rpc.result("vm.memory.read",
+                                       {"name": name, "addr": mbi, "len": MBI_SIZE})["data"])
+    assert data == bytes([SCRIBBLE]) * MBI_SIZE, data.hex()
+
+
+def test_reset_reboots_with_a_fresh_image_and_boot_information(daemon, rpc):
+    create_vm(rpc, "b", kernel="bootcount.elf", vcpus=2, cmdline="some=words here")
     pid = rpc.result("vm.start", {"name": "b"})["pid"]
     wait_for(lambda: len(boots(rpc, "b")) == 1, what="the first boot")
+    assert_boot_info_scribbled(rpc, "b")
     for n in (2, 3):
         info = rpc.result("vm.reset", {"name": "b"})
         assert info["state"] == "running" and info["pid"] == pid
         wait_for(lambda: len(boots(rpc, "b")) == n, what=f"boot {n}")
+        assert_boot_info_scribbled(rpc, "b")
     assert boots(rpc, "b") == [("1", "fresh", "ok"), ("2", "fresh", "ok"), ("3", "fresh", "ok")]
-    # The AP is back in its reset state too: waiting for a SIPI, paging off.
-    assert rpc.result("vcpu.role", {"name": "b", "vcpu": 1})["mode"] == "none"
     r = daemon.vmctl("reset", "b")
     assert r.returncode == 0 and r.stdout.strip() == "b: reset, running"
     wait_for(lambda: len(boots(rpc, "b")) == 4, what="boot 4")
+    assert boots(rpc, "b")[3] == ("4", "fresh", "ok")
     rpc.result("vm.stop", {"name": "b"})
+
+
+def smp_rounds(rpc, name):
+    """The smp guest's reports, one list of AP IDs per boot that completed."""
+    rounds, current = [], None
+    text = log_of(rpc, name)
+    for line in text[:text.rfind("\n") + 1].splitlines():  # whole lines only
+        if line.startswith("smp: cpus="):
+            current = []
+        elif line.startswith("ap=") and current is not None:
+            current.append(int(line[3:]))
+        elif line.startswith("smp: all ") and current is not None:
+            rounds.append(sorted(current))
+            current = None
+    return rounds
+
+
+def test_reset_puts_started_aps_back_to_wait_for_sipi(daemon, rpc):
+    # The smp guest starts every AP (INIT-SIPI-SIPI), each reports in and
+    # halts in protected mode; the BSP halts too (halt=1).
+    create_vm(rpc, "s", kernel="smp.elf", vcpus=4, cmdline="cpus=4 halt=1")
+    rpc.result("vm.start", {"name": "s"})
+    wait_for(lambda: len(smp_rounds(rpc, "s")) == 1, what="every AP up")
+    assert smp_rounds(rpc, "s") == [[1, 2, 3]]
+    for vcpu in (1, 2, 3):
+        r = rpc.result("vcpu.registers", {"name": "s", "vcpu": vcpu})
+        assert r["mode"] == "protected" and "PE" in r["cr0_bits"], r
+    signature = next(e for e in rpc.result("vcpu.cpuid", {"name": "s", "vcpu": 1})["entries"]
+                     if e["function"] == "0x1")["eax"]
+
+    # Reset while paused: every AP is back at the architectural RESET state
+    # (SDM Vol. 3A Table 9-1), in real mode, with paging off.
+    rpc.result("vm.pause", {"name": "s"})
+    assert rpc.result("vm.reset", {"name": "s"})["state"] == "paused"
+    for vcpu in (1, 2, 3):
+        r = rpc.result("vcpu.registers", {"name": "s", "vcpu": vcpu})
+        assert r["mode"] == "real" and r["cpl"] == 0
+        assert (r["rip"], r["rflags"], r["rflags_bits"], r["iopl"]) == ("0xfff0", "0x2", [], 0)
+        assert r["rdx"] == signature and r["rax"] == "0x0" and r["rsp"] == "0x0"
+        assert (r["cs"]["selector"], r["cs"]["base"], r["cs"]["limit"]) == ("0xf000", "0xffff0000", "0xffff")
+        assert (r["cr0"], r["cr3"], r["cr4"], r["efer"]) == ("0x60000010", "0x0", "0x0", "0x0")
+        assert r["apic_base"] == "0xfee00800"  # enabled, not the BSP
+        assert (r["dr6"], r["dr7"]) == ("0xffff0ff0", "0x400")
+        assert rpc.result("vcpu.role", {"name": "s", "vcpu": vcpu})["mode"] == "none"
+    # Waiting for a SIPI: resumed, no AP runs from its reset vector (there
+    # is no firmware there); the BSP boots the guest again, which starts
+    # every AP with INIT-SIPI-SIPI, and each reports in once more.
+    rpc.result("vm.resume", {"name": "s"})
+    wait_for(lambda: len(smp_rounds(rpc, "s")) == 2, what="every AP up after the reset")
+    assert smp_rounds(rpc, "s") == [[1, 2, 3], [1, 2, 3]]
+    assert rpc.result("vm.info", {"name": "s"})["state"] == "running"
+    rpc.result("vm.stop", {"name": "s"})
 
 
 def test_reset_of_a_paused_vm_stays_paused(rpc):
@@ -176,6 +260,8 @@ def test_reset_of_a_paused_vm_stays_paused(rpc):
     # The reset vCPU sits at the loader's entry point until resumed.
     regs = rpc.result("vcpu.registers", {"name": "bp"})
     assert regs["mode"] == "protected" and regs["cr0"] == "0x11"
+    # The loader's entry state: interrupts off, IOPL 0, only the fixed bit 1.
+    assert (regs["rflags"], regs["rflags_bits"], regs["iopl"]) == ("0x2", [], 0)
     time.sleep(0.2)
     assert len(boots(rpc, "bp")) == 1
     rpc.result("vm.resume", {"name": "bp"})
