@@ -25,7 +25,7 @@ static int check_address(const char *what, const char *s)
 	return 0;
 }
 
-static int parse_vcpu(const char *value, json_object *p)
+int vmctl_parse_vcpu(const char *value, json_object *p)
 {
 	char *end;
 	long v;
@@ -79,7 +79,7 @@ int vmctl_cmd_translate(struct vmctl *ctl, int argc, char **argv)
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt == 'c' && parse_vcpu(optarg, p) == 0)
+		if (opt == 'c' && vmctl_parse_vcpu(optarg, p) == 0)
 			continue;
 		if (opt == 'w' || opt == 'f') {
 			if (strcmp(access, "read") != 0) {
@@ -115,7 +115,7 @@ int vmctl_cmd_role(struct vmctl *ctl, int argc, char **argv)
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		if (opt != 'c' || parse_vcpu(optarg, p) < 0)
+		if (opt != 'c' || vmctl_parse_vcpu(optarg, p) < 0)
 			goto usage;
 	if (argc - optind != 1)
 		goto usage;
@@ -191,7 +191,7 @@ int vmctl_cmd_mem(struct vmctl *ctl, int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt == 'v')
 			json_object_object_add(p, "virtual", json_object_new_boolean(true));
-		else if (opt != 'c' || parse_vcpu(optarg, p) < 0)
+		else if (opt != 'c' || vmctl_parse_vcpu(optarg, p) < 0)
 			goto usage;
 	}
 	if (argc - optind != 4 || strcmp(argv[optind], "read") != 0 ||

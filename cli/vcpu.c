@@ -158,21 +158,12 @@ int vmctl_cmd_regs(struct vmctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = { { "vcpu", required_argument, NULL, 'c' }, { 0 } };
 	json_object *p = json_object_new_object(), *r;
-	char *end;
-	long v;
 	int opt, rc;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		errno = 0;
-		v = opt == 'c' ? strtol(optarg, &end, 10) : -1;
-		if (opt != 'c' || errno || *end || v < 0 || v > 4095) {
-			if (opt == 'c')
-				vmctl_error("--vcpu needs a vCPU number, got '%s'", optarg);
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
+		if (opt != 'c' || vmctl_parse_vcpu(optarg, p) < 0)
 			goto usage;
-		}
-		json_object_object_add(p, "vcpu", json_object_new_int((int)v));
-	}
 	if (argc - optind != 1)
 		goto usage;
 	json_object_object_add(p, "name", json_object_new_string(argv[optind]));

@@ -60,6 +60,9 @@ const struct vmctl_command *vmctl_find_command(const char *name);
 
 /* Parses a positive integer option value; prints an error naming opt. */
 int vmctl_parse_uint(const char *opt, const char *value, long max, long *ret);
+/* --vcpu N: a whole decimal 0..4095 into p's "vcpu"; otherwise prints
+ * "--vcpu needs a vCPU number, got '...'" and returns -EINVAL. */
+int vmctl_parse_vcpu(const char *value, json_object *p);
 
 /* cli/inspect.c */
 int vmctl_cmd_translate(struct vmctl *ctl, int argc, char **argv);

@@ -459,3 +459,169 @@ def test_paused_vm_survives_a_vmmd_restart_paused(make_daemon):
         assert info["state"] == "paused" and info["pid"] == pid
         r.result("vm.resume", {"name": "zz"})
         r.result("vm.stop", {"name": "zz"})
+
+
+def test_vmctl_pause_and_resume(daemon, rpc):
+    create_vm(rpc, "v", kernel="echo.elf")
+    pid = rpc.result("vm.start", {"name": "v"})["pid"]
+    r = daemon.vmctl("pause", "v")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "v: paused (paused by vm.pause)\n", "")
+    assert rpc.result("vm.info", {"name": "v"})["state"] == "paused"
+    r = daemon.vmctl("pause", "v")
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == "vmctl: VM 'v' is paused; vm.pause needs running\n"
+    r = daemon.vmctl("resume", "v", json_out=True)
+    assert r.returncode == 0
+    info = json.loads(r.stdout)
+    assert (info["name"], info["state"], info["reason"]) == ("v", "running", "resumed by vm.resume")
+    r = daemon.vmctl("resume", "v")
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == "vmctl: VM 'v' is running; vm.resume needs paused\n"
+    for args, message in ((("pause", "nope"), "vmctl: VM 'nope' not found\n"),
+                          (("resume", "nope"), "vmctl: VM 'nope' not found\n")):
+        r = daemon.vmctl(*args)
+        assert (r.returncode, r.stderr) == (1, message)
+    for cmd in ("pause", "resume"):
+        r = daemon.vmctl(cmd)
+        assert r.returncode == 2 and r.stderr.startswith(f"vmctl: {cmd} needs NAME\nUsage: ")
+    # None of it disturbed the VM: same worker, running, echoing.
+    info = rpc.result("vm.info", {"name": "v"})
+    assert (info["state"], info["pid"]) == ("running", pid)
+    rpc.result("vm.stop", {"name": "v"})
+
+
+def test_vmctl_regs_vcpu_option(daemon, rpc):
+    create_vm(rpc, "r", kernel="smp.elf", vcpus=2, cmdline="cpus=2 halt=1")
+    rpc.result("vm.start", {"name": "r"})
+    wait_for(lambda: len(smp_rounds(rpc, "r")) == 1, what="both CPUs up")
+    rpc.result("vm.pause", {"name": "r"})
+    before = [rpc.result("vcpu.registers", {"name": "r", "vcpu": i}) for i in (0, 1)]
+    r = daemon.vmctl("regs", "r", "--vcpu", "1")
+    assert r.returncode == 0 and r.stdout.startswith("vcpu 1: protected mode, CPL 0\n")
+    assert f"rip={before[1]['rip']} " in r.stdout
+    j = json.loads(daemon.vmctl("regs", "r", "--vcpu", "1", json_out=True).stdout)
+    assert j == before[1]
+    assert json.loads(daemon.vmctl("regs", "r", json_out=True).stdout) == before[0]
+    bad = [
+        ("2", 1, "vmctl: parameter 'vcpu' must be between 0 and 1 (VM 'r' has 2 vCPUs), got 2\n"),
+        ("4096", 2, "vmctl: --vcpu needs a vCPU number, got '4096'\n"),
+        ("-1", 2, "vmctl: --vcpu needs a vCPU number, got '-1'\n"),
+        ("x", 2, "vmctl: --vcpu needs a vCPU number, got 'x'\n"),
+        ("1.5", 2, "vmctl: --vcpu needs a vCPU number, got '1.5'\n"),
+        ("", 2, "vmctl: --vcpu needs a vCPU number, got ''\n"),
+    ]
+    for value, code, message in bad:
+        r = daemon.vmctl("regs", "r", "--vcpu", value)
+        assert (r.returncode, r.stdout) == (code, ""), value
+        if code == 2:
+            assert r.stderr.startswith(message + "Usage: vmctl [--socket PATH] [--json] regs NAME [--vcpu N]\n")
+        else:
+            assert r.stderr == message
+    # The VM is as it was: paused, every vCPU's registers unchanged.
+    assert rpc.result("vm.info", {"name": "r"})["state"] == "paused"
+    assert [rpc.result("vcpu.registers", {"name": "r", "vcpu": i}) for i in (0, 1)] == before
+    rpc.result("vm.stop", {"name": "r"})
+
+
+NAME_ERRORS = [
+    ({}, -32602, "missing required parameter 'name'"),
+    ({"name": 5}, -32602, "parameter 'name' must be a string, got integer"),
+    ({"name": None}, -32602, "missing required parameter 'name'"),
+    ({"name": ["b"]}, -32602, "parameter 'name' must be a string, got array"),
+    ({"name": "nope"}, -32001, "VM 'nope' not found"),
+    ({"name": "b", "colour": 1}, -32602, "unknown parameter 'colour'"),
+]
+VCPU_ERRORS = [
+    ({"name": "b", "vcpu": "1"}, -32602, "parameter 'vcpu' must be an integer, got string"),
+    ({"name": "b", "vcpu": -1}, -32602, "parameter 'vcpu' must be between 0 and 2147483647, got -1"),
+    ({"name": "b", "vcpu": 1.5}, -32602, "parameter 'vcpu' must be an integer, got number"),
+    ({"name": "b", "vcpu": True}, -32602, "parameter 'vcpu' must be an integer, got boolean"),
+    ({"name": "b", "vcpu": 2}, -32602,
+     "parameter 'vcpu' must be between 0 and 1 (VM 'b' has 2 vCPUs), got 2"),
+]
+BAD_INPUT = ([(m, p, c, msg) for m in ("vm.pause", "vm.resume", "vm.reset", "vcpu.registers",
+                                        "vcpu.cpuid") for p, c, msg in NAME_ERRORS] +
+             [(m, p, c, msg) for m in ("vcpu.registers", "vcpu.cpuid") for p, c, msg in VCPU_ERRORS] +
+             [(m, {"name": "b", "vcpu": 1}, -32602, "unknown parameter 'vcpu'")
+              for m in ("vm.pause", "vm.resume", "vm.reset")])
+
+
+def test_bad_input_to_the_vcpu_methods(rpc):
+    create_vm(rpc, "b", kernel="bootcount.elf", vcpus=2)
+    pid = rpc.result("vm.start", {"name": "b"})["pid"]
+    wait_for(lambda: len(boots(rpc, "b")) == 1, what="the first boot")
+    for method, params, code, message in BAD_INPUT:
+        assert rpc.error(method, params) == {"code": code, "message": message}, (method, params)
+    # Refused before anything was done: still running its first boot, in
+    # the same worker, never paused or reset.
+    info = rpc.result("vm.info", {"name": "b"})
+    assert (info["state"], info["pid"], info["reason"]) == ("running", pid, "started")
+    assert len(boots(rpc, "b")) == 1
+    rpc.result("vm.stop", {"name": "b"})
+
+
+def test_cpu_policy_change_of_a_paused_vm_is_refused(rpc):
+    policy = {"features": {"x2apic": False}}
+    create_vm(rpc, "cp", kernel="echo.elf", cpu=policy)
+    rpc.result("vm.start", {"name": "cp"})
+    rpc.result("vm.pause", {"name": "cp"})
+    err = rpc.error("vm.update", {"name": "cp", "cpu": {"features": {"cx16": False}}})
+    assert err["code"] == -32003
+    assert err["message"].startswith("VM 'cp' is paused and the CPU model is fixed once a VM runs")
+    info = rpc.result("vm.info", {"name": "cp"})
+    assert info["state"] == "paused" and info["cpu"] == dict(policy, max_phys_bits=0)
+    assert rpc.result("vcpu.cpuid", {"name": "cp"})["features"]["cx16"] is True
+    rpc.result("vm.stop", {"name": "cp"})
+
+
+def test_cpu_policy_survives_a_vmmd_restart(make_daemon):
+    d = make_daemon()
+    policy = {"features": {"x2apic": False, "cx16": False}, "max_phys_bits": 40}
+    with d.rpc() as r:
+        create_vm(r, "keep", kernel="echo.elf", cpu=policy)
+    stored = json.loads((d.state_dir / "vms" / "keep.json").read_text())
+    assert stored["definition"]["cpu"] == policy
+    assert d.stop() == 0
+    d.log.close()
+    d.start()
+    with d.rpc() as r:
+        assert r.result("vm.info", {"name": "keep"})["cpu"] == policy
+        r.result("vm.start", {"name": "keep"})
+        c = r.result("vcpu.cpuid", {"name": "keep"})
+        assert c["features"]["x2apic"] is False and c["features"]["cx16"] is False
+        assert c["max_phys_bits"] == 40
+        r.result("vm.stop", {"name": "keep"})
+
+
+CORRUPT_CPU = [
+    ({"features": {"warp-drive": False}}, "parameter 'cpu.features': CPU feature 'warp-drive' is unknown"),
+    ({"features": {"x2apic": "no"}}, "parameter 'cpu.features.x2apic' must be a boolean"),
+    ({"max_phys_bits": 99}, "parameter 'cpu.max_phys_bits' must be 0 (the host's) or an integer between 32 and 52"),
+    ("x2apic", "parameter 'cpu' must be an object"),
+]
+
+
+@pytest.mark.parametrize("cpu,fragment", CORRUPT_CPU)
+def test_corrupt_stored_cpu_policy_makes_the_vm_broken(make_daemon, cpu, fragment):
+    d = make_daemon()
+    with d.rpc() as r:
+        create_vm(r, "bad", kernel="echo.elf", cpu={"features": {"x2apic": False}})
+        create_vm(r, "good", kernel="echo.elf")
+    assert d.stop() == 0
+    path = d.state_dir / "vms" / "bad.json"
+    stored = json.loads(path.read_text())
+    stored["definition"]["cpu"] = cpu
+    path.write_text(json.dumps(stored))
+    d.log.close()
+    d.start()
+    with d.rpc() as r:
+        info = r.result("vm.info", {"name": "bad"})
+        assert info["state"] == "broken"
+        assert fragment in info["reason"] and str(path) in info["reason"], info["reason"]
+        err = r.error("vm.start", {"name": "bad"})
+        assert err["code"] == -32003 and "VM 'bad' is broken" in err["message"]
+        assert r.result("vm.info", {"name": "good"})["state"] == "defined"
+        # A whole definition with a valid policy repairs it.
+        info = r.result("vm.update", {"name": "bad", "memory": 32, "kernel": guest("echo.elf"),
+                                      "cpu": {"features": {"x2apic": False}}})
+        assert info["state"] == "defined" and info["cpu"]["features"] == {"x2apic": False}
