@@ -133,7 +133,8 @@ int vcpu_reset_compute(enum vcpu_reset_kind kind, const struct vcpu_reset_config
 /*
  * Config vmmd uses for vCPU v: APIC ID = vCPU id, BSP = vCPU 0, signature =
  * CPUID.1.EAX of the CPUID set on v (0x600 before any, as KVM), virtual
- * wire on the BSP.
+ * wire on the BSP, the performance counters of v's CPUID (none before one
+ * is set).
  */
 void vcpu_reset_default_config(const struct vcpu *v, struct vcpu_reset_config *ret);
 
