@@ -4,6 +4,7 @@ import base64
 import json
 import re
 import shutil
+import struct
 import time
 
 import pytest
@@ -214,6 +215,24 @@ def smp_rounds(rpc, name):
     return rounds
 
 
+# KVM_MP_STATE_* (KVM api.rst) and the vCPU state format's mp_state
+# section (docs/vcpu.md §5).
+MP_RUNNABLE, MP_INIT_RECEIVED = 0, 2
+SECTION_MP_STATE = 9
+
+
+def mp_state(rpc, name, vcpu):
+    """The MP state a paused vCPU's saved state carries."""
+    blob = base64.b64decode(rpc.result("vcpu.state.save", {"name": name, "vcpu": vcpu})["state"])
+    at = 32
+    while at + 8 <= len(blob) - 8:
+        kind, _, length = struct.unpack_from("<HHI", blob, at)
+        if kind == SECTION_MP_STATE:
+            return struct.unpack_from("<I", blob, at + 8)[0]
+        at += 8 + (length + 7) // 8 * 8
+    raise AssertionError("no mp_state section")
+
+
 def test_reset_puts_started_aps_back_to_wait_for_sipi(daemon, rpc):
     # The smp guest starts every AP (INIT-SIPI-SIPI), each reports in and
     # halts in protected mode; the BSP halts too (halt=1).
@@ -241,6 +260,8 @@ def test_reset_puts_started_aps_back_to_wait_for_sipi(daemon, rpc):
         assert r["apic_base"] == "0xfee00800"  # enabled, not the BSP
         assert (r["dr6"], r["dr7"]) == ("0xffff0ff0", "0x400")
         assert rpc.result("vcpu.role", {"name": "s", "vcpu": vcpu})["mode"] == "none"
+        assert mp_state(rpc, "s", vcpu) == MP_INIT_RECEIVED
+    assert mp_state(rpc, "s", 0) == MP_RUNNABLE
     # Waiting for a SIPI: resumed, no AP runs from its reset vector (there
     # is no firmware there); the BSP boots the guest again, which starts
     # every AP with INIT-SIPI-SIPI, and each reports in once more.
