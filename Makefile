@@ -314,13 +314,16 @@ check-unit: unit-tests
 check-kvm: kvm-tests
 	$(Q)scripts/run-kvm-tests.sh $(KVM_TESTS)
 
+# The system tests to run (a file or directory); -rs prints every skip's reason.
+SYSTEM_TESTS ?= tests/system
+
 check-system: all
-	$(Q)VMMD_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/system
+	$(Q)VMMD_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -rs $(SYSTEM_TESTS)
 
 check-slow: deps
 	$(Q)$(MAKE) --no-print-directory all unit-tests kvm-tests
 	$(Q)VMMD_SLOW=1 scripts/run-kvm-tests.sh $(KVM_TESTS)
-	$(Q)VMMD_BUILD=$(abspath $(BUILD)) VMMD_SLOW=1 $(PYTHON) -m pytest -q tests/system
+	$(Q)VMMD_BUILD=$(abspath $(BUILD)) VMMD_SLOW=1 $(PYTHON) -m pytest -q -rs $(SYSTEM_TESTS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
