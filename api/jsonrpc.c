@@ -197,6 +197,11 @@ int jsonrpc_classify(json_object *obj, struct jsonrpc_msg *ret, json_object **re
 	if (!json_object_is_type(method, json_type_string))
 		return api_error_set(err, API_ERR_INVALID_REQUEST,
 				     "invalid request: 'method' must be a string");
+	/* Method names are C strings from here on: "vm.list\u0000x" must not
+	 * pass for "vm.list". */
+	if (strlen(json_object_get_string(method)) != (size_t)json_object_get_string_len(method))
+		return api_error_set(err, API_ERR_INVALID_REQUEST,
+				     "invalid request: 'method' must not contain NUL characters");
 	rc = check_members(obj, false, err);
 	if (rc < 0)
 		return rc;

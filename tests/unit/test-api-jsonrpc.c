@@ -213,6 +213,14 @@ static void test_classify_invalid_shapes(void **state)
 		       "integer 'code'");
 }
 
+static void test_classify_refuses_nul_in_method(void **state)
+{
+	expect_invalid("{\"jsonrpc\":\"2.0\",\"method\":\"vm.list\\u0000x\",\"id\":1}",
+		       "invalid request: 'method' must not contain NUL characters");
+	expect_invalid("{\"jsonrpc\":\"2.0\",\"method\":\"\\u0000\",\"id\":1}",
+		       "'method' must not contain NUL");
+}
+
 static void test_classify_keeps_id_of_invalid_request(void **state)
 {
 	struct jsonrpc_msg m;
@@ -420,6 +428,21 @@ static void feed_session(struct api_session *s, const char *text)
 	}
 	api_session_handle(s, o);
 	json_object_put(o);
+}
+
+/* Over a session: one error reply with the id, and no handler runs. */
+static void test_session_refuses_nul_in_method(void **state)
+{
+	struct sink sink;
+	struct api_session *s = new_session(&sink, false, 0);
+
+	feed_session(s, "{\"jsonrpc\":\"2.0\",\"method\":\"t.echo\\u0000x\","
+			"\"params\":{\"name\":\"n\"},\"id\":5}");
+	assert_int_equal(sink.n, 1);
+	assert_string_equal(sink.out[0],
+			    "{\"jsonrpc\":\"2.0\",\"id\":5,\"error\":{\"code\":-32600,\"message\":"
+			    "\"invalid request: 'method' must not contain NUL characters\"}}");
+	api_session_free(s);
 }
 
 /* Golden wire frames: exact bytes in, exact bytes out. */
@@ -656,6 +679,8 @@ int main(void)
 		cmocka_unit_test(test_classify_request_and_notification),
 		cmocka_unit_test(test_classify_responses),
 		cmocka_unit_test(test_classify_invalid_shapes),
+		cmocka_unit_test(test_classify_refuses_nul_in_method),
+		cmocka_unit_test(test_session_refuses_nul_in_method),
 		cmocka_unit_test(test_classify_keeps_id_of_invalid_request),
 		cmocka_unit_test(test_schema_accepts_valid),
 		cmocka_unit_test(test_schema_rejects_bad_params),
