@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,19 +63,53 @@ static int type_error(const struct api_param *p, json_object *v, const char *wan
 			     p->name, want, api_json_kind(v));
 }
 
+/* json-c keeps integers up to UINT64_MAX; json_object_get_int64() reads
+ * those beyond INT64_MAX as INT64_MAX. */
+static bool int_beyond_int64(json_object *v)
+{
+	return json_object_get_int64(v) == INT64_MAX &&
+	       json_object_get_uint64(v) > (uint64_t)INT64_MAX;
+}
+
+bool api_int_in_range(json_object *v, int64_t min, int64_t max)
+{
+	int64_t x = json_object_get_int64(v);
+
+	return !int_beyond_int64(v) && x >= min && x <= max;
+}
+
+/* The integer as the client wrote it, as far as json-c kept it: it clamps
+ * integers beyond 64 bits to UINT64_MAX or INT64_MIN. */
+static void format_int(json_object *v, char *buf, size_t size)
+{
+	int64_t x = json_object_get_int64(v);
+	uint64_t u = json_object_get_uint64(v);
+
+	if (int_beyond_int64(v))
+		snprintf(buf, size, "%llu%s", (unsigned long long)u,
+			 u == UINT64_MAX ? " or more" : "");
+	else
+		snprintf(buf, size, "%lld%s", (long long)x, x == INT64_MIN ? " or less" : "");
+}
+
+int api_param_range_error(struct api_error *err, const char *name, json_object *value,
+			  int64_t min, int64_t max, const char *unit, const char *why)
+{
+	char given[48];
+
+	format_int(value, given, sizeof(given));
+	return api_error_set(err, API_ERR_INVALID_PARAMS,
+			     "parameter '%s' must be between %lld and %lld%s%s%s%s%s, got %s", name,
+			     (long long)min, (long long)max, unit ? " " : "", unit ? unit : "",
+			     why ? " (" : "", why ? why : "", why ? ")" : "", given);
+}
+
 static int check_int(const struct api_param *p, json_object *v, struct api_error *err)
 {
-	int64_t x;
-
 	if (!json_object_is_type(v, json_type_int))
 		return type_error(p, v, "an integer", err);
-	/* json-c clamps integers outside int64 to INT64_MIN/INT64_MAX. */
-	errno = 0;
-	x = json_object_get_int64(v);
-	if ((p->min != 0 || p->max != 0) && (x < p->min || x > p->max))
-		return api_error_set(err, API_ERR_INVALID_PARAMS,
-				     "parameter '%s' must be between %lld and %lld, got %lld",
-				     p->name, (long long)p->min, (long long)p->max, (long long)x);
+	if ((p->min != 0 || p->max != 0) && !api_int_in_range(v, p->min, p->max))
+		return api_param_range_error(err, p->name, v, p->min, p->max, NULL, NULL);
 	return 0;
 }
 
@@ -176,8 +211,9 @@ int api_params_validate(const struct api_param *schema, json_object *params,
 			if (!p)
 				return api_error_set(err, API_ERR_INVALID_PARAMS,
 						     "unknown parameter '%.64s'", key);
-			/* An explicit null counts as absent. */
-			if (!val)
+			/* An explicit null counts as absent, but is no value for a
+			 * required parameter: that is a wrong type. */
+			if (!val && !p->required)
 				continue;
 			int rc = check_value(p, val, err);
 			if (rc < 0)

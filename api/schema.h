@@ -59,6 +59,19 @@ json_object *api_param_get(json_object *params, const char *name);
 /* The JSON type of v as error messages name it: "string", "integer", "null"... */
 const char *api_json_kind(json_object *v);
 
+/* True when v, a JSON integer, lies in [min, max]; integers beyond 64 bits
+ * never do. */
+bool api_int_in_range(json_object *v, int64_t min, int64_t max);
+
+/*
+ * The one wording of a range error, returned like api_error_set():
+ * "parameter 'NAME' must be between MIN and MAX[ UNIT][ (WHY)], got VALUE",
+ * VALUE being the JSON integer given (json-c clamps those beyond 64 bits:
+ * they read "18446744073709551615 or more" and "-9223372036854775808 or less").
+ */
+int api_param_range_error(struct api_error *err, const char *name, json_object *value,
+			  int64_t min, int64_t max, const char *unit, const char *why);
+
 /* Parses "0x1f", "31" (no sign, no junk) into *ret; -EINVAL or -ERANGE. */
 int api_parse_u64(const char *s, uint64_t *ret);
 

@@ -433,14 +433,16 @@ static void m_vm_console_write(struct api_call *call, json_object *params, void 
 /* The vCPU index must name one of the VM's vCPUs. */
 static bool check_vcpu(struct api_call *call, const struct vm_record *vm, json_object *params)
 {
-	int64_t v = api_param_int(params, "vcpu", 0);
+	json_object *v = api_param_get(params, "vcpu");
+	struct api_error err;
+	char why[VM_NAME_MAX + 48];
 
-	if (v >= 0 && (uint64_t)v < vm->def->vcpus)
+	if (!v || api_int_in_range(v, 0, (int64_t)vm->def->vcpus - 1))
 		return true;
-	api_call_fail(call, API_ERR_INVALID_PARAMS,
-		      "parameter 'vcpu' must be between 0 and %u (VM '%s' has %u vCPU%s), got %lld",
-		      vm->def->vcpus - 1, vm->def->name, vm->def->vcpus,
-		      vm->def->vcpus == 1 ? "" : "s", (long long)v);
+	snprintf(why, sizeof(why), "VM '%s' has %u vCPU%s", vm->def->name, vm->def->vcpus,
+		 vm->def->vcpus == 1 ? "" : "s");
+	api_param_range_error(&err, "vcpu", v, 0, (int64_t)vm->def->vcpus - 1, NULL, why);
+	api_call_fail_error(call, &err);
 	return false;
 }
 
@@ -546,8 +548,8 @@ static const struct api_param p_name[] = {
 /* vm.create's parameters minus transient: the name picks the VM, the rest replace. */
 static const struct api_param p_update[] = {
 	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
-	{ .name = "memory", .type = API_T_INT, .min = 1, .max = INT64_MAX },
-	{ .name = "vcpus", .type = API_T_INT, .min = 1, .max = INT32_MAX },
+	{ .name = "memory", .type = API_T_INT },
+	{ .name = "vcpus", .type = API_T_INT },
 	{ .name = "kernel", .type = API_T_STRING, .max_len = VM_KERNEL_PATH_MAX },
 	{ .name = "cmdline", .type = API_T_STRING, .max_len = VM_CMDLINE_MAX },
 	{ .name = "boot", .type = API_T_STRING, .max_len = 32 },
@@ -559,13 +561,13 @@ static const char *const access_kinds[] = { "read", "write", "fetch", NULL };
 
 static const struct api_param p_vcpu_role[] = {
 	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
-	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = INT32_MAX },
+	{ .name = "vcpu", .type = API_T_INT }, /* check_vcpu() */
 	{ 0 },
 };
 
 static const struct api_param p_translate[] = {
 	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
-	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = INT32_MAX },
+	{ .name = "vcpu", .type = API_T_INT }, /* check_vcpu() */
 	{ .name = "gva", .type = API_T_U64, .required = true },
 	{ .name = "access", .type = API_T_ENUM, .choices = access_kinds },
 	{ .name = "user", .type = API_T_BOOL },
@@ -574,7 +576,7 @@ static const struct api_param p_translate[] = {
 
 static const struct api_param p_memory_read[] = {
 	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
-	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = INT32_MAX },
+	{ .name = "vcpu", .type = API_T_INT }, /* check_vcpu() */
 	{ .name = "addr", .type = API_T_U64, .required = true },
 	{ .name = "len", .type = API_T_INT, .required = true, .min = 1, .max = VM_MEMORY_READ_MAX },
 	{ .name = "virtual", .type = API_T_BOOL },
@@ -583,13 +585,13 @@ static const struct api_param p_memory_read[] = {
 
 static const struct api_param p_vcpu_state_save[] = {
 	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
-	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = INT32_MAX },
+	{ .name = "vcpu", .type = API_T_INT }, /* check_vcpu() */
 	{ 0 },
 };
 
 static const struct api_param p_vcpu_state_load[] = {
 	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
-	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = INT32_MAX },
+	{ .name = "vcpu", .type = API_T_INT }, /* check_vcpu() */
 	{ .name = "state", .type = API_T_STRING, .required = true,
 	  .max_len = VM_VCPU_STATE_BASE64_MAX },
 	{ 0 },

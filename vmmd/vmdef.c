@@ -14,13 +14,11 @@
 #include "vmmd/boot/boot.h"
 #include "vmmd/worker/memory.h"
 
-/* Without /dev/kvm the real limit is unknown; start will report the error. */
-#define VM_VCPUS_FALLBACK 1
-
 const struct api_param vm_def_params[] = {
 	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
-	{ .name = "memory", .type = API_T_INT, .required = true, .min = 1, .max = INT64_MAX },
-	{ .name = "vcpus", .type = API_T_INT, .min = 1, .max = INT32_MAX },
+	/* Ranges depend on the host: vm_def_from_params() checks them. */
+	{ .name = "memory", .type = API_T_INT, .required = true },
+	{ .name = "vcpus", .type = API_T_INT },
 	{ .name = "kernel", .type = API_T_STRING, .required = true, .max_len = VM_KERNEL_PATH_MAX },
 	{ .name = "cmdline", .type = API_T_STRING, .max_len = VM_CMDLINE_MAX },
 	{ .name = "boot", .type = API_T_STRING, .max_len = 32 }, /* checked against the loaders */
@@ -56,26 +54,23 @@ int vm_name_validate(const char *name, struct api_error *err)
 	return 0;
 }
 
-static int check_memory(int64_t mib, const struct host_limits *host, struct api_error *err)
+/* memory and vcpus, when given: one message states the whole range and
+ * where its upper end comes from. */
+static int check_memory(json_object *mib, const struct host_limits *host, struct api_error *err)
 {
-	if (mib < VM_MEMORY_MIN_MIB)
-		return api_error_set(err, API_ERR_INVALID_PARAMS,
-				     "parameter 'memory' must be at least %d MiB, got %lld",
-				     VM_MEMORY_MIN_MIB, (long long)mib);
-	if ((uint64_t)mib > host->max_memory_mib)
-		return api_error_set(err, API_ERR_INVALID_PARAMS,
-				     "parameter 'memory' (%lld MiB) exceeds %s of %llu MiB",
-				     (long long)mib, host->memory_source,
-				     (unsigned long long)host->max_memory_mib);
+	int64_t max = (int64_t)MIN(host->max_memory_mib, (uint64_t)INT64_MAX);
+
+	if (mib && !api_int_in_range(mib, VM_MEMORY_MIN_MIB, max))
+		return api_param_range_error(err, "memory", mib, VM_MEMORY_MIN_MIB, max, "MiB",
+					     host->memory_source);
 	return 0;
 }
 
-static int check_vcpus(int64_t n, const struct host_limits *host, struct api_error *err)
+static int check_vcpus(json_object *n, const struct host_limits *host, struct api_error *err)
 {
-	if (n < 1 || (uint64_t)n > host->max_vcpus)
-		return api_error_set(err, API_ERR_INVALID_PARAMS,
-				     "parameter 'vcpus' must be between 1 and %u (%s), got %lld",
-				     host->max_vcpus, host->vcpus_source, (long long)n);
+	if (n && !api_int_in_range(n, 1, host->max_vcpus))
+		return api_param_range_error(err, "vcpus", n, 1, host->max_vcpus, NULL,
+					     host->vcpus_source);
 	return 0;
 }
 
@@ -221,10 +216,10 @@ int vm_def_from_params(json_object *params, const struct host_limits *host, bool
 	rc = check_boot_protocol(api_param_string(params, "boot", "multiboot"), err);
 	if (rc < 0)
 		return rc;
-	rc = check_memory(api_param_int(params, "memory", 0), host, err);
+	rc = check_memory(api_param_get(params, "memory"), host, err);
 	if (rc < 0)
 		return rc;
-	rc = check_vcpus(api_param_int(params, "vcpus", 1), host, err);
+	rc = check_vcpus(api_param_get(params, "vcpus"), host, err);
 	if (rc < 0)
 		return rc;
 
@@ -299,6 +294,7 @@ static uint64_t host_memory_mib(void)
  * and IDs above 254 work in x2APIC mode (the guest's choice; vmmd builds
  * no MP or ACPI tables that would hold 8-bit IDs). Linux's KVM allowed 288
  * before 5.15 and 1024 since (KVM_MAX_VCPUS, commit 074c82c8f7cf).
+ * 0 when /dev/kvm cannot be opened.
  */
 static unsigned int kvm_max_vcpus(void)
 {
@@ -306,7 +302,7 @@ static unsigned int kvm_max_vcpus(void)
 	int n, max_id;
 
 	if (kvm < 0)
-		return VM_VCPUS_FALLBACK;
+		return 0;
 	n = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (n <= 0)
 		n = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
@@ -316,6 +312,17 @@ static unsigned int kvm_max_vcpus(void)
 	if (max_id > 0 && max_id < n)
 		n = max_id;
 	return (unsigned int)n;
+}
+
+/* KVM's limit where vmmd can ask KVM; else vmmd's own, so that VMs can be
+ * defined without /dev/kvm (vm.start then fails and says why). */
+static void probe_max_vcpus(struct host_limits *ret)
+{
+	unsigned int kvm = kvm_max_vcpus();
+
+	ret->max_vcpus = kvm ? kvm : VM_VCPUS_MAX;
+	ret->vcpus_source = kvm ? "KVM_CAP_MAX_VCPUS on this host"
+				: "vmmd's limit; KVM's is unknown without /dev/kvm";
 }
 
 static struct kvm_cpuid2 *kvm_supported_cpuid(void)
@@ -331,8 +338,7 @@ static struct kvm_cpuid2 *kvm_supported_cpuid(void)
 void host_limits_probe(struct host_limits *ret)
 {
 	ret->max_memory_mib = host_memory_mib();
-	ret->max_vcpus = kvm_max_vcpus();
+	probe_max_vcpus(ret);
 	ret->supported_cpuid = kvm_supported_cpuid();
 	ret->memory_source = "the host's RAM";
-	ret->vcpus_source = "KVM_CAP_MAX_VCPUS on this host";
 }

@@ -16,6 +16,9 @@
 
 #define VM_NAME_MAX 64
 #define VM_MEMORY_MIN_MIB 2
+/* vCPUs per VM where KVM cannot be asked (no /dev/kvm): the most a worker
+ * takes and the max-vcpus limit allows. */
+#define VM_VCPUS_MAX 4096
 #define VM_CMDLINE_MAX 4096
 #define VM_KERNEL_PATH_MAX 4096
 /* Largest vm.memory.read, in bytes. */
@@ -30,7 +33,8 @@
 /* What the host allows; computed once at daemon start. */
 struct host_limits {
 	uint64_t max_memory_mib;   /* host RAM, or the operator's lower limit */
-	unsigned int max_vcpus;	   /* KVM_CAP_MAX_VCPUS (and MAX_VCPU_ID), or the operator's lower limit */
+	unsigned int max_vcpus;	   /* KVM_CAP_MAX_VCPUS (and MAX_VCPU_ID), VM_VCPUS_MAX
+				    * without /dev/kvm, or the operator's lower limit */
 	const char *memory_source; /* where the memory limit comes from, for messages */
 	const char *vcpus_source;
 	struct kvm_cpuid2 *supported_cpuid; /* KVM_GET_SUPPORTED_CPUID; NULL without KVM */

@@ -119,7 +119,8 @@ BAD = [
     ({"gva": "0xzz"}, "vm.translate", -32602, "parameter 'gva' must be an unsigned integer"),
     ({"gva": 1, "access": "execute"}, "vm.translate", -32602, "parameter 'access' must be one of: read, write, fetch"),
     ({"gva": 1, "vcpu": 2}, "vm.translate", -32602, "parameter 'vcpu' must be between 0 and 1 (VM 'pg' has 2 vCPUs), got 2"),
-    ({"gva": 1, "vcpu": -1}, "vm.translate", -32602, "parameter 'vcpu' must be between 0 and"),
+    ({"gva": 1, "vcpu": -1}, "vm.translate", -32602, "parameter 'vcpu' must be between 0 and 1 (VM 'pg' has 2 vCPUs), got -1"),
+    ({"gva": 1, "vcpu": 1 << 70}, "vm.translate", -32602, "parameter 'vcpu' must be between 0 and 1 (VM 'pg' has 2 vCPUs), got 18446744073709551615 or more"),
     ({}, "vm.translate", -32602, "missing required parameter 'gva'"),
     ({"addr": 0, "len": 0}, "vm.memory.read", -32602, "parameter 'len' must be between 1 and 65536"),
     ({"addr": 0, "len": 65537}, "vm.memory.read", -32602, "parameter 'len' must be between 1 and 65536"),
@@ -129,7 +130,7 @@ BAD = [
     ({"addr": "0xffffffffffffffff", "len": 16}, "vm.memory.read", -32602, "wraps around"),
     ({"addr": 0x40002000, "len": 4, "virtual": True}, "vm.memory.read", -32009, "guest virtual address 0x40002000 is not mapped (#PF, error code 0x0 at level 1)"),
     ({"addr": 0x40001ffc, "len": 8, "virtual": True}, "vm.memory.read", -32009, "0x40002000 is not mapped"),
-    ({"vcpu": 5}, "vcpu.role", -32602, "parameter 'vcpu' must be between 0 and 1"),
+    ({"vcpu": 5}, "vcpu.role", -32602, "parameter 'vcpu' must be between 0 and 1 (VM 'pg' has 2 vCPUs), got 5"),
 ]
 
 

@@ -196,7 +196,7 @@ def test_per_vm_limits(limited):
             "parameter 'vcpus' must be between 1 and 2 (vmmd's max-vcpus limit), got 3"
         err = r.error("vm.create", {"name": "v", "memory": 128, "kernel": guest("hello.elf")})
         assert err["message"] == \
-            "parameter 'memory' (128 MiB) exceeds vmmd's max-memory limit of 64 MiB"
+            "parameter 'memory' must be between 2 and 64 MiB (vmmd's max-memory limit), got 128"
         info = r.result("daemon.version")
         assert (info["max_vcpus"], info["max_memory"]) == (2, 64)
         with limited.rpc() as other:

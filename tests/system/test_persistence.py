@@ -91,7 +91,7 @@ CORRUPT = [
     ("unknown-field", json.dumps({"format": 1, "definition": dict(GOOD, colour="red")}).encode(),
      "unknown parameter 'colour'"),
     ("too-small", json.dumps({"format": 1, "definition": dict(GOOD, memory=1)}).encode(),
-     "at least 2 MiB"),
+     "parameter 'memory' must be between 2 and"),
     ("other-name", json.dumps({"format": 1, "definition": dict(GOOD, name="someone")}).encode(),
      "defines VM 'someone'"),
     ("huge", b" " * (70 * 1024), "more than the limit"),

@@ -549,14 +549,15 @@ def test_vmctl_regs_vcpu_option(daemon, rpc):
 NAME_ERRORS = [
     ({}, -32602, "missing required parameter 'name'"),
     ({"name": 5}, -32602, "parameter 'name' must be a string, got integer"),
-    ({"name": None}, -32602, "missing required parameter 'name'"),
+    ({"name": None}, -32602, "parameter 'name' must be a string, got null"),
     ({"name": ["b"]}, -32602, "parameter 'name' must be a string, got array"),
     ({"name": "nope"}, -32001, "VM 'nope' not found"),
     ({"name": "b", "colour": 1}, -32602, "unknown parameter 'colour'"),
 ]
 VCPU_ERRORS = [
     ({"name": "b", "vcpu": "1"}, -32602, "parameter 'vcpu' must be an integer, got string"),
-    ({"name": "b", "vcpu": -1}, -32602, "parameter 'vcpu' must be between 0 and 2147483647, got -1"),
+    ({"name": "b", "vcpu": -1}, -32602,
+     "parameter 'vcpu' must be between 0 and 1 (VM 'b' has 2 vCPUs), got -1"),
     ({"name": "b", "vcpu": 1.5}, -32602, "parameter 'vcpu' must be an integer, got number"),
     ({"name": "b", "vcpu": True}, -32602, "parameter 'vcpu' must be an integer, got boolean"),
     ({"name": "b", "vcpu": 2}, -32602,

@@ -232,7 +232,7 @@ def bad_inputs(good0, good1):
         ({"name": "st", "state": "A" * (STATE_BASE64_MAX + 4)}, -32602,
          f"parameter 'state' is too long ({STATE_BASE64_MAX + 4} bytes, limit {STATE_BASE64_MAX})"),
         ({"name": "st", "state": 12}, -32602, "parameter 'state' must be a string, got integer"),
-        ({"name": "st", "state": None}, -32602, "missing required parameter 'state'"),
+        ({"name": "st", "state": None}, -32602, "parameter 'state' must be a string, got null"),
         ({"name": "st", "state": [good0]}, -32602, "parameter 'state' must be a string, got array"),
         ({"name": "st"}, -32602, "missing required parameter 'state'"),
         ({"name": 5, "state": good0}, -32602, "parameter 'name' must be a string, got integer"),
@@ -240,7 +240,8 @@ def bad_inputs(good0, good1):
         ({"name": "st", "vcpu": 0.5, "state": good0}, -32602, "parameter 'vcpu' must be an integer, got number"),
         ({"name": "st", "vcpu": 2, "state": good0}, -32602,
          "parameter 'vcpu' must be between 0 and 1 (VM 'st' has 2 vCPUs), got 2"),
-        ({"name": "st", "vcpu": -1, "state": good0}, -32602, "parameter 'vcpu' must be between 0 and"),
+        ({"name": "st", "vcpu": -1, "state": good0}, -32602,
+         "parameter 'vcpu' must be between 0 and 1 (VM 'st' has 2 vCPUs), got -1"),
         ({"name": "st", "state": good0, "file": "/etc/passwd"}, -32602, "unknown parameter 'file'"),
         ({"name": "nosuch", "state": good0}, -32001, "VM 'nosuch' not found"),
     ]

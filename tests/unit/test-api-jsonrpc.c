@@ -300,6 +300,7 @@ static void test_schema_rejects_bad_params(void **state)
 	expect_param_error("{\"name\":\"a\",\"memory\":1025}", "between 1 and 1024, got 1025");
 	expect_param_error("{\"name\":\"a\",\"memory\":-5}", "got -5");
 	expect_param_error("{\"name\":\"a\",\"memory\":99999999999999999999999}", "parameter 'memory'");
+	expect_param_error("{\"name\":null}", "parameter 'name' must be a string, got null");
 	expect_param_error("{\"name\":\"a\",\"addr\":-1}", "'addr' must not be negative");
 	expect_param_error("{\"name\":\"a\",\"addr\":\"0x\"}", "'addr' must be an unsigned integer or a string");
 	expect_param_error("{\"name\":\"a\",\"addr\":\"12z\"}", "'addr' must be");
@@ -311,6 +312,47 @@ static void test_schema_rejects_bad_params(void **state)
 	expect_param_error("{\"name\":\"a\",\"boot\":1}", "'boot' must be a string");
 	expect_param_error("{\"name\":\"a\",\"cpu\":[]}", "'cpu' must be an object, got array");
 	expect_param_error("{\"name\":\"a\",\"list\":{}}", "'list' must be an array, got object");
+}
+
+static void expect_range_message(const char *value_text, int64_t min, int64_t max,
+				 const char *unit, const char *why, const char *message)
+{
+	struct api_error err = { 0 };
+	json_object *v = NULL;
+
+	assert_int_equal(parse(value_text, &v, &err), 0);
+	assert_false(api_int_in_range(v, min, max));
+	assert_int_equal(api_param_range_error(&err, "memory", v, min, max, unit, why), -EINVAL);
+	assert_int_equal(err.code, API_ERR_INVALID_PARAMS);
+	assert_string_equal(err.message, message);
+	json_object_put(v);
+}
+
+/* One wording for every range error: the whole range, its unit and source,
+ * and the value as given, also beyond 64 bits where json-c clamps it. */
+static void test_range_errors_state_range_and_value(void **state)
+{
+	json_object *v;
+
+	expect_range_message("-1", 2, 24105, "MiB", "the host's RAM",
+			     "parameter 'memory' must be between 2 and 24105 MiB (the host's RAM), got -1");
+	expect_range_message("1", 2, 24105, "MiB", NULL,
+			     "parameter 'memory' must be between 2 and 24105 MiB, got 1");
+	expect_range_message("0", 1, 288, NULL, "vmmd's limit",
+			     "parameter 'memory' must be between 1 and 288 (vmmd's limit), got 0");
+	expect_range_message("9223372036854775808", 0, INT64_MAX, NULL, NULL,
+			     "parameter 'memory' must be between 0 and 9223372036854775807, got 9223372036854775808");
+	expect_range_message("100000000000000000000000", 2, 24105, "MiB", NULL,
+			     "parameter 'memory' must be between 2 and 24105 MiB, got 18446744073709551615 or more");
+	expect_range_message("-100000000000000000000000", 2, 24105, "MiB", NULL,
+			     "parameter 'memory' must be between 2 and 24105 MiB, got -9223372036854775808 or less");
+	v = json_object_new_int64(INT64_MAX);
+	assert_true(api_int_in_range(v, 0, INT64_MAX));
+	json_object_put(v);
+	v = json_object_new_int64(5);
+	assert_true(api_int_in_range(v, 5, 5));
+	assert_false(api_int_in_range(v, 6, 10));
+	json_object_put(v);
 }
 
 static void test_schema_getters(void **state)
@@ -684,6 +726,7 @@ int main(void)
 		cmocka_unit_test(test_classify_keeps_id_of_invalid_request),
 		cmocka_unit_test(test_schema_accepts_valid),
 		cmocka_unit_test(test_schema_rejects_bad_params),
+		cmocka_unit_test(test_range_errors_state_range_and_value),
 		cmocka_unit_test(test_schema_getters),
 		cmocka_unit_test(test_parse_u64_forms),
 		cmocka_unit_test(test_golden_wire_pairs),
