@@ -21,6 +21,12 @@ GUESTS = BUILD / "guests"
 
 KVM_OK = os.access("/dev/kvm", os.R_OK | os.W_OK)
 needs_kvm = pytest.mark.skipif(not KVM_OK, reason="/dev/kvm is absent or not accessible")
+
+
+def needs_kvm_to(what):
+    """needs_kvm, with why the test cannot do without it."""
+    return pytest.mark.skipif(not KVM_OK,
+                              reason=f"/dev/kvm is absent or not accessible, and {what}")
 SLOW = os.environ.get("VMMD_SLOW") == "1"
 
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, VMMD, Rpc, create_vm, wait_for
+from conftest import BUILD, ROOT, VMMD, Rpc, create_vm, needs_kvm_to, wait_for
 
 SYSTEMD = ROOT / "systemd"
 
@@ -161,6 +161,7 @@ def test_notify_readiness_status_and_stopping(workdir, abstract):
             proc.kill()
 
 
+@needs_kvm_to("only a running VM has a worker whose environment can be read")
 def test_workers_do_not_inherit_notify_socket(workdir):
     notify = NotifySocket(f"{workdir}/notify.sock")
     env = dict(os.environ, NOTIFY_SOCKET=f"{workdir}/notify.sock")
