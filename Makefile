@@ -172,7 +172,8 @@ DEMO_OBJS := $(addprefix $(GUEST_OBJ)/64/demo/,entry.o kernel.o tsc.o console.o 
 GUESTS := $(addprefix $(GUEST_OUT)/,hello.elf hello-pvh.elf bootinfo.elf \
 	  bootinfo-pvh.elf triple-fault.elf echo.elf hello-flat.bin hello-flat.mb \
 	  demo64.elf demo.elf demo-pvh.elf counter.elf paging.elf bootcount.elf)
-GUESTS += $(GUEST_OUT)/smp.elf $(GUEST_OUT)/cpustate.elf
+GUESTS += $(GUEST_OUT)/smp.elf $(GUEST_OUT)/cpustate.elf $(GUEST_OUT)/xrstor.elf \
+	  $(GUEST_OUT)/unhandled.elf
 guests: $(GUESTS)
 
 # $(call guest_cc,32|64) and $(call guest_ld,EMULATION,SCRIPT[,FLAGS]): recipes.

@@ -211,13 +211,18 @@ static int on_mmio(void *ctx, struct vcpu *v, uint64_t addr, bool is_write, void
 		   unsigned int len)
 {
 	struct vm *vm = ctx;
+	unsigned int logged;
 
 	/* No MMIO devices yet: reads float high like an empty bus. */
 	if (!is_write)
 		memset(data, 0xFF, len);
-	if (__atomic_fetch_add(&vm->mmio_logged, 1, __ATOMIC_RELAXED) < VM_MMIO_LOG_MAX)
-		log_notice("vcpu %u: unhandled MMIO %s of %u bytes at 0x%llx", vcpu_id(v),
-			   is_write ? "write" : "read", len, (unsigned long long)addr);
+	logged = __atomic_fetch_add(&vm->mmio_logged, 1, __ATOMIC_RELAXED);
+	if (logged < VM_MMIO_LOG_MAX)
+		log_notice("vcpu %u: unhandled MMIO %s of %u bytes at 0x%llx%s", vcpu_id(v),
+			   is_write ? "write" : "read", len, (unsigned long long)addr,
+			   logged + 1 == VM_MMIO_LOG_MAX
+				   ? "; further unhandled MMIO accesses are not logged"
+				   : "");
 	return 0;
 }
 
