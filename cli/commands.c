@@ -365,8 +365,9 @@ const struct vmctl_command vmctl_commands[] = {
 	  "Boot a transient VM with its console on stdout",
 	  "The VM exists only while vmctl runs. vmctl's exit status is the value the guest\n"
 	  "wrote to the debug-exit port 0xf4, 0 when it powered off cleanly, 125 when it\n"
-	  "crashed (the reason goes to stderr), 1 for vmctl or vmmd errors. With no vmmd\n"
-	  "reachable, vmctl starts a private one for the duration.\n"
+	  "crashed (the reason goes to stderr), 124 when the value does not fit in an exit\n"
+	  "status (above 255; the value goes to stderr), 1 for vmctl or vmmd errors. With\n"
+	  "no vmmd reachable, vmctl starts a private one for the duration.\n"
 	  "  --memory MiB   guest RAM (default 64)\n"
 	  "  --vcpus N      virtual CPUs (default 1)\n"
 	  "  --cmdline S    kernel command line\n"

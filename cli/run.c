@@ -103,6 +103,18 @@ static int connect_or_start(struct vmctl *ctl, struct private_daemon **pd)
 	return vmctl_connect(ctl);
 }
 
+/* The guest's debug-exit value as vmctl's status, if an exit status can
+ * hold it: a guest writing 256 must not look like one writing 0. */
+static int exit_code_of_status(int64_t status)
+{
+	if (status >= 0 && status <= 0xFF)
+		return (int)status;
+	vmctl_error("the guest wrote %lld (0x%llx) to the debug-exit port, which does not fit "
+		    "in an exit status (0-255); exiting with %d",
+		    (long long)status, (unsigned long long)status, VMCTL_EXIT_STATUS_TOO_WIDE);
+	return VMCTL_EXIT_STATUS_TOO_WIDE;
+}
+
 /* The exit status `vmctl run` passes on, from the VM's final vm.info. */
 static int exit_code_of(struct vmctl *ctl, json_object *info)
 {
@@ -119,7 +131,7 @@ static int exit_code_of(struct vmctl *ctl, json_object *info)
 		return VMCTL_EXIT_CRASHED;
 	}
 	if (json_object_object_get_ex(info, "exit_status", &status) && status)
-		return json_object_get_int(status) & 0xFF;
+		return exit_code_of_status(json_object_get_int64(status));
 	return VMCTL_EXIT_OK;
 }
 

@@ -19,6 +19,8 @@
 #define VMCTL_EXIT_OK 0
 #define VMCTL_EXIT_ERROR 1
 #define VMCTL_EXIT_USAGE 2
+/* `run`: the guest wrote a value outside 0..255, which no exit status holds. */
+#define VMCTL_EXIT_STATUS_TOO_WIDE 124
 #define VMCTL_EXIT_CRASHED 125
 
 struct vmctl {

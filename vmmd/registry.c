@@ -140,7 +140,7 @@ static json_object *state_event_new(const struct vm_record *vm, enum vm_state ol
 	json_object_object_add(p, "new", json_object_new_string(vm_state_name(vm->state)));
 	json_object_object_add(p, "reason", json_object_new_string(reason ? reason : ""));
 	if (vm->has_exit_status)
-		json_object_object_add(p, "exit_status", json_object_new_int(vm->exit_status));
+		json_object_object_add(p, "exit_status", json_object_new_int64(vm->exit_status));
 	json_object_object_add(p, "time", json_object_new_string(when));
 	return jsonrpc_notification_new("vm.state-changed", p);
 }

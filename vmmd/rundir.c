@@ -177,7 +177,7 @@ int rundir_write_exit(const struct rundir_paths *p, const struct rundir_exit *e,
 	json_object_object_add(o, "state", json_object_new_string(e->state));
 	json_object_object_add(o, "reason", json_object_new_string(e->reason));
 	json_object_object_add(o, "exit_status",
-			       e->has_exit_status ? json_object_new_int(e->exit_status) : NULL);
+			       e->has_exit_status ? json_object_new_int64(e->exit_status) : NULL);
 	json_object_object_add(o, "time", json_object_new_string(when));
 	return write_json(p->exit, o, err);
 }
@@ -199,7 +199,7 @@ int rundir_read_exit(const struct rundir_paths *p, struct rundir_exit *ret, stru
 	snprintf(ret->reason, sizeof(ret->reason), "%s", api_param_string(o, "reason", ""));
 	status = api_param_get(o, "exit_status");
 	ret->has_exit_status = json_object_is_type(status, json_type_int);
-	ret->exit_status = ret->has_exit_status ? json_object_get_int(status) : 0;
+	ret->exit_status = ret->has_exit_status ? (uint32_t)json_object_get_int64(status) : 0;
 	json_object_put(o);
 	return 0;
 }

@@ -42,7 +42,7 @@ struct rundir_exit {
 	char state[16];
 	char reason[768];
 	bool has_exit_status;
-	int exit_status;
+	uint32_t exit_status; /* the debug-exit value, up to 32 bits */
 };
 
 int rundir_paths(const char *run_dir, const char *name, struct rundir_paths *ret);

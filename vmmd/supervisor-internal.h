@@ -30,7 +30,7 @@ struct worker {
 	bool reported; /* worker.exit received */
 	enum vm_state final_state;
 	char final_reason[512];
-	int exit_status;
+	uint32_t exit_status;
 	bool has_exit_status;
 	bool stopping;
 	char stop_reason[256];

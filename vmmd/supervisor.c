@@ -288,7 +288,7 @@ static void record_exit_report(struct worker *w, json_object *params)
 	snprintf(w->final_reason, sizeof(w->final_reason), "%s",
 		 api_param_string(params, "reason", "worker exited"));
 	w->has_exit_status = json_object_is_type(status, json_type_int);
-	w->exit_status = w->has_exit_status ? json_object_get_int(status) : 0;
+	w->exit_status = w->has_exit_status ? (uint32_t)json_object_get_int64(status) : 0;
 	/* The guest can no longer run: settle now, reap the process later. */
 	arm_kill_timer(w);
 	if (w->started) {

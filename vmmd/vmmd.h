@@ -113,7 +113,7 @@ struct vm_record {
 	struct vm_def *def;
 	enum vm_state state;
 	char reason[512];	/* why it last stopped, crashed or failed to start */
-	int exit_status;	/* valid when has_exit_status */
+	uint32_t exit_status;	/* the debug-exit value; valid when has_exit_status */
 	bool has_exit_status;
 	struct worker *worker;	/* while starting, running or stopping */
 	struct client *owner;	/* creator of a transient VM */

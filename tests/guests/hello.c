@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hello: prints a greeting and exits through the debug-exit port with the
- * status given as exit=N on the command line (default 0).
+ * status given as exit=N on the command line (default 0; values above 255
+ * are written as 32 bits, to test what hosts do with them).
  *
  * Output:
  *   Hello from the vmmd test guest (boot: multiboot)
@@ -18,6 +19,6 @@ int main(void)
 	print(boot_protocol_name(boot.protocol));
 	print(")\n");
 	print_kv_str("cmdline", boot.cmdline);
-	print_kv_dec("exit", code & 0xFF);
-	return (int)(code & 0xFF);
+	print_kv_dec("exit", (uint32_t)code);
+	return (int)(uint32_t)code;
 }

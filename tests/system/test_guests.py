@@ -2,6 +2,7 @@
 # multiboot information the loader builds, flat binaries, a triple fault,
 # console input and output, and the console log file.
 import base64
+import json
 import os
 import pty
 import re
@@ -22,6 +23,22 @@ def test_hello_exit_code_through_vmctl_run(daemon, code):
     assert r.returncode == code, r.stderr
     assert "Hello from the vmmd test guest (boot: multiboot)" in r.stdout
     assert f"cmdline=exit={code}" in r.stdout
+
+
+@pytest.mark.parametrize("code", [256, 4660, 0x80000000])
+def test_exit_values_beyond_a_status_are_not_success(daemon, code):
+    # hello writes values above 255 as 32 bits; vmmd keeps them whole, and
+    # vmctl run, which cannot return them, says so and exits with 124.
+    r = daemon.vmctl("run", guest("hello.elf"), "--cmdline", f"exit={code}")
+    assert r.returncode == 124, (r.returncode, r.stderr)
+    assert r.stderr == (f"vmctl: the guest wrote {code} ({hex(code)}) to the debug-exit port, "
+                        "which does not fit in an exit status (0-255); exiting with 124\n")
+    assert f"exit={code}" in r.stdout
+    r = daemon.vmctl("run", guest("hello.elf"), "--cmdline", f"exit={code}", json_out=True)
+    assert r.returncode == 124
+    final = json.loads(r.stdout[r.stdout.index("{"):])
+    assert final["exit_status"] == code
+    assert final["reason"] == f"guest wrote {code} to the debug-exit port 0xf4"
 
 
 def test_hello_through_the_api(rpc):

@@ -179,7 +179,7 @@ static void debug_exit_request(void *ctx, uint32_t value)
 
 	snprintf(reason, sizeof(reason), "guest wrote %u to the debug-exit port 0x%x", value,
 		 VM_DEBUG_EXIT_PORT);
-	vm_request_exit(vm, VM_END_STOPPED, true, (int)value, reason);
+	vm_request_exit(vm, VM_END_STOPPED, true, value, reason);
 }
 
 static int setup_devices(struct vm *vm, struct api_error *err)
@@ -536,7 +536,7 @@ int vm_reset(struct vm *vm, struct api_error *err)
 	return 0;
 }
 
-void vm_request_exit(struct vm *vm, enum vm_end_state state, bool has_status, int status,
+void vm_request_exit(struct vm *vm, enum vm_end_state state, bool has_status, uint32_t status,
 		     const char *reason)
 {
 	pthread_mutex_lock(&vm->lock);

@@ -40,7 +40,7 @@ enum vm_end_state {
 struct vm_end {
 	enum vm_end_state state;
 	bool has_exit_status;
-	int exit_status;
+	uint32_t exit_status; /* the debug-exit value, up to 32 bits */
 	char reason[768];
 };
 
@@ -75,7 +75,7 @@ bool vm_is_paused(const struct vm *vm);
 int vm_reset(struct vm *vm, struct api_error *err);
 
 /* Records why the VM ends (first call wins) and kicks every vCPU. Thread-safe. */
-void vm_request_exit(struct vm *vm, enum vm_end_state state, bool has_status, int status,
+void vm_request_exit(struct vm *vm, enum vm_end_state state, bool has_status, uint32_t status,
 		     const char *reason);
 
 /* True once the VM has ended; fills *ret. */

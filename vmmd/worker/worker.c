@@ -113,7 +113,7 @@ static void report_exit(struct worker_state *ws, const struct vm_end *end)
 						   end->state == VM_END_STOPPED ? "stopped" : "crashed"));
 	json_object_object_add(p, "reason", json_object_new_string(end->reason));
 	if (end->has_exit_status)
-		json_object_object_add(p, "exit_status", json_object_new_int(end->exit_status));
+		json_object_object_add(p, "exit_status", json_object_new_int64(end->exit_status));
 	send_notification(ws, "worker.exit", p);
 	log_info("VM ended: %s", end->reason);
 	if (linked(ws))

@@ -91,10 +91,11 @@ size_t str_len(const char *s);
 bool str_eq(const char *a, const char *b);
 
 /*
- * Ends the VM with status code through the debug-exit port. Without such
- * a device the write does nothing, and the CPU halts for good.
+ * Ends the VM with status code through the debug-exit port: one byte when
+ * it fits, else a 32-bit write (the device takes 1, 2 or 4 bytes). Without
+ * such a device the write does nothing, and the CPU halts for good.
  */
-__attribute__((noreturn)) void guest_exit(uint8_t code);
+__attribute__((noreturn)) void guest_exit(uint32_t code);
 
 /* How the guest was started; filled before main() runs. */
 enum boot_protocol {

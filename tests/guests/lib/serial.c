@@ -32,9 +32,12 @@ __attribute__((weak)) void console_write(const char *s, size_t len)
 		serial_putc(s[i]);
 }
 
-void guest_exit(uint8_t code)
+void guest_exit(uint32_t code)
 {
-	outb(DEBUG_EXIT_PORT, code);
+	if (code <= 0xFF)
+		outb(DEBUG_EXIT_PORT, (uint8_t)code);
+	else
+		outl(DEBUG_EXIT_PORT, code);
 	for (;;)
 		__asm__ volatile("cli; hlt");
 }

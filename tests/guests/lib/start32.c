@@ -8,5 +8,5 @@ void guest_start32(uint32_t protocol, uint32_t eax, uint32_t ebx)
 {
 	boot_init((enum boot_protocol)protocol, eax, ebx);
 	serial_init();
-	guest_exit((uint8_t)main());
+	guest_exit((uint32_t)main());
 }
