@@ -2,7 +2,6 @@
 /* The vmctl command table and the commands that are one API call each. */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,22 +22,8 @@ static const char *str_or(json_object *o, const char *key, const char *def)
 	return json_object_get_string(v);
 }
 
-/* Exactly `want` positional arguments after the options, or a usage error. */
-static int expect_args(const struct vmctl_command *cmd, int argc, char **argv, int want)
-{
-	if (argc - optind != want) {
-		vmctl_error("%s needs %s", cmd->name, cmd->args);
-		vmctl_command_usage(cmd, stderr);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int unknown_option(const struct vmctl_command *cmd)
-{
-	vmctl_command_usage(cmd, stderr);
-	return VMCTL_EXIT_USAGE;
-}
+static const struct vmctl_args no_args = { .min_args = 0, .max_args = 0 };
+static const struct vmctl_args one_name = { .min_args = 1, .max_args = 1 };
 
 static json_object *name_params(const char *name)
 {
@@ -61,12 +46,14 @@ static void print_info(json_object *info)
 		const char *v = str_or(info, keys[i], NULL);
 		if (!v)
 			continue;
+		/* One column for every value: "memory     : 32 MiB". */
+		printf("%-11s: ", keys[i]);
 		if (strcmp(keys[i], "memory") == 0)
-			printf("%-12s %s MiB\n", "memory:", v);
+			printf("%s MiB\n", v);
 		else if (strcmp(keys[i], "uptime") == 0)
-			printf("%-12s %.1f s\n", "uptime:", atof(v));
+			printf("%.1f s\n", atof(v));
 		else
-			printf("%-11s: %s\n", keys[i], v);
+			printf("%s\n", v);
 	}
 }
 
@@ -150,24 +137,10 @@ static int simple_call(struct vmctl *ctl, const char *method, json_object *param
 	return VMCTL_EXIT_OK;
 }
 
-/* For commands without options: exactly `want` arguments, at argv[optind]. */
-static int parse_plain_args(int argc, char **argv, int want)
-{
-	const struct vmctl_command *cmd = vmctl_find_command(argv[0]);
-	static const struct option none[] = { { 0 } };
-
-	optind = 1;
-	if (getopt_long(argc, argv, "", none, NULL) != -1)
-		return unknown_option(cmd);
-	if (expect_args(cmd, argc, argv, want) < 0)
-		return VMCTL_EXIT_USAGE;
-	return 0;
-}
-
 static int name_command(struct vmctl *ctl, int argc, char **argv, const char *method,
 			void (*print_human)(json_object *))
 {
-	int rc = parse_plain_args(argc, argv, 1);
+	int rc = vmctl_parse_args(vmctl_find_command(argv[0]), argc, argv, &one_name);
 
 	if (rc)
 		return rc;
@@ -211,91 +184,95 @@ static int cmd_info(struct vmctl *ctl, int argc, char **argv)
 
 static int cmd_list(struct vmctl *ctl, int argc, char **argv)
 {
-	int rc = parse_plain_args(argc, argv, 0);
+	int rc = vmctl_parse_args(vmctl_find_command("list"), argc, argv, &no_args);
 
 	return rc ? rc : simple_call(ctl, "vm.list", NULL, print_list);
 }
 
 static int cmd_version(struct vmctl *ctl, int argc, char **argv)
 {
-	return simple_call(ctl, "daemon.version", NULL, print_version);
+	int rc = vmctl_parse_args(vmctl_find_command("version"), argc, argv, &no_args);
+
+	return rc ? rc : simple_call(ctl, "daemon.version", NULL, print_version);
 }
 
-/* Options shared by create and run; fills params. */
-static int parse_vm_option(int opt, json_object *p)
+int vmctl_vm_option(int opt, const char *value, void *ctx)
 {
+	struct vmctl_vm_options *o = ctx;
 	long v;
-	char path[PATH_MAX];
 
 	switch (opt) {
 	case 'm':
-		if (vmctl_parse_uint("--memory", optarg, VMCTL_MEMORY_MAX, &v) < 0)
+		if (vmctl_parse_uint("--memory", value, VMCTL_MEMORY_MAX, &v) < 0)
 			return -EINVAL;
-		json_object_object_add(p, "memory", json_object_new_int64(v));
+		json_object_object_add(o->params, "memory", json_object_new_int64(v));
 		return 0;
 	case 'c':
-		if (vmctl_parse_uint("--vcpus", optarg, VMCTL_VCPUS_MAX, &v) < 0)
+		if (vmctl_parse_uint("--vcpus", value, VMCTL_VCPUS_MAX, &v) < 0)
 			return -EINVAL;
-		json_object_object_add(p, "vcpus", json_object_new_int64(v));
+		json_object_object_add(o->params, "vcpus", json_object_new_int64(v));
 		return 0;
 	case 'k':
-		/* vmmd resolves nothing relative to the client's directory. */
-		if (!realpath(optarg, path)) {
-			vmctl_error("kernel '%s': %s", optarg, strerror(errno));
-			return -errno;
-		}
-		json_object_object_add(p, "kernel", json_object_new_string(path));
+		o->kernel = value;
 		return 0;
 	case 'l':
-		json_object_object_add(p, "cmdline", json_object_new_string(optarg));
+		json_object_object_add(o->params, "cmdline", json_object_new_string(value));
 		return 0;
 	case 'b':
-		json_object_object_add(p, "boot", json_object_new_string(optarg));
+		json_object_object_add(o->params, "boot", json_object_new_string(value));
 		return 0;
-	default:
-		return -EINVAL;
+	case 'n':
+		o->name = value;
+		return 0;
 	}
+	return -EINVAL;
 }
 
-static const struct option vm_options[] = {
+static const struct option create_options[] = {
 	{ "memory", required_argument, NULL, 'm' },
 	{ "vcpus", required_argument, NULL, 'c' },
 	{ "kernel", required_argument, NULL, 'k' },
 	{ "cmdline", required_argument, NULL, 'l' },
 	{ "boot", required_argument, NULL, 'b' },
-	{ "name", required_argument, NULL, 'n' },
 	{ 0 },
 };
 
-static int cmd_create(struct vmctl *ctl, int argc, char **argv)
+static int create_vm(struct vmctl *ctl, int argc, char **argv, struct vmctl_vm_options *o)
 {
 	const struct vmctl_command *cmd = vmctl_find_command("create");
-	json_object *p = json_object_new_object();
-	int opt;
+	struct vmctl_args args = { .options = create_options, .option = vmctl_vm_option, .ctx = o,
+				   .min_args = 1, .max_args = 1 };
+	bool memory;
+	int rc;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", vm_options, NULL)) != -1) {
-		if (opt == 'n' || parse_vm_option(opt, p) < 0) {
-			json_object_put(p);
-			return opt == '?' || opt == 'n' ? unknown_option(cmd) : VMCTL_EXIT_USAGE;
-		}
-	}
-	if (expect_args(cmd, argc, argv, 1) < 0 || !json_object_object_get_ex(p, "kernel", NULL) ||
-	    !json_object_object_get_ex(p, "memory", NULL)) {
-		if (argc - optind == 1)
-			vmctl_error("create needs --memory and --kernel");
-		json_object_put(p);
-		return VMCTL_EXIT_USAGE;
-	}
-	json_object_object_add(p, "name", json_object_new_string(argv[optind]));
-	return simple_call(ctl, "vm.create", p, print_info);
+	rc = vmctl_parse_args(cmd, argc, argv, &args);
+	if (rc)
+		return rc;
+	memory = json_object_object_get_ex(o->params, "memory", NULL);
+	if (!memory || !o->kernel)
+		return vmctl_usage_error(cmd, "create: missing %s", !memory && !o->kernel
+					 ? "--memory and --kernel" : !memory ? "--memory" : "--kernel");
+	rc = vmctl_add_kernel(o->params, o->kernel);
+	if (rc)
+		return rc;
+	json_object_object_add(o->params, "name", json_object_new_string(argv[optind]));
+	return simple_call(ctl, "vm.create", json_object_get(o->params), print_info);
+}
+
+static int cmd_create(struct vmctl *ctl, int argc, char **argv)
+{
+	struct vmctl_vm_options o = { .params = json_object_new_object() };
+	int rc = create_vm(ctl, argc, argv, &o);
+
+	json_object_put(o.params);
+	return rc;
 }
 
 static int cmd_console(struct vmctl *ctl, int argc, char **argv)
 {
 	bool interactive = isatty(STDIN_FILENO);
 	char state[32];
-	int rc = parse_plain_args(argc, argv, 1);
+	int rc = vmctl_parse_args(vmctl_find_command("console"), argc, argv, &one_name);
 
 	if (rc)
 		return rc;
@@ -309,7 +286,7 @@ static int cmd_console(struct vmctl *ctl, int argc, char **argv)
 	if (rc)
 		return rc;
 	if (strcmp(state, "running") != 0 && strcmp(state, "starting") != 0) {
-		fprintf(stderr, "vmctl: VM '%s' is %s\n", argv[optind], state);
+		vmctl_notice("VM '%s' is %s", argv[optind], state);
 		return VMCTL_EXIT_OK;
 	}
 	return vmctl_console_loop(ctl, argv[optind], interactive, true, NULL);
@@ -317,10 +294,14 @@ static int cmd_console(struct vmctl *ctl, int argc, char **argv)
 
 static int cmd_help(struct vmctl *ctl, int argc, char **argv)
 {
-	const struct vmctl_command *cmd = argc > 1 ? vmctl_find_command(argv[1]) : NULL;
+	static const struct vmctl_args args = { .min_args = 0, .max_args = 1 };
+	const struct vmctl_command *cmd = NULL;
+	int rc = vmctl_parse_args(vmctl_find_command("help"), argc, argv, &args);
 
-	if (argc > 1 && !cmd) {
-		vmctl_error("unknown command '%s'", argv[1]);
+	if (rc)
+		return rc;
+	if (optind < argc && !(cmd = vmctl_find_command(argv[optind]))) {
+		vmctl_error("unknown command '%s' (see vmctl --help)", argv[optind]);
 		return VMCTL_EXIT_USAGE;
 	}
 	if (cmd) {

@@ -92,7 +92,7 @@ static int send_input(struct vmctl *ctl, const char *name, const uint8_t *buf, s
 		json_object_object_add(p, "name", json_object_new_string(name));
 		json_object_object_add(p, "data", json_object_new_string(text));
 		if (api_client_call(ctl->client, "vm.console.write", p, &r, &err) < 0) {
-			vmctl_error("%s", err.message);
+			vmctl_api_error(&err);
 			return -1;
 		}
 		accepted = json_object_object_get_ex(r, "accepted", &acc)
@@ -171,7 +171,7 @@ static enum loop_event wait_once(struct vmctl *ctl, const char *name, bool inter
 		if (!api_client_has_queued(ctl->client) && !pfd[0].revents)
 			return LOOP_CONTINUE;
 		if (api_client_next(ctl->client, -1, &msg, &err) < 0) {
-			vmctl_error("%s", err.message);
+			vmctl_api_error(&err);
 			return LOOP_FAILED;
 		}
 		ev = handle_message(name, msg);

@@ -41,15 +41,15 @@ static void print_json(json_object *msg)
 
 int vmctl_cmd_events(struct vmctl *ctl, int argc, char **argv)
 {
+	static const struct vmctl_args no_args = { .min_args = 0, .max_args = 0 };
 	bool shutting_down = false;
 	struct api_error err;
 	json_object *msg;
 	int rc;
 
-	if (argc > 1) {
-		vmctl_error("events takes no arguments");
-		return VMCTL_EXIT_USAGE;
-	}
+	rc = vmctl_parse_args(vmctl_find_command("events"), argc, argv, &no_args);
+	if (rc)
+		return rc;
 	rc = vmctl_call(ctl, "events.subscribe", NULL, NULL);
 	if (rc)
 		return rc;
@@ -68,6 +68,6 @@ int vmctl_cmd_events(struct vmctl *ctl, int argc, char **argv)
 	}
 	if (shutting_down)
 		return VMCTL_EXIT_OK;
-	vmctl_error("%s", err.message);
+	vmctl_api_error(&err);
 	return VMCTL_EXIT_ERROR;
 }

@@ -12,32 +12,25 @@
 #define HEXDUMP_WIDTH 16
 
 /* Addresses pass to vmmd as strings ("0x1000" or decimal), checked here. */
-static int check_address(const char *what, const char *s)
+static bool is_address(const char *s)
 {
 	char *end;
 
 	errno = 0;
 	strtoull(s, &end, 0);
-	if (errno || end == s || *end || s[0] == '-') {
-		vmctl_error("%s must be a number like 0x1000 or 4096, got '%s'", what, s);
-		return -EINVAL;
-	}
-	return 0;
+	return !errno && end != s && !*end && s[0] != '-';
 }
 
-int vmctl_parse_vcpu(const char *value, json_object *p)
+static int bad_address(const struct vmctl_command *cmd, const char *what, const char *s)
 {
-	char *end;
-	long v;
+	return vmctl_usage_error(cmd, "%s: %s must be a number like 0x1000 or 4096, got '%s'",
+				 cmd->name, what, s);
+}
 
-	errno = 0;
-	v = strtol(value, &end, 10);
-	if (errno || end == value || *end || v < 0 || v > 4095) {
-		vmctl_error("--vcpu needs a vCPU number, got '%s'", value);
-		return -EINVAL;
-	}
-	json_object_object_add(p, "vcpu", json_object_new_int((int)v));
-	return 0;
+/* vmctl_args.option of commands whose only option is --vcpu N. */
+static int vcpu_option(int opt, const char *value, void *params)
+{
+	return vmctl_parse_vcpu(value, params);
 }
 
 static const char *result_text(json_object *r)
@@ -65,7 +58,39 @@ static int print_text_result(struct vmctl *ctl, const char *method, json_object 
 	return VMCTL_EXIT_OK;
 }
 
-int vmctl_cmd_translate(struct vmctl *ctl, int argc, char **argv)
+static const struct option vcpu_options[] = {
+	{ "vcpu", required_argument, NULL, 'c' },
+	{ 0 },
+};
+
+struct translate_options {
+	json_object *params;
+	const char *access;
+};
+
+static int translate_option(int opt, const char *value, void *ctx)
+{
+	struct translate_options *o = ctx;
+
+	switch (opt) {
+	case 'c':
+		return vmctl_parse_vcpu(value, o->params);
+	case 'w':
+	case 'f':
+		if (strcmp(o->access, "read") != 0) {
+			vmctl_error("translate: --write and --fetch exclude each other");
+			return -EINVAL;
+		}
+		o->access = opt == 'w' ? "write" : "fetch";
+		return 0;
+	case 'u':
+		json_object_object_add(o->params, "user", json_object_new_boolean(true));
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int translate(struct vmctl *ctl, int argc, char **argv, struct translate_options *o)
 {
 	static const struct option opts[] = {
 		{ "vcpu", required_argument, NULL, 'c' }, { "write", no_argument, NULL, 'w' },
@@ -73,58 +98,50 @@ int vmctl_cmd_translate(struct vmctl *ctl, int argc, char **argv)
 		{ 0 },
 	};
 	const struct vmctl_command *cmd = vmctl_find_command("translate");
-	json_object *p = json_object_new_object();
-	const char *access = "read";
-	int opt;
+	struct vmctl_args args = { .options = opts, .option = translate_option, .ctx = o,
+				   .min_args = 2, .max_args = 2 };
+	int rc = vmctl_parse_args(cmd, argc, argv, &args);
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt == 'c' && vmctl_parse_vcpu(optarg, p) == 0)
-			continue;
-		if (opt == 'w' || opt == 'f') {
-			if (strcmp(access, "read") != 0) {
-				vmctl_error("--write and --fetch exclude each other");
-				goto usage;
-			}
-			access = opt == 'w' ? "write" : "fetch";
-			continue;
-		}
-		if (opt == 'u') {
-			json_object_object_add(p, "user", json_object_new_boolean(true));
-			continue;
-		}
-		goto usage;
-	}
-	if (argc - optind != 2 || check_address("GVA", argv[optind + 1]) < 0)
-		goto usage;
-	json_object_object_add(p, "name", json_object_new_string(argv[optind]));
-	json_object_object_add(p, "gva", json_object_new_string(argv[optind + 1]));
-	json_object_object_add(p, "access", json_object_new_string(access));
-	return print_text_result(ctl, "vm.translate", p);
-usage:
-	json_object_put(p);
-	vmctl_command_usage(cmd, stderr);
-	return VMCTL_EXIT_USAGE;
+	if (rc)
+		return rc;
+	if (!is_address(argv[optind + 1]))
+		return bad_address(cmd, "GVA", argv[optind + 1]);
+	json_object_object_add(o->params, "name", json_object_new_string(argv[optind]));
+	json_object_object_add(o->params, "gva", json_object_new_string(argv[optind + 1]));
+	json_object_object_add(o->params, "access", json_object_new_string(o->access));
+	return print_text_result(ctl, "vm.translate", json_object_get(o->params));
+}
+
+int vmctl_cmd_translate(struct vmctl *ctl, int argc, char **argv)
+{
+	struct translate_options o = { .params = json_object_new_object(), .access = "read" };
+	int rc = translate(ctl, argc, argv, &o);
+
+	json_object_put(o.params);
+	return rc;
+}
+
+int vmctl_parse_vcpu_command(const char *name, int argc, char **argv, json_object *params)
+{
+	struct vmctl_args args = { .options = vcpu_options, .option = vcpu_option,
+				   .ctx = params, .min_args = 1, .max_args = 1 };
+	int rc = vmctl_parse_args(vmctl_find_command(name), argc, argv, &args);
+
+	if (rc == 0)
+		json_object_object_add(params, "name", json_object_new_string(argv[optind]));
+	return rc;
 }
 
 int vmctl_cmd_role(struct vmctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = { { "vcpu", required_argument, NULL, 'c' }, { 0 } };
 	json_object *p = json_object_new_object();
-	int opt;
+	int rc = vmctl_parse_vcpu_command("role", argc, argv, p);
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		if (opt != 'c' || vmctl_parse_vcpu(optarg, p) < 0)
-			goto usage;
-	if (argc - optind != 1)
-		goto usage;
-	json_object_object_add(p, "name", json_object_new_string(argv[optind]));
+	if (rc) {
+		json_object_put(p);
+		return rc;
+	}
 	return print_text_result(ctl, "vcpu.role", p);
-usage:
-	json_object_put(p);
-	vmctl_command_usage(vmctl_find_command("role"), stderr);
-	return VMCTL_EXIT_USAGE;
 }
 
 /* hexdump -C style: offset, 16 bytes in hex, the printable ones as text. */
@@ -177,43 +194,59 @@ static int print_memory(struct vmctl *ctl, json_object *r)
 	return VMCTL_EXIT_OK;
 }
 
+static int mem_option(int opt, const char *value, void *params)
+{
+	if (opt == 'v') {
+		json_object_object_add(params, "virtual", json_object_new_boolean(true));
+		return 0;
+	}
+	return vmctl_parse_vcpu(value, params);
+}
+
+/* "read NAME ADDR LEN" into params. */
+static int mem_read_args(const struct vmctl_command *cmd, char **pos, json_object *params)
+{
+	char *end;
+	long len;
+
+	if (strcmp(pos[0], "read") != 0)
+		return vmctl_usage_error(cmd, "mem: unknown subcommand '%s' (there is: read)",
+					 pos[0]);
+	if (!is_address(pos[2]))
+		return bad_address(cmd, "ADDR", pos[2]);
+	errno = 0;
+	len = strtol(pos[3], &end, 0);
+	if (errno || end == pos[3] || *end || len < 1)
+		return vmctl_usage_error(cmd, "mem: LEN must be a positive number of bytes, got '%s'",
+					 pos[3]);
+	json_object_object_add(params, "name", json_object_new_string(pos[1]));
+	json_object_object_add(params, "addr", json_object_new_string(pos[2]));
+	json_object_object_add(params, "len", json_object_new_int64(len));
+	return 0;
+}
+
 int vmctl_cmd_mem(struct vmctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "vcpu", required_argument, NULL, 'c' }, { "virtual", no_argument, NULL, 'v' }, { 0 },
 	};
+	const struct vmctl_command *cmd = vmctl_find_command("mem");
 	json_object *p = json_object_new_object(), *r;
-	char *end;
-	long len;
-	int opt, rc;
+	struct vmctl_args args = { .options = opts, .option = mem_option, .ctx = p,
+				   .min_args = 4, .max_args = 4 };
+	int rc;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt == 'v')
-			json_object_object_add(p, "virtual", json_object_new_boolean(true));
-		else if (opt != 'c' || vmctl_parse_vcpu(optarg, p) < 0)
-			goto usage;
+	rc = vmctl_parse_args(cmd, argc, argv, &args);
+	if (rc == 0)
+		rc = mem_read_args(cmd, argv + optind, p);
+	if (rc) {
+		json_object_put(p);
+		return rc;
 	}
-	if (argc - optind != 4 || strcmp(argv[optind], "read") != 0 ||
-	    check_address("ADDR", argv[optind + 2]) < 0)
-		goto usage;
-	errno = 0;
-	len = strtol(argv[optind + 3], &end, 0);
-	if (errno || *end || len < 1) {
-		vmctl_error("LEN must be a positive number of bytes, got '%s'", argv[optind + 3]);
-		goto usage;
-	}
-	json_object_object_add(p, "name", json_object_new_string(argv[optind + 1]));
-	json_object_object_add(p, "addr", json_object_new_string(argv[optind + 2]));
-	json_object_object_add(p, "len", json_object_new_int64(len));
 	rc = vmctl_call(ctl, "vm.memory.read", p, &r);
 	if (rc)
 		return rc;
 	rc = print_memory(ctl, r);
 	json_object_put(r);
 	return rc;
-usage:
-	json_object_put(p);
-	vmctl_command_usage(vmctl_find_command("mem"), stderr);
-	return VMCTL_EXIT_USAGE;
 }

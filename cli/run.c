@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,43 +20,8 @@ struct run_options {
 	json_object *params; /* vm.create params being built */
 };
 
-static int parse_run_option(int opt, struct run_options *o)
-{
-	long v;
-	char path[PATH_MAX];
-
-	switch (opt) {
-	case 'm':
-		if (vmctl_parse_uint("--memory", optarg, 64L << 20, &v) < 0)
-			return -EINVAL;
-		json_object_object_add(o->params, "memory", json_object_new_int64(v));
-		return 0;
-	case 'c':
-		if (vmctl_parse_uint("--vcpus", optarg, 4096, &v) < 0)
-			return -EINVAL;
-		json_object_object_add(o->params, "vcpus", json_object_new_int64(v));
-		return 0;
-	case 'l':
-		json_object_object_add(o->params, "cmdline", json_object_new_string(optarg));
-		return 0;
-	case 'b':
-		json_object_object_add(o->params, "boot", json_object_new_string(optarg));
-		return 0;
-	case 'n':
-		snprintf(o->name, sizeof(o->name), "%s", optarg);
-		return 0;
-	case 'k':
-		if (!realpath(optarg, path)) {
-			vmctl_error("kernel '%s': %s", optarg, strerror(errno));
-			return -EINVAL;
-		}
-		json_object_object_add(o->params, "kernel", json_object_new_string(path));
-		return 0;
-	default:
-		return -EINVAL;
-	}
-}
-
+/* The options, then the kernel: 0, VMCTL_EXIT_USAGE, or VMCTL_EXIT_ERROR
+ * when the kernel file cannot be found. */
 static int parse_run_args(int argc, char **argv, struct run_options *o)
 {
 	static const struct option opts[] = {
@@ -68,20 +32,19 @@ static int parse_run_args(int argc, char **argv, struct run_options *o)
 		{ "name", required_argument, NULL, 'n' },
 		{ 0 },
 	};
-	int opt;
+	struct vmctl_vm_options vm = { .params = o->params };
+	struct vmctl_args args = { .options = opts, .option = vmctl_vm_option, .ctx = &vm,
+				   .min_args = 1, .max_args = 1 };
+	int rc;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		if (opt == '?' || parse_run_option(opt, o) < 0)
-			return -EINVAL;
-	if (argc - optind != 1) {
-		vmctl_error("run needs exactly one KERNEL");
-		return -EINVAL;
-	}
-	optarg = argv[optind];
-	if (parse_run_option('k', o) < 0)
-		return -EINVAL;
-	if (!o->name[0])
+	rc = vmctl_parse_args(vmctl_find_command("run"), argc, argv, &args);
+	if (rc == 0)
+		rc = vmctl_add_kernel(o->params, argv[optind]);
+	if (rc)
+		return rc;
+	if (vm.name)
+		snprintf(o->name, sizeof(o->name), "%s", vm.name);
+	else
 		snprintf(o->name, sizeof(o->name), "run-%d", (int)getpid());
 	json_object_object_add(o->params, "name", json_object_new_string(o->name));
 	json_object_object_add(o->params, "transient", json_object_new_boolean(true));
@@ -109,8 +72,8 @@ static int exit_code_of_status(int64_t status)
 {
 	if (status >= 0 && status <= 0xFF)
 		return (int)status;
-	vmctl_error("the guest wrote %lld (0x%llx) to the debug-exit port, which does not fit "
-		    "in an exit status (0-255); exiting with %d",
+	vmctl_notice("the guest wrote %lld (0x%llx) to the debug-exit port, which does not fit "
+		     "in an exit status (0-255); exiting with %d",
 		    (long long)status, (unsigned long long)status, VMCTL_EXIT_STATUS_TOO_WIDE);
 	return VMCTL_EXIT_STATUS_TOO_WIDE;
 }
@@ -127,7 +90,7 @@ static int exit_code_of(struct vmctl *ctl, json_object *info)
 	s = state ? json_object_get_string(state) : "";
 	if (strcmp(s, "crashed") == 0) {
 		json_object_object_get_ex(info, "reason", &reason);
-		vmctl_error("VM crashed: %s", reason ? json_object_get_string(reason) : "unknown");
+		vmctl_notice("VM crashed: %s", reason ? json_object_get_string(reason) : "unknown");
 		return VMCTL_EXIT_CRASHED;
 	}
 	if (json_object_object_get_ex(info, "exit_status", &status) && status)
@@ -166,10 +129,10 @@ int vmctl_cmd_run(struct vmctl *ctl, int argc, char **argv)
 	struct private_daemon *pd = NULL;
 	int rc;
 
-	if (parse_run_args(argc, argv, &o) < 0) {
+	rc = parse_run_args(argc, argv, &o);
+	if (rc) {
 		json_object_put(o.params);
-		vmctl_command_usage(vmctl_find_command("run"), stderr);
-		return VMCTL_EXIT_USAGE;
+		return rc;
 	}
 	if (connect_or_start(ctl, &pd) < 0) {
 		json_object_put(o.params);

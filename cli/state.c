@@ -26,29 +26,29 @@ struct state_args {
 	long vcpu;
 };
 
+static int state_option(int opt, const char *value, void *ctx)
+{
+	struct state_args *a = ctx;
+
+	return vmctl_parse_vcpu_number(value, &a->vcpu);
+}
+
+/* 0, or VMCTL_EXIT_USAGE after the message and the usage. */
 static int parse_args(int argc, char **argv, struct state_args *ret)
 {
 	static const struct option opts[] = { { "vcpu", required_argument, NULL, 'c' }, { 0 } };
-	char *end;
-	int opt;
+	const struct vmctl_command *cmd = vmctl_find_command("state");
+	struct vmctl_args args = { .options = opts, .option = state_option, .ctx = ret,
+				   .min_args = 3, .max_args = 3 };
+	int rc;
 
 	ret->vcpu = 0;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt != 'c')
-			return -EINVAL;
-		errno = 0;
-		ret->vcpu = strtol(optarg, &end, 10);
-		if (errno || end == optarg || *end || ret->vcpu < 0 || ret->vcpu > 4095) {
-			vmctl_error("--vcpu needs a vCPU number, got '%s'", optarg);
-			return -EINVAL;
-		}
-	}
-	if (argc - optind != 3 ||
-	    (strcmp(argv[optind], "save") != 0 && strcmp(argv[optind], "load") != 0)) {
-		vmctl_error("state needs save or load, a VM name and a file");
-		return -EINVAL;
-	}
+	rc = vmctl_parse_args(cmd, argc, argv, &args);
+	if (rc)
+		return rc;
+	if (strcmp(argv[optind], "save") != 0 && strcmp(argv[optind], "load") != 0)
+		return vmctl_usage_error(cmd, "state: unknown subcommand '%s' (there are: save, load)",
+					 argv[optind]);
 	ret->save = strcmp(argv[optind], "save") == 0;
 	ret->name = argv[optind + 1];
 	ret->file = argv[optind + 2];
@@ -156,10 +156,9 @@ static int load(struct vmctl *ctl, const struct state_args *a)
 int vmctl_cmd_state(struct vmctl *ctl, int argc, char **argv)
 {
 	struct state_args a;
+	int rc = parse_args(argc, argv, &a);
 
-	if (parse_args(argc, argv, &a) < 0) {
-		vmctl_command_usage(vmctl_find_command("state"), stderr);
-		return VMCTL_EXIT_USAGE;
-	}
+	if (rc)
+		return rc;
 	return a.save ? save(ctl, &a) : load(ctl, &a);
 }

@@ -156,17 +156,13 @@ static void print_registers(json_object *r)
 
 int vmctl_cmd_regs(struct vmctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = { { "vcpu", required_argument, NULL, 'c' }, { 0 } };
 	json_object *p = json_object_new_object(), *r;
-	int opt, rc;
+	int rc = vmctl_parse_vcpu_command("regs", argc, argv, p);
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1)
-		if (opt != 'c' || vmctl_parse_vcpu(optarg, p) < 0)
-			goto usage;
-	if (argc - optind != 1)
-		goto usage;
-	json_object_object_add(p, "name", json_object_new_string(argv[optind]));
+	if (rc) {
+		json_object_put(p);
+		return rc;
+	}
 	rc = vmctl_call(ctl, "vcpu.registers", p, &r);
 	if (rc)
 		return rc;
@@ -176,8 +172,4 @@ int vmctl_cmd_regs(struct vmctl *ctl, int argc, char **argv)
 		print_registers(r);
 	json_object_put(r);
 	return VMCTL_EXIT_OK;
-usage:
-	json_object_put(p);
-	vmctl_command_usage(vmctl_find_command("regs"), stderr);
-	return VMCTL_EXIT_USAGE;
 }

@@ -6,8 +6,10 @@
 #ifndef VMMD_CLI_VMCTL_H
 #define VMMD_CLI_VMCTL_H
 
+#include <getopt.h>
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "api/client.h"
 #include "util/macro.h"
@@ -53,20 +55,74 @@ int vmctl_call(struct vmctl *ctl, const char *method, json_object *params, json_
 /* Prints a result: pretty JSON under --json, else via print_human. */
 void vmctl_print(struct vmctl *ctl, json_object *result, void (*print_human)(json_object *));
 
+/*
+ * Errors. Each goes to stderr as "vmctl: MESSAGE"; after
+ * vmctl_errors_as_json(true) (--json) the first of a run also goes to
+ * stdout as {"error": {"code": C, "message": MESSAGE}}, C being vmmd's
+ * error code, or 0 for errors vmctl found itself (usage, files, no vmmd).
+ */
+void vmctl_errors_as_json(bool on);
 void vmctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An error from the API client: vmmd's (err->code set) or the transport's. */
+void vmctl_api_error(const struct api_error *err);
+/* "vmctl: MESSAGE" on stderr only: what the --json result already says. */
+void vmctl_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Handles --help for a command; returns true if it printed help. */
 bool vmctl_wants_help(const struct vmctl_command *cmd, int argc, char **argv);
 void vmctl_command_usage(const struct vmctl_command *cmd, FILE *out);
 const struct vmctl_command *vmctl_find_command(const char *name);
 
+/*
+ * What a command accepts after its name: long options (getopt_long's
+ * table; NULL for none), handed one by one to option(), which returns 0,
+ * or -EINVAL after vmctl_error() naming the option; and between
+ * min_args and max_args positional arguments.
+ */
+struct vmctl_args {
+	const struct option *options;
+	int (*option)(int opt, const char *value, void *ctx);
+	void *ctx;
+	int min_args, max_args;
+};
+
+/*
+ * The one argument check of every command: argv[0] is the command's name.
+ * Returns 0 with optind at the first positional argument, or
+ * VMCTL_EXIT_USAGE after an error naming what is wrong ("start: missing
+ * NAME", "list: too many arguments ('x'); it takes none", "run: unknown
+ * option '--bogus'", "run: option '--memory' needs a value") and the
+ * command's usage.
+ */
+int vmctl_parse_args(const struct vmctl_command *cmd, int argc, char **argv,
+		     const struct vmctl_args *args);
+/* A usage error found after vmctl_parse_args(): message, then usage. */
+int vmctl_usage_error(const struct vmctl_command *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* Parses a positive integer option value; prints an error naming opt. */
 int vmctl_parse_uint(const char *opt, const char *value, long max, long *ret);
-/* --vcpu N: a whole decimal 0..4095 into p's "vcpu"; otherwise prints
- * "--vcpu needs a vCPU number, got '...'" and returns -EINVAL. */
-int vmctl_parse_vcpu(const char *value, json_object *p);
+/* --vcpu N: the number, or an error printed; vmctl_parse_vcpu() adds it
+ * to params as "vcpu". */
+int vmctl_parse_vcpu_number(const char *value, long *ret);
+int vmctl_parse_vcpu(const char *value, json_object *params);
+/* A kernel path as vmmd needs it (absolute, resolved): adds "kernel" to
+ * params, or prints why it cannot (VMCTL_EXIT_ERROR). */
+int vmctl_add_kernel(json_object *params, const char *path);
+
+/* cli/commands.c: the VM options create and run share. */
+struct vmctl_vm_options {
+	json_object *params; /* vm.create's, being built */
+	const char *kernel;  /* as given; vmctl_add_kernel() resolves it */
+	const char *name;    /* run's --name */
+};
+/* vmctl_args.option for --memory (m), --vcpus (c), --kernel (k),
+ * --cmdline (l), --boot (b) and --name (n); ctx is a vmctl_vm_options. */
+int vmctl_vm_option(int opt, const char *value, void *ctx);
 
 /* cli/inspect.c */
+/* For commands that take NAME and --vcpu N: both into params. */
+int vmctl_parse_vcpu_command(const char *name, int argc, char **argv, json_object *params);
 int vmctl_cmd_translate(struct vmctl *ctl, int argc, char **argv);
 int vmctl_cmd_role(struct vmctl *ctl, int argc, char **argv);
 int vmctl_cmd_mem(struct vmctl *ctl, int argc, char **argv);

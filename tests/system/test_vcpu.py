@@ -506,7 +506,7 @@ def test_vmctl_pause_and_resume(daemon, rpc):
         assert (r.returncode, r.stderr) == (1, message)
     for cmd in ("pause", "resume"):
         r = daemon.vmctl(cmd)
-        assert r.returncode == 2 and r.stderr.startswith(f"vmctl: {cmd} needs NAME\nUsage: ")
+        assert r.returncode == 2 and r.stderr.startswith(f"vmctl: {cmd}: missing NAME\nUsage: ")
     # None of it disturbed the VM: same worker, running, echoing.
     info = rpc.result("vm.info", {"name": "v"})
     assert (info["state"], info["pid"]) == ("running", pid)

@@ -404,10 +404,11 @@ def test_vmctl_state_errors(daemon, rpc, tmp_path):
          "vmctl: parameter 'vcpu' must be between 0 and 1 (VM 've' has 2 vCPUs), got 2"),
         (("state", "save", "ve", tmp_path / "no" / "dir"), 1, f"vmctl: creating {tmp_path / 'no' / 'dir'}"),
         (("state", "save", "nosuch", good), 1, "vmctl: VM 'nosuch' not found"),
-        (("state", "save", "ve"), 2, "vmctl: state needs save or load, a VM name and a file"),
-        (("state", "copy", "ve", good), 2, "vmctl: state needs save or load, a VM name and a file"),
+        (("state", "save", "ve"), 2, "vmctl: state: missing FILE"),
+        (("state", "copy", "ve", good), 2,
+         "vmctl: state: unknown subcommand 'copy' (there are: save, load)"),
         (("state", "save", "ve", good, "--vcpu", "x"), 2, "vmctl: --vcpu needs a vCPU number, got 'x'"),
-        (("state", "save", "ve", good, "--file", "y"), 2, ""),
+        (("state", "save", "ve", good, "--file", "y"), 2, "vmctl: state: unknown option '--file'"),
     ]
     before = regs(rpc, "ve")
     for args, status, message in cases:

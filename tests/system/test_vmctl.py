@@ -32,22 +32,77 @@ def test_global_help_lists_every_command():
         assert f"  {cmd} " in r.stdout
 
 
-def test_usage_errors():
-    assert vmctl().returncode == 2
-    r = vmctl("fly")
-    assert r.returncode == 2 and "unknown command 'fly'" in r.stderr
-    r = vmctl("--bogus", "list")
-    assert r.returncode == 2 and "unknown option '--bogus'" in r.stderr
-    r = vmctl("start")
-    assert r.returncode == 2 and "start needs NAME" in r.stderr
-    r = vmctl("create", "x", "--memory", "lots", "--kernel", "/x")
-    assert r.returncode == 2 and "--memory needs a whole number" in r.stderr
-    r = vmctl("create", "x", "--memory", "0", "--kernel", "/x")
-    assert r.returncode == 2 and "--memory" in r.stderr
-    r = vmctl("create", "x", "--kernel", "/nonexistent")
-    assert r.returncode == 2 and "kernel '/nonexistent'" in r.stderr
-    r = vmctl("run")
-    assert r.returncode == 2 and "run needs exactly one KERNEL" in r.stderr
+USAGE_ERRORS = [
+    # (arguments, the first line on stderr); each exits 2 and prints the usage
+    ((), "vmctl: missing COMMAND"),
+    (("fly",), "vmctl: unknown command 'fly' (see vmctl --help)"),
+    (("--bogus", "list"), "vmctl: unknown option '--bogus'"),
+    (("--socket",), "vmctl: option '--socket' needs a value (PATH)"),
+    (("--socket=", "list"), "vmctl: option '--socket' needs a value (PATH)"),
+    (("start",), "vmctl: start: missing NAME"),
+    (("start", "a", "b"), "vmctl: start: too many arguments ('b'); it takes NAME"),
+    (("stop", "a", "--force"), "vmctl: stop: unknown option '--force'"),
+    (("list", "extra"), "vmctl: list: too many arguments ('extra'); it takes none"),
+    (("version", "extra"), "vmctl: version: too many arguments ('extra'); it takes none"),
+    (("events", "x"), "vmctl: events: too many arguments ('x'); it takes none"),
+    (("help", "a", "b"), "vmctl: help: too many arguments ('b'); it takes [COMMAND]"),
+    (("help", "fly"), "vmctl: unknown command 'fly' (see vmctl --help)"),
+    (("run",), "vmctl: run: missing KERNEL"),
+    (("run", "k", "--bogus"), "vmctl: run: unknown option '--bogus'"),
+    (("run", "k", "--memory"), "vmctl: run: option '--memory' needs a value"),
+    (("run", "k1", "k2"), "vmctl: run: too many arguments ('k2'); it takes KERNEL"),
+    (("create", "x", "--memory", "lots", "--kernel", "/x"),
+     "vmctl: --memory needs a whole number between 1 and 67108864, got 'lots'"),
+    (("create", "x", "--memory", "0", "--kernel", "/x"),
+     "vmctl: --memory needs a whole number between 1 and 67108864, got '0'"),
+    (("create", "x", "--kernel", "/nonexistent"), "vmctl: create: missing --memory"),
+    (("create", "x"), "vmctl: create: missing --memory and --kernel"),
+    (("create", "--memory", "2", "--kernel", "/x"), "vmctl: create: missing NAME"),
+    (("create", "x", "--name", "y"), "vmctl: create: unknown option '--name'"),
+    (("translate", "a"), "vmctl: translate: missing GVA"),
+    (("translate", "a", "0xzz"),
+     "vmctl: translate: GVA must be a number like 0x1000 or 4096, got '0xzz'"),
+    (("translate", "a", "1", "--write", "--fetch"),
+     "vmctl: translate: --write and --fetch exclude each other"),
+    (("mem", "write", "a", "1", "2"), "vmctl: mem: unknown subcommand 'write' (there is: read)"),
+    (("mem", "read", "a", "1", "0"), "vmctl: mem: LEN must be a positive number of bytes, got '0'"),
+    (("mem", "read", "a"), "vmctl: mem: missing ADDR LEN"),
+    (("role", "a", "--vcpu", "x"), "vmctl: --vcpu needs a vCPU number, got 'x'"),
+    (("regs",), "vmctl: regs: missing NAME"),
+]
+
+
+@pytest.mark.parametrize("args,message", USAGE_ERRORS)
+def test_usage_errors(tmp_path, args, message):
+    # No vmmd at this socket: a usage error is found before any connection.
+    r = vmctl("--socket", tmp_path / "none.sock", *args)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.splitlines()[0] == message
+    assert "Usage: vmctl" in r.stderr or "(see vmctl --help)" in r.stderr
+    assert r.stdout == ""
+    # With --json the same error is also on stdout, as JSON (code 0: vmctl's).
+    r = vmctl("--json", "--socket", tmp_path / "none.sock", *args)
+    assert r.returncode == 2
+    assert json.loads(r.stdout) == {"error": {"code": 0, "message": message[len("vmctl: "):]}}
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_local_errors_exit_1_with_json_form(tmp_path, json_out):
+    sock = tmp_path / "none.sock"
+    cases = [
+        (("run", "/nonexistent"), "kernel '/nonexistent': No such file or directory"),
+        (("create", "x", "--memory", "2", "--kernel", "/nonexistent"),
+         "kernel '/nonexistent': No such file or directory"),
+        (("list",), f"cannot connect to vmmd at {sock}: No such file or directory"),
+    ]
+    for args, message in cases:
+        r = vmctl("--socket", sock, *(["--json"] if json_out else []), *args)
+        assert r.returncode == 1, (args, r.stderr)
+        assert r.stderr.splitlines()[0] == f"vmctl: {message}"
+        if json_out:
+            assert json.loads(r.stdout) == {"error": {"code": 0, "message": message}}
+        else:
+            assert r.stdout == ""
 
 
 def test_unreachable_daemon_is_a_clear_error(tmp_path):
@@ -73,8 +128,11 @@ def test_list_and_info_human_and_json(daemon):
     assert j["vms"][0]["state"] == "defined" and j["vms"][0]["pid"] is None
     info = json.loads(daemon.vmctl("info", "a-much-longer-name", json_out=True).stdout)
     assert info["vcpus"] == 2 and info["memory"] == 64 and info["cmdline"] == "exit=3"
-    human = daemon.vmctl("info", "alpha").stdout
-    assert "state      : defined" in human and "memory:      32 MiB" in human
+    human = daemon.vmctl("info", "alpha").stdout.splitlines()
+    # One column of values: every ':' at the same offset.
+    assert human[:4] == ["name       : alpha", "state      : defined", "memory     : 32 MiB",
+                         "vcpus      : 1"]
+    assert len({line.index(":") for line in human}) == 1, human
 
 
 def test_errors_go_to_stderr_with_json_form(daemon):
