@@ -15,6 +15,7 @@
 #include "api/frame.h"
 #include "api/jsonrpc.h"
 #include "util/macro.h"
+#include "util/path.h"
 
 #define CLIENT_QUEUE_MAX 4096
 
@@ -47,19 +48,10 @@ static int transport_error(struct api_error *err, int code, const char *what)
 
 int api_default_socket_path(char *buf, size_t size)
 {
-	const char *env = getenv("VMMD_SOCKET");
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	int n;
+	struct path_env env;
 
-	if (env && *env)
-		n = snprintf(buf, size, "%s", env);
-	else if (geteuid() == 0)
-		n = snprintf(buf, size, "/run/vmmd/vmmd.sock");
-	else if (xdg && *xdg)
-		n = snprintf(buf, size, "%s/vmmd/vmmd.sock", xdg);
-	else
-		n = snprintf(buf, size, "/run/user/%u/vmmd/vmmd.sock", (unsigned)geteuid());
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+	path_env_get(&env);
+	return path_default_socket(&env, buf, size);
 }
 
 int api_client_connect(const char *path, struct api_client **ret, struct api_error *err)

@@ -47,8 +47,9 @@ int api_client_fd(const struct api_client *c);
  * queued or already complete in the read buffer. */
 int api_client_has_queued(struct api_client *c);
 
-/* Default socket path per DESIGN.md: $VMMD_SOCKET, /run/vmmd/vmmd.sock as
- * root, else $XDG_RUNTIME_DIR/vmmd/vmmd.sock. Writes into buf. */
+/* The default socket path of this process (path_default_socket()):
+ * $VMMD_SOCKET, /run/vmmd/vmmd.sock as root, else
+ * $XDG_RUNTIME_DIR/vmmd/vmmd.sock. Writes into buf. */
 int api_default_socket_path(char *buf, size_t size);
 
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/path.h"
 #include "vmmd/vmmd.h"
 #include "vmmd/worker/worker.h"
 
@@ -71,28 +72,23 @@ static int copy_path(char *dst, size_t size, const char *src, const char *what)
 	return 0;
 }
 
+/* The defaults; an option given later replaces them. Without a home
+ * directory the state directory stays empty until --state-dir sets it. */
 static int default_paths(struct daemon_config *cfg)
 {
-	const char *env = getenv("VMMD_SOCKET");
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	const char *home = getenv("HOME");
-	int rc = 0;
+	struct path_env env;
 
-	if (env && *env)
-		rc = copy_path(cfg->socket_path, sizeof(cfg->socket_path), env, "socket");
-	else if (geteuid() == 0)
-		strcpy(cfg->socket_path, "/run/vmmd/vmmd.sock");
-	else if (xdg && *xdg)
-		snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s/vmmd/vmmd.sock", xdg);
-	else
-		snprintf(cfg->socket_path, sizeof(cfg->socket_path), "/run/user/%u/vmmd/vmmd.sock",
-			 (unsigned)geteuid());
-	if (geteuid() == 0)
-		strcpy(cfg->state_dir, "/var/lib/vmmd");
-	else
-		snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s/.local/share/vmmd",
-			 home ? home : "/tmp");
-	return rc;
+	path_env_get(&env);
+	if (path_default_socket(&env, cfg->socket_path, sizeof(cfg->socket_path)) < 0) {
+		log_error("the default socket path (%s) is too long; give --socket PATH",
+			  env.socket ? "$VMMD_SOCKET" : "under $XDG_RUNTIME_DIR");
+		return -ENAMETOOLONG;
+	}
+	if (path_default_state_dir(&env, cfg->state_dir, sizeof(cfg->state_dir)) == -ENAMETOOLONG) {
+		log_error("home directory '%s' is too long", env.home);
+		return -ENAMETOOLONG;
+	}
+	return 0;
 }
 
 static void run_dir_beside_socket(struct daemon_config *cfg)
@@ -221,6 +217,11 @@ int main(int argc, char **argv)
 	if (env_level < 0) {
 		log_error("VMMD_LOG_LEVEL must be err, warning, notice, info or debug, got '%s'",
 			  getenv("VMMD_LOG_LEVEL"));
+		return 2;
+	}
+	if (!cfg.state_dir[0]) {
+		log_error("uid %u has no home directory ($HOME, passwd) for the default state "
+			  "directory; give --state-dir DIR", (unsigned)geteuid());
 		return 2;
 	}
 	if (!run_dir_set)
