@@ -160,6 +160,7 @@ void client_free(struct client *c)
 	api_session_free(c->session);
 	rpc_conn_free(c->conn);
 	free(c);
+	listeners_descriptor_freed(d);
 }
 
 static void drop_slow_client(struct client *c)

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,6 +30,12 @@
 
 /* sd_listen_fds(3): passed descriptors start here. */
 #define SD_LISTEN_FDS_START 3
+
+/* Out of descriptors, accepting pauses and is retried this often (and at
+ * once when vmmd closes a descriptor). */
+#define ACCEPT_RETRY_S 0.1
+/* At most one warning about it per this many seconds. */
+#define ACCEPT_WARNING_INTERVAL_S 10.0
 
 /* True when something accepts connections at path (another daemon). */
 static bool socket_in_use(const struct sockaddr_un *sa)
@@ -161,20 +168,133 @@ static void accept_one(struct daemon *d, const struct listener *l, int fd)
 	client_accept(d, fd, &peer);
 }
 
+/* The resource accept(2) ran out of: pending connections must wait. */
+static bool out_of_resources(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+/* Accepts every pending connection: 0 once none is left, or the errno
+ * that stopped it. */
+static int accept_pending(struct listener *l)
+{
+	for (;;) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0) {
+			accept_one(l->d, l, fd);
+			continue;
+		}
+		/* accept(2): a connection that went away, or a signal. */
+		if (errno == ECONNABORTED || errno == EINTR || errno == EPROTO)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
+	}
+}
+
+static void describe_limit(int err, char *buf, size_t size)
+{
+	struct rlimit rl;
+
+	if (err == ENFILE)
+		snprintf(buf, size, "the system's limit on open files (fs.file-max)");
+	else if (err != EMFILE)
+		snprintf(buf, size, "kernel memory for sockets");
+	else if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		snprintf(buf, size, "vmmd's limit of %llu open files (RLIMIT_NOFILE)",
+			 (unsigned long long)rl.rlim_cur);
+	else
+		snprintf(buf, size, "vmmd's limit on open files (RLIMIT_NOFILE)");
+}
+
+/* Rate-limited: one line per ACCEPT_WARNING_INTERVAL_S, counting the
+ * pauses in between. */
+static void warn_paused(struct daemon *d, int err)
+{
+	struct accept_pause *p = &d->accept_pause;
+	double now = ev_now(d->loop);
+	char limit[96], more[64] = "";
+
+	if (p->last_warning > 0 && now - p->last_warning < ACCEPT_WARNING_INTERVAL_S) {
+		p->unwarned++;
+		return;
+	}
+	describe_limit(err, limit, sizeof(limit));
+	if (p->unwarned)
+		snprintf(more, sizeof(more), " (%u more times since the last warning)", p->unwarned);
+	log_warning("cannot accept connections: %s, %s reached; new connections wait, retried "
+		    "every %.1f s; open connections are still served%s",
+		    strerror(err), limit, ACCEPT_RETRY_S, more);
+	p->last_warning = now;
+	p->unwarned = 0;
+	p->warned = true;
+}
+
+/* Takes the listeners out of the loop (a pending connection would wake it
+ * at once, for ever) until the retry timer or a freed descriptor. */
+static void pause_accepting(struct daemon *d, int err)
+{
+	struct accept_pause *p = &d->accept_pause;
+
+	for (unsigned int i = 0; i < d->nr_listeners; i++)
+		ev_io_stop(d->loop, &d->listeners[i].io);
+	ev_timer_stop(d->loop, &p->retry);
+	ev_timer_set(&p->retry, ACCEPT_RETRY_S, 0.);
+	ev_timer_start(d->loop, &p->retry);
+	if (p->active)
+		return;
+	p->active = true;
+	p->warned = false;
+	p->since = ev_now(d->loop);
+	warn_paused(d, err);
+}
+
+static void resume_accepting(struct daemon *d)
+{
+	struct accept_pause *p = &d->accept_pause;
+
+	p->active = false;
+	ev_timer_stop(d->loop, &p->retry);
+	listeners_start(d);
+	if (p->warned)
+		log_notice("accepting connections again after %.1f s",
+			   ev_now(d->loop) - p->since);
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct listener *l = w->data;
+	int err = accept_pending(l);
 
-	for (;;) {
-		int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				log_warning("accept: %s; connections wait until descriptors free up",
-					    strerror(errno));
+	if (out_of_resources(err))
+		pause_accepting(l->d, err);
+	else if (err)
+		log_warning("accept on %s: %s", l->path[0] ? l->path : "a systemd socket",
+			    strerror(err));
+}
+
+static void on_accept_retry(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct daemon *d = t->data;
+
+	for (unsigned int i = 0; i < d->nr_listeners; i++) {
+		int err = accept_pending(&d->listeners[i]);
+		if (out_of_resources(err)) {
+			pause_accepting(d, err);
 			return;
 		}
-		accept_one(l->d, l, fd);
 	}
+	resume_accepting(d);
+}
+
+void listeners_descriptor_freed(struct daemon *d)
+{
+	struct accept_pause *p = &d->accept_pause;
+
+	if (!p->active || d->shutting_down)
+		return;
+	ev_timer_stop(d->loop, &p->retry);
+	ev_timer_set(&p->retry, 0., 0.);
+	ev_timer_start(d->loop, &p->retry);
 }
 
 static struct listener *add_listener(struct daemon *d, int fd, bool read_only, const char *path,
@@ -248,6 +368,8 @@ int listeners_open(struct daemon *d)
 	gid_t owner_group;
 	int fd, rc;
 
+	ev_timer_init(&d->accept_pause.retry, on_accept_retry, 0., 0.);
+	d->accept_pause.retry.data = d;
 	lookup_group(d);
 	if (take_activated_sockets(d) > 0)
 		return 0;
@@ -275,10 +397,13 @@ void listeners_stop(struct daemon *d)
 {
 	for (unsigned int i = 0; i < d->nr_listeners; i++)
 		ev_io_stop(d->loop, &d->listeners[i].io);
+	ev_timer_stop(d->loop, &d->accept_pause.retry);
+	d->accept_pause.active = false;
 }
 
 void listeners_close(struct daemon *d)
 {
+	ev_timer_stop(d->loop, &d->accept_pause.retry);
 	for (unsigned int i = 0; i < d->nr_listeners; i++) {
 		struct listener *l = &d->listeners[i];
 		ev_io_stop(d->loop, &l->io);

@@ -147,6 +147,17 @@ struct listener {
 
 #define VMMD_MAX_LISTENERS 4
 
+/* Accepting stopped while vmmd is out of file descriptors (listen.c):
+ * the listeners leave the loop, a timer retries. */
+struct accept_pause {
+	ev_timer retry;
+	bool active;
+	bool warned;	     /* this pause was logged */
+	double since;	     /* ev_now() when it began */
+	double last_warning; /* ev_now() of the last warning; 0: none yet */
+	unsigned int unwarned; /* pauses since then that were not logged */
+};
+
 struct client {
 	struct client *prev, *next;
 	struct daemon *d;
@@ -167,6 +178,7 @@ struct daemon {
 	struct host_limits host;
 	struct listener listeners[VMMD_MAX_LISTENERS];
 	unsigned int nr_listeners;
+	struct accept_pause accept_pause;
 	gid_t group; /* (gid_t)-1 when the group does not exist */
 	ev_signal sig_term, sig_int;
 	ev_timer sweep; /* idle and half-sent connections */
@@ -201,6 +213,8 @@ int listeners_open(struct daemon *d);
 void listeners_start(struct daemon *d);
 void listeners_stop(struct daemon *d);
 void listeners_close(struct daemon *d);
+/* A descriptor was closed: accepting resumes at once if it was paused. */
+void listeners_descriptor_freed(struct daemon *d);
 
 /* client.c */
 int client_accept(struct daemon *d, int fd, const struct peer *peer);
