@@ -3,11 +3,12 @@
 # leave the registry exactly as it was.
 import fcntl
 import os
+import pwd
 import stat
 
 import pytest
 
-from conftest import create_vm, guest, needs_kvm, pid_alive, wait_for, wait_state
+from conftest import Daemon, create_vm, guest, needs_kvm, pid_alive, wait_for, wait_state
 
 
 def names(rpc):
@@ -230,20 +231,82 @@ def test_malformed_kernels_are_rejected_before_any_vm_exists(rpc, tmp_path):
     assert names(rpc) == []
 
 
-def test_unreadable_kernel(rpc, tmp_path):
-    path = kernel_file(tmp_path, "secret.elf", b"x" * 100, mode=0)
-    if os.geteuid() == 0:
-        # root reads anything; a directory is unreadable as a kernel instead.
-        path = str(tmp_path)
-    err = rpc.error("vm.create", {"name": "k", "memory": 32, "kernel": path})
-    assert err["code"] == -32602
-    assert "parameter 'kernel'" in err["message"]
+def test_directory_as_kernel(rpc, tmp_path):
+    err = rpc.error("vm.create", {"name": "k", "memory": 32, "kernel": str(tmp_path)})
+    assert err == {"code": -32602, "message":
+                   f"parameter 'kernel': kernel '{tmp_path}': is a directory, not a kernel image"}
 
 
-def test_kernel_too_large_for_memory(rpc):
-    # hello.elf loads at 1 MiB; 2 MiB of RAM leaves room, the layout check runs.
-    info = create_vm(rpc, "tiny", memory=2)
-    assert info["memory"] == 2
+@pytest.fixture
+def daemon_as_nobody():
+    """A vmmd running as nobody, for files it may not read (root reads anything)."""
+    if os.geteuid() != 0:
+        pytest.skip("starting vmmd as another user needs root")
+    nobody = pwd.getpwnam("nobody")
+    d = Daemon(wrapper=["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
+                        "--clear-groups"])
+    os.chown(d.dir, nobody.pw_uid, nobody.pw_gid)
+    d.start()
+    yield d
+    try:
+        assert d.stop() == 0, d.read_log()
+    finally:
+        d.cleanup()
+
+
+def test_unreadable_kernel(daemon_as_nobody):
+    d = daemon_as_nobody
+    path = str(d.dir / "secret.elf")
+    with open(guest("hello.elf"), "rb") as f:
+        kernel_file(d.dir, "secret.elf", f.read(), mode=0o600)
+    assert os.stat(path).st_uid == 0
+    with d.rpc() as r:
+        err = r.error("vm.create", {"name": "k", "memory": 32, "kernel": path})
+        assert err == {"code": -32602,
+                       "message": f"parameter 'kernel': kernel '{path}': Permission denied"}
+        assert names(r) == []
+        # Readable, the same file is a good kernel.
+        os.chmod(path, 0o644)
+        assert r.result("vm.create", {"name": "k", "memory": 32, "kernel": path})["name"] == "k"
+
+
+def padded_flat_kernel(tmp_path, size):
+    """hello-flat.bin, zero-padded to size bytes: it runs, and needs 1 MiB + size of RAM."""
+    with open(guest("hello-flat.bin"), "rb") as f:
+        code = f.read()
+    return kernel_file(tmp_path, f"flat-{size}.bin", code + bytes(size - len(code)))
+
+
+@needs_kvm
+def test_kernel_too_large_for_memory(rpc, tmp_path):
+    big = padded_flat_kernel(tmp_path, 3 << 20)  # [1 MiB, 4 MiB)
+    err = rpc.error("vm.create", {"name": "big", "memory": 2, "kernel": big, "boot": "flat"})
+    assert err == {"code": -32602, "message":
+                   f"parameter 'kernel': kernel '{big}': flat image: segment [0x100000, 0x400000) lies "
+                   "beyond guest RAM (2 MiB)"}
+    assert names(rpc) == []
+    # With room for it, the same file boots and runs.
+    rpc.result("vm.create", {"name": "big", "memory": 8, "kernel": big, "boot": "flat"})
+    rpc.result("vm.start", {"name": "big"})
+    info = wait_state(rpc, "big", ("stopped", "crashed"))
+    assert info["state"] == "stopped" and info["exit_status"] == 0, info
+    # vm.update to less RAM than the kernel needs is refused the same way.
+    err = rpc.error("vm.update", {"name": "big", "memory": 3})
+    assert "lies beyond guest RAM (3 MiB)" in err["message"]
+    assert rpc.result("vm.info", {"name": "big"})["memory"] == 8
+
+
+@needs_kvm
+def test_kernel_grown_since_create_fails_to_start(rpc, tmp_path):
+    path = padded_flat_kernel(tmp_path, 4096)
+    rpc.result("vm.create", {"name": "g", "memory": 2, "kernel": path, "boot": "flat"})
+    with open(path, "r+b") as f:
+        f.truncate(3 << 20)
+    err = rpc.error("vm.start", {"name": "g"})
+    assert err == {"code": -32010, "message": f"kernel '{path}': flat image: segment "
+                   "[0x100000, 0x400000) lies beyond guest RAM (2 MiB)"}
+    info = rpc.result("vm.info", {"name": "g"})
+    assert info["state"] == "defined" and info["pid"] is None
 
 
 def test_params_must_be_an_object(rpc):
