@@ -44,15 +44,21 @@ void vmctl_api_error(const struct api_error *err)
 	}
 }
 
-void vmctl_error(const char *fmt, ...)
+static void vmctl_verror(const char *fmt, va_list ap)
 {
 	struct api_error err = { .code = 0 };
+
+	vsnprintf(err.message, sizeof(err.message), fmt, ap);
+	vmctl_api_error(&err);
+}
+
+void vmctl_error(const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(err.message, sizeof(err.message), fmt, ap);
+	vmctl_verror(fmt, ap);
 	va_end(ap);
-	vmctl_api_error(&err);
 }
 
 void vmctl_notice(const char *fmt, ...)
@@ -184,13 +190,11 @@ void vmctl_command_usage(const struct vmctl_command *cmd, FILE *out)
 
 int vmctl_usage_error(const struct vmctl_command *cmd, const char *fmt, ...)
 {
-	struct api_error err = { .code = 0 };
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(err.message, sizeof(err.message), fmt, ap);
+	vmctl_verror(fmt, ap);
 	va_end(ap);
-	vmctl_api_error(&err);
 	vmctl_command_usage(cmd, stderr);
 	return VMCTL_EXIT_USAGE;
 }

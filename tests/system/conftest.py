@@ -331,6 +331,18 @@ def rpc(daemon):
         yield r
 
 
+def serve_to_other_users(d):
+    """Starts daemon d with its directory open to other users, so that its
+    sockets are reachable where their modes allow; yields it, then stops it."""
+    d.dir.chmod(0o755)
+    d.start()
+    yield d
+    try:
+        d.stop()
+    finally:
+        d.cleanup()
+
+
 @pytest.fixture
 def make_daemon():
     made = []

@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from conftest import ROOT, Daemon, create_vm, needs_kvm, wait_for, wait_state
+from conftest import (ROOT, Daemon, create_vm, needs_kvm, serve_to_other_users, wait_for,
+                      wait_state)
 
 NOBODY = 65534
 
@@ -69,13 +70,7 @@ def served(group):
     d = Daemon(extra_args=["--group", group.gr_name,
                            "--ro-socket", "/tmp/placeholder"])
     d.extra_args[-1] = str(d.dir / "ro" / "vmmd-ro.sock")
-    d.dir.chmod(0o755)  # others must reach the sockets
-    d.start()
-    yield d
-    try:
-        d.stop()
-    finally:
-        d.cleanup()
+    yield from serve_to_other_users(d)
 
 
 def test_socket_modes_and_owner(served, group):
@@ -232,13 +227,7 @@ def ro_limited():
     d = Daemon(extra_args=["--ro-socket", "/tmp/placeholder", "--limit", "max-ro-connections=3",
                            "--limit", "max-connections=2"])
     d.extra_args[1] = str(d.dir / "ro" / "vmmd-ro.sock")
-    d.dir.chmod(0o755)
-    d.start()
-    yield d
-    try:
-        d.stop()
-    finally:
-        d.cleanup()
+    yield from serve_to_other_users(d)
 
 
 def test_read_only_users_cannot_crowd_out_administrators(ro_limited):

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from conftest import VMMD, Daemon, create_vm, guest, needs_kvm, wait_for, wait_state
+from conftest import (VMMD, Daemon, create_vm, guest, needs_kvm, serve_to_other_users,
+                      wait_for, wait_state)
 
 
 @pytest.fixture
@@ -114,14 +115,7 @@ print(json.dumps(out))
 @pytest.fixture
 def shared_with_users(request):
     """A daemon whose main socket members of group 'users' may use."""
-    d = Daemon(extra_args=["--group", "users", *request.param])
-    d.dir.chmod(0o755)  # others must reach the socket
-    d.start()
-    yield d
-    try:
-        d.stop()
-    finally:
-        d.cleanup()
+    yield from serve_to_other_users(Daemon(extra_args=["--group", "users", *request.param]))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")

@@ -371,6 +371,17 @@ def restart_after_kill(d):
     d.start()
 
 
+def assert_ended_while_away(d, name, state, why):
+    """The running VM `name` was found ended by the new vmmd: state, reason,
+    log line and stored record all say so."""
+    with d.rpc() as r:
+        info = r.result("vm.info", {"name": name})
+        assert (info["state"], info["reason"], info["pid"]) == (state, why, None)
+    assert f"VM '{name}': running -> {state}: {why}" in d.read_log()
+    runtime = stored_runtime(d, name)
+    assert (runtime["state"], runtime["reason"]) == (state, why)
+
+
 def assert_untouched(d, name, pid):
     with d.rpc() as r:
         info = r.result("vm.info", {"name": name})
@@ -394,13 +405,8 @@ def test_host_reboot_stops_the_vm(daemon2, where):
         edit_json(record_path(daemon2, "gone"),
                   lambda rec: rec["runtime"].update(boot_id="an-earlier-boot"))
     restart_after_kill(daemon2)
-    why = "the host rebooted while the VM was running"
-    with daemon2.rpc() as r:
-        info = r.result("vm.info", {"name": "gone"})
-        assert (info["state"], info["reason"], info["pid"]) == ("stopped", why, None)
-    assert f"VM 'gone': running -> stopped: {why}" in daemon2.read_log()
-    runtime = stored_runtime(daemon2, "gone")
-    assert (runtime["state"], runtime["reason"]) == ("stopped", why)
+    assert_ended_while_away(daemon2, "gone", "stopped",
+                            "the host rebooted while the VM was running")
     assert not (vms / "gone.pid").exists() and not (vms / "gone.sock").exists()
     assert_untouched(daemon2, "alive", pids["alive"])
 
@@ -412,13 +418,7 @@ def test_worker_gone_without_a_record_crashes_the_vm(daemon2):
     for suffix in ("pid", "sock"):
         (daemon2.run_dir / "vms" / f"gone.{suffix}").unlink()
     restart_after_kill(daemon2)
-    why = "its worker is gone and left no record"
-    with daemon2.rpc() as r:
-        info = r.result("vm.info", {"name": "gone"})
-        assert (info["state"], info["reason"], info["pid"]) == ("crashed", why, None)
-    assert f"VM 'gone': running -> crashed: {why}" in daemon2.read_log()
-    runtime = stored_runtime(daemon2, "gone")
-    assert (runtime["state"], runtime["reason"]) == ("crashed", why)
+    assert_ended_while_away(daemon2, "gone", "crashed", "its worker is gone and left no record")
     assert_untouched(daemon2, "alive", pids["alive"])
 
 
