@@ -131,6 +131,14 @@ BAD = [
     ({"addr": 0x40002000, "len": 4, "virtual": True}, "vm.memory.read", -32009, "guest virtual address 0x40002000 is not mapped (#PF, error code 0x0 at level 1)"),
     ({"addr": 0x40001ffc, "len": 8, "virtual": True}, "vm.memory.read", -32009, "0x40002000 is not mapped"),
     ({"vcpu": 5}, "vcpu.role", -32602, "parameter 'vcpu' must be between 0 and 1 (VM 'pg' has 2 vCPUs), got 5"),
+    # vCPU 1 has paging off: linear addresses are 32 bits; the message names
+    # the parameter the address came in.
+    ({"gva": "0x100000000", "vcpu": 1}, "vm.translate", -32602,
+     "parameter 'gva': 0x100000000 is beyond 32 bits, the width of linear addresses outside "
+     "IA-32e mode (the vCPU's paging mode is none)"),
+    ({"addr": "0x100000000", "len": 16, "virtual": True, "vcpu": 1}, "vm.memory.read", -32602,
+     "parameter 'addr': 0x100000000 is beyond 32 bits, the width of linear addresses outside "
+     "IA-32e mode (the vCPU's paging mode is none)"),
 ]
 
 

@@ -161,9 +161,13 @@ static void guest_ram(struct vm *vm, struct mmu_ram_region regions[VM_MEM_MAX_RE
 	*ret = (struct mmu_memory){ .regions = regions, .nr_regions = mem->nr_regions };
 }
 
-/* One translation; flags never include MMU_WALK_SET_AD: inspection only. */
-static int walk(struct vm *vm, const struct paging_state *ps, uint64_t gva, uint32_t access,
-		bool eflags_ac, uint32_t pkru, struct mmu_walk_result *ret, struct api_error *err)
+/*
+ * One translation of gva, which the request gave as parameter `field`;
+ * flags never include MMU_WALK_SET_AD: inspection only.
+ */
+static int walk(struct vm *vm, const struct paging_state *ps, const char *field, uint64_t gva,
+		uint32_t access, bool eflags_ac, uint32_t pkru, struct mmu_walk_result *ret,
+		struct api_error *err)
 {
 	struct mmu_ram_region regions[VM_MEM_MAX_REGIONS];
 	struct mmu_walk_request req = {
@@ -185,10 +189,13 @@ static int walk(struct vm *vm, const struct paging_state *ps, uint64_t gva, uint
 		return api_error_set(err, API_ERR_INTERNAL, "cannot build the MMU context");
 	guest_ram(vm, regions, &mem);
 	rc = mmu_walk(&ctx, NULL, &mem, &req, ret);
+	/* The one request mmu_walk() refuses here: a linear address beyond
+	 * 32 bits outside IA-32e mode (SDM Vol. 3A §4.1). */
 	if (rc == -EINVAL)
 		return api_error_set(err, API_ERR_INVALID_PARAMS,
-				     "parameter 'gva': 0x%llx cannot be translated in this paging mode",
-				     (unsigned long long)gva);
+				     "parameter '%s': 0x%llx is beyond 32 bits, the width of linear "
+				     "addresses outside IA-32e mode (the vCPU's paging mode is %s)",
+				     field, (unsigned long long)gva, mmu_paging_mode_name(ctx.mode));
 	if (rc < 0)
 		return api_error_set(err, API_ERR_INTERNAL, "walk of 0x%llx: %s",
 				     (unsigned long long)gva, strerror(-rc));
@@ -244,7 +251,8 @@ int inspect_translate(struct vm *vm, unsigned int index, uint64_t gva, uint32_t 
 
 	/* The access as the vCPU would make it now: its EFLAGS.AC and PKRU. */
 	if (rc == 0)
-		rc = walk(vm, &ps, gva, access, ps.rflags & RFLAGS_AC, ps.pkru, &res, err);
+		rc = walk(vm, &ps, "gva", gva, access, ps.rflags & RFLAGS_AC, ps.pkru, &res,
+			  err);
 	if (rc < 0)
 		return rc;
 	*ret = translate_json(index, &res);
@@ -258,7 +266,7 @@ static int virtual_to_physical(struct vm *vm, const struct paging_state *ps, uin
 			       uint64_t *ret_gpa, struct api_error *err)
 {
 	struct mmu_walk_result res;
-	int rc = walk(vm, ps, gva, MMU_ACCESS_READ, true, 0, &res, err);
+	int rc = walk(vm, ps, "addr", gva, MMU_ACCESS_READ, true, 0, &res, err);
 
 	if (rc < 0)
 		return rc;
