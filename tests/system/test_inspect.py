@@ -86,6 +86,22 @@ def test_translate_a_2_mib_identity_page(paging):
     assert len(r["walk"]["entries"]) == 3
 
 
+def test_translate_with_paging_off(paging):
+    # vCPU 1 never left its INIT state: the linear address is the physical
+    # one, there is no page and nothing is walked.
+    r = paging.result("vm.translate", {"name": "pg", "vcpu": 1, "gva": "0x800123",
+                                       "access": "write", "user": True})
+    assert r["mode"] == "none" and r["vcpu"] == 1
+    assert r["gpa"] == "0x800123" and r["page_size"] is None
+    assert r["fault"] is None and r["error_code"] is None
+    assert r["walk"]["entries"] == []
+    assert "result gpa=0x800123 page=identity rights=all" in r["text"]
+    # A virtual read there is a physical one.
+    r = paging.result("vm.memory.read", {"name": "pg", "vcpu": 1, "addr": "0x800100",
+                                         "len": 256, "virtual": True})
+    assert base64.b64decode(r["data"]) == bytes(range(256))
+
+
 def test_translate_non_canonical_and_unmapped_halves(paging):
     r = paging.result("vm.translate", {"name": "pg", "gva": "0x8000000000000000"})
     assert r["fault"]["type"] == "#GP" and r["error_code"] == 0

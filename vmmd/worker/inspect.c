@@ -227,8 +227,11 @@ static json_object *translate_json(unsigned int index, const struct mmu_walk_res
 	json_object_object_add(r, "gva", hex(res->addr));
 	json_object_object_add(r, "mode", json_object_new_string(mmu_paging_mode_name(res->mode)));
 	json_object_object_add(r, "gpa", faulted ? NULL : hex(res->gpa));
+	/* With paging off there is no page: the address is the GPA (mode "none"). */
 	json_object_object_add(r, "page_size",
-			       faulted ? NULL : json_object_new_int64((int64_t)res->page_size));
+			       faulted || res->mode == MMU_MODE_NONE
+				       ? NULL
+				       : json_object_new_int64((int64_t)res->page_size));
 	if (faulted && json_object_object_get_ex(walk_json, "fault", &fault) &&
 	    json_object_object_get_ex(fault, "error_bits", &bits))
 		json_object_object_add(r, "fault", fault_json(&res->fault, json_object_get_string(bits)));
