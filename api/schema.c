@@ -121,6 +121,14 @@ static int check_u64(const struct api_param *p, json_object *v, struct api_error
 		if (json_object_get_int64(v) < 0)
 			return api_error_set(err, API_ERR_INVALID_PARAMS,
 					     "parameter '%s' must not be negative", p->name);
+		/* json-c clamps integers beyond 64 bits to UINT64_MAX: that value
+		 * may stand for any larger one. */
+		if (json_object_get_uint64(v) == UINT64_MAX)
+			return api_error_set(err, API_ERR_INVALID_PARAMS,
+					     "parameter '%s' does not fit in 64 bits, or is 2^64-1, "
+					     "which a JSON integer cannot tell apart: give 64-bit "
+					     "values as a string like \"0xffffffffffffffff\"",
+					     p->name);
 		return 0;
 	}
 	if (json_object_is_type(v, json_type_string)) {

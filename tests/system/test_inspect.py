@@ -107,6 +107,10 @@ def test_translate_non_canonical_and_unmapped_halves(paging):
     assert r["fault"]["type"] == "#GP" and r["error_code"] == 0
     r = paging.result("vm.translate", {"name": "pg", "gva": "0x7fff00000000"})
     assert r["fault"]["type"] == "#PF" and r["fault"]["level"] == 4
+    # The largest address, given as a string (as a JSON integer it is refused).
+    r = paging.result("vm.translate", {"name": "pg", "gva": "0xffffffffffffffff"})
+    assert r["gva"] == "0xffffffffffffffff"
+    assert r["fault"]["type"] == "#PF" and r["fault"]["level"] == 4
 
 
 def test_inspection_never_sets_accessed_bits(paging):
@@ -133,6 +137,14 @@ def test_memory_reads(paging):
 
 BAD = [
     ({"gva": "0xzz"}, "vm.translate", -32602, "parameter 'gva' must be an unsigned integer"),
+    ({"gva": "0x10000000000000000"}, "vm.translate", -32602, "parameter 'gva' does not fit in 64 bits"),
+    ({"gva": 1 << 64}, "vm.translate", -32602, "parameter 'gva' does not fit in 64 bits, or is 2^64-1, which a JSON integer cannot tell apart: give 64-bit values as a string like \"0xffffffffffffffff\""),
+    ({"gva": 1 << 70}, "vm.translate", -32602, "parameter 'gva' does not fit in 64 bits"),
+    ({"gva": -1}, "vm.translate", -32602, "parameter 'gva' must not be negative"),
+    ({"gva": "-1"}, "vm.translate", -32602, "parameter 'gva' must be an unsigned integer or a string like \"0x1000\", got \"-1\""),
+    ({"gva": 4096.0}, "vm.translate", -32602, "parameter 'gva' must be an unsigned integer or a hex string, got number"),
+    ({"gva": True}, "vm.translate", -32602, "parameter 'gva' must be an unsigned integer or a hex string, got boolean"),
+    ({"addr": 1 << 64, "len": 1}, "vm.memory.read", -32602, "parameter 'addr' does not fit in 64 bits"),
     ({"gva": 1, "access": "execute"}, "vm.translate", -32602, "parameter 'access' must be one of: read, write, fetch"),
     ({"gva": 1, "vcpu": 2}, "vm.translate", -32602, "parameter 'vcpu' must be between 0 and 1 (VM 'pg' has 2 vCPUs), got 2"),
     ({"gva": 1, "vcpu": -1}, "vm.translate", -32602, "parameter 'vcpu' must be between 0 and 1 (VM 'pg' has 2 vCPUs), got -1"),

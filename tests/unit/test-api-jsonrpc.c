@@ -282,7 +282,7 @@ static void test_schema_accepts_valid(void **state)
 				       &err),
 			 0);
 	assert_int_equal(validate_text("{\"name\":\"a\",\"memory\":null}", &err), 0);
-	assert_int_equal(validate_text("{\"name\":\"a\",\"addr\":18446744073709551615}", &err), 0);
+	assert_int_equal(validate_text("{\"name\":\"a\",\"addr\":18446744073709551614}", &err), 0);
 }
 
 static void test_schema_rejects_bad_params(void **state)
@@ -306,6 +306,10 @@ static void test_schema_rejects_bad_params(void **state)
 	expect_param_error("{\"name\":\"a\",\"addr\":\"12z\"}", "'addr' must be");
 	expect_param_error("{\"name\":\"a\",\"addr\":\"-1\"}", "'addr' must be");
 	expect_param_error("{\"name\":\"a\",\"addr\":\"0x10000000000000000\"}", "does not fit in 64 bits");
+	/* As JSON integers, 2^64 and beyond arrive clamped to 2^64-1. */
+	expect_param_error("{\"name\":\"a\",\"addr\":18446744073709551616}", "'addr' does not fit in 64 bits, or is 2^64-1");
+	expect_param_error("{\"name\":\"a\",\"addr\":18446744073709551615}", "give 64-bit values as a string");
+	expect_param_error("{\"name\":\"a\",\"addr\":1.5}", "'addr' must be an unsigned integer or a hex string, got number");
 	expect_param_error("{\"name\":\"a\",\"addr\":true}", "'addr' must be an unsigned integer or a hex string, got boolean");
 	expect_param_error("{\"name\":\"a\",\"flag\":1}", "'flag' must be a boolean, got integer");
 	expect_param_error("{\"name\":\"a\",\"boot\":\"bios\"}", "'boot' must be one of: multiboot, flat; got \"bios\"");
