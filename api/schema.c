@@ -109,7 +109,8 @@ static int check_int(const struct api_param *p, json_object *v, struct api_error
 	if (!json_object_is_type(v, json_type_int))
 		return type_error(p, v, "an integer", err);
 	if ((p->min != 0 || p->max != 0) && !api_int_in_range(v, p->min, p->max))
-		return api_param_range_error(err, p->name, v, p->min, p->max, NULL, NULL);
+		return api_param_range_error(err, p->name, v, p->min, p->max, p->unit,
+					     p->bound);
 	return 0;
 }
 

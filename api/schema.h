@@ -31,6 +31,9 @@ struct api_param {
 	bool required;
 	int64_t min;		/* API_T_INT */
 	int64_t max;		/* API_T_INT; 0 with min 0 means "no bound" */
+	const char *unit;	/* API_T_INT: the range's unit in messages ("bytes"), or NULL */
+	const char *bound;	/* API_T_INT: where max comes from in messages ("the
+				 * memory-read limit"), or NULL */
 	size_t max_len;		/* API_T_STRING; 0 means API_STRING_MAX */
 	const char *const *choices; /* API_T_ENUM, NULL-terminated */
 };

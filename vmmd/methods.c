@@ -88,6 +88,7 @@ static void m_daemon_version(struct api_call *call, json_object *params, void *c
 	json_object_object_add(r, "max_vcpus", json_object_new_int((int)d->host.max_vcpus));
 	json_object_object_add(r, "max_memory",
 			       json_object_new_int64((int64_t)d->host.max_memory_mib));
+	json_object_object_add(r, "max_memory_read", json_object_new_int(VM_MEMORY_READ_MAX));
 	api_call_reply(call, r);
 }
 
@@ -578,7 +579,8 @@ static const struct api_param p_memory_read[] = {
 	{ .name = "name", .type = API_T_STRING, .required = true, .max_len = VM_NAME_MAX },
 	{ .name = "vcpu", .type = API_T_INT }, /* check_vcpu() */
 	{ .name = "addr", .type = API_T_U64, .required = true },
-	{ .name = "len", .type = API_T_INT, .required = true, .min = 1, .max = VM_MEMORY_READ_MAX },
+	{ .name = "len", .type = API_T_INT, .required = true, .min = 1, .max = VM_MEMORY_READ_MAX,
+	  .unit = "bytes", .bound = VM_MEMORY_READ_LIMIT_NAME },
 	{ .name = "virtual", .type = API_T_BOOL },
 	{ 0 },
 };

@@ -21,8 +21,9 @@
 #define VM_VCPUS_MAX 4096
 #define VM_CMDLINE_MAX 4096
 #define VM_KERNEL_PATH_MAX 4096
-/* Largest vm.memory.read, in bytes. */
+/* Largest vm.memory.read, in bytes: the memory-read limit. */
 #define VM_MEMORY_READ_MAX (64 * 1024)
+#define VM_MEMORY_READ_LIMIT_NAME "the memory-read limit"
 /* Largest vCPU state vcpu.state.save and vcpu.state.load carry, in bytes;
  * base64 in a request or reply, it takes at most VM_VCPU_STATE_BASE64_MAX
  * characters, well inside the 1 MiB message. The largest state the format

@@ -24,6 +24,7 @@ def test_version_over_raw_socket(rpc):
     assert res["pid"] > 0
     assert res["max_vcpus"] >= 1
     assert res["max_memory"] > 0
+    assert res["max_memory_read"] == 65536
 
 
 def test_unknown_method(rpc):

@@ -122,6 +122,14 @@ def test_inspection_never_sets_accessed_bits(paging):
     assert phys_u64(paging, PT + 8) == before
 
 
+def test_memory_read_up_to_the_limit(paging):
+    # The memory-read limit itself is allowed: 65536 bytes in one call.
+    limit = paging.result("daemon.version")["max_memory_read"]
+    r = paging.result("vm.memory.read", {"name": "pg", "addr": "0x800000", "len": limit})
+    data = base64.b64decode(r["data"])
+    assert len(data) == limit == r["len"] and data[0x100:0x200] == bytes(range(256))
+
+
 def test_memory_reads(paging):
     r = paging.result("vm.memory.read", {"name": "pg", "addr": 0x40000000, "len": 18,
                                          "virtual": True})
@@ -150,8 +158,9 @@ BAD = [
     ({"gva": 1, "vcpu": -1}, "vm.translate", -32602, "parameter 'vcpu' must be between 0 and 1 (VM 'pg' has 2 vCPUs), got -1"),
     ({"gva": 1, "vcpu": 1 << 70}, "vm.translate", -32602, "parameter 'vcpu' must be between 0 and 1 (VM 'pg' has 2 vCPUs), got 18446744073709551615 or more"),
     ({}, "vm.translate", -32602, "missing required parameter 'gva'"),
-    ({"addr": 0, "len": 0}, "vm.memory.read", -32602, "parameter 'len' must be between 1 and 65536"),
-    ({"addr": 0, "len": 65537}, "vm.memory.read", -32602, "parameter 'len' must be between 1 and 65536"),
+    ({"addr": 0, "len": 0}, "vm.memory.read", -32602, "parameter 'len' must be between 1 and 65536 bytes (the memory-read limit), got 0"),
+    ({"addr": 0, "len": 65537}, "vm.memory.read", -32602, "parameter 'len' must be between 1 and 65536 bytes (the memory-read limit), got 65537"),
+    ({"addr": 0, "len": 70000}, "vm.memory.read", -32602, "parameter 'len' must be between 1 and 65536 bytes (the memory-read limit), got 70000"),
     ({"addr": 0, "len": "4"}, "vm.memory.read", -32602, "parameter 'len' must be an integer"),
     ({"addr": "0xC0000000", "len": 16}, "vm.memory.read", -32602, "guest physical range [0xc0000000, 0xc0000010) is not all RAM"),
     ({"addr": 0x1ffffff8, "len": 16}, "vm.memory.read", -32602, "is not all RAM"),

@@ -285,6 +285,24 @@ static void test_schema_accepts_valid(void **state)
 	assert_int_equal(validate_text("{\"name\":\"a\",\"addr\":18446744073709551614}", &err), 0);
 }
 
+/* A range's unit and the limit behind its upper end appear in the message. */
+static void test_schema_names_the_limit(void **state)
+{
+	static const struct api_param schema[] = {
+		{ .name = "len", .type = API_T_INT, .min = 1, .max = 65536, .unit = "bytes",
+		  .bound = "the memory-read limit" },
+		{ 0 },
+	};
+	struct api_error err = { 0 };
+	json_object *p = NULL;
+
+	assert_int_equal(parse("{\"len\":70000}", &p, &err), 0);
+	assert_int_equal(api_params_validate(schema, p, &err), -EINVAL);
+	assert_string_equal(err.message, "parameter 'len' must be between 1 and 65536 bytes (the "
+					 "memory-read limit), got 70000");
+	json_object_put(p);
+}
+
 static void test_schema_rejects_bad_params(void **state)
 {
 	expect_param_error(NULL, "missing required parameter 'name'");
@@ -731,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_schema_accepts_valid),
 		cmocka_unit_test(test_schema_rejects_bad_params),
 		cmocka_unit_test(test_range_errors_state_range_and_value),
+		cmocka_unit_test(test_schema_names_the_limit),
 		cmocka_unit_test(test_schema_getters),
 		cmocka_unit_test(test_parse_u64_forms),
 		cmocka_unit_test(test_golden_wire_pairs),

@@ -182,7 +182,8 @@ const struct api_param p_translate[] = {
 const struct api_param p_memory_read[] = {
 	{ .name = "vcpu", .type = API_T_INT, .min = 0, .max = 4095 },
 	{ .name = "addr", .type = API_T_U64, .required = true },
-	{ .name = "len", .type = API_T_INT, .required = true, .min = 1, .max = INSPECT_READ_MAX },
+	{ .name = "len", .type = API_T_INT, .required = true, .min = 1, .max = INSPECT_READ_MAX,
+	  .unit = "bytes", .bound = VM_MEMORY_READ_LIMIT_NAME },
 	{ .name = "virtual", .type = API_T_BOOL },
 	{ 0 },
 };
