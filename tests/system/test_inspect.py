@@ -168,6 +168,26 @@ BAD = [
     ({"addr": 0x40002000, "len": 4, "virtual": True}, "vm.memory.read", -32009, "guest virtual address 0x40002000 is not mapped (#PF, error code 0x0 at level 1)"),
     ({"addr": 0x40001ffc, "len": 8, "virtual": True}, "vm.memory.read", -32009, "0x40002000 is not mapped"),
     ({"vcpu": 5}, "vcpu.role", -32602, "parameter 'vcpu' must be between 0 and 1 (VM 'pg' has 2 vCPUs), got 5"),
+    ({"addr": 0, "len": 4, "virtual": True, "vcpu": 2}, "vm.memory.read", -32602, "parameter 'vcpu' must be between 0 and 1 (VM 'pg' has 2 vCPUs), got 2"),
+    ({"addr": 0, "len": 4, "vcpu": -1}, "vm.memory.read", -32602, "parameter 'vcpu' must be between 0 and 1 (VM 'pg' has 2 vCPUs), got -1"),
+    # Wrong types, each named.
+    ({"gva": 1, "user": "yes"}, "vm.translate", -32602, "parameter 'user' must be a boolean, got string"),
+    ({"gva": 1, "user": 1}, "vm.translate", -32602, "parameter 'user' must be a boolean, got integer"),
+    ({"gva": 1, "vcpu": "0"}, "vm.translate", -32602, "parameter 'vcpu' must be an integer, got string"),
+    ({"gva": 1, "vcpu": 0.5}, "vm.translate", -32602, "parameter 'vcpu' must be an integer, got number"),
+    ({"gva": 1, "access": 1}, "vm.translate", -32602, "parameter 'access' must be a string, got integer"),
+    ({"addr": 0, "len": 4, "virtual": 1}, "vm.memory.read", -32602, "parameter 'virtual' must be a boolean, got integer"),
+    ({"addr": 0, "len": 4, "virtual": "true"}, "vm.memory.read", -32602, "parameter 'virtual' must be a boolean, got string"),
+    ({"addr": 0, "len": 4, "vcpu": True}, "vm.memory.read", -32602, "parameter 'vcpu' must be an integer, got boolean"),
+    ({"addr": [0], "len": 4}, "vm.memory.read", -32602, "parameter 'addr' must be an unsigned integer or a hex string, got array"),
+    ({"addr": 0, "len": 4.0}, "vm.memory.read", -32602, "parameter 'len' must be an integer, got number"),
+    ({"vcpu": "1"}, "vcpu.role", -32602, "parameter 'vcpu' must be an integer, got string"),
+    # Unknown parameters.
+    ({"gva": 1, "pid": 1}, "vm.translate", -32602, "unknown parameter 'pid'"),
+    ({"addr": 0, "len": 4, "physical": True}, "vm.memory.read", -32602, "unknown parameter 'physical'"),
+    ({"gva": 1}, "vcpu.role", -32602, "unknown parameter 'gva'"),
+    ({"addr": 0}, "vm.memory.read", -32602, "missing required parameter 'len'"),
+    ({"len": 4}, "vm.memory.read", -32602, "missing required parameter 'addr'"),
     # vCPU 1 has paging off: linear addresses are 32 bits; the message names
     # the parameter the address came in.
     ({"gva": "0x100000000", "vcpu": 1}, "vm.translate", -32602,
@@ -181,18 +201,57 @@ BAD = [
 
 @pytest.mark.parametrize("params,method,code,fragment", BAD)
 def test_bad_inspection_requests(paging, params, method, code, fragment):
+    worker = paging.result("vm.info", {"name": "pg"})["pid"]
     err = paging.error(method, {"name": "pg", **params})
     assert err["code"] == code and fragment in err["message"], err
-    assert paging.result("vm.info", {"name": "pg"})["state"] == "running"
+    # Nothing lost: the VM runs on in the same worker and still answers.
+    info = paging.result("vm.info", {"name": "pg"})
+    assert info["state"] == "running" and info["pid"] == worker
+    assert paging.result("vm.translate", {"name": "pg", "gva": 0x40000000})["gpa"] == "0x800000"
+
+
+INSPECTIONS = (("vcpu.role", {}), ("vm.translate", {"gva": 0}),
+               ("vm.memory.read", {"addr": 0, "len": 1}))
 
 
 def test_inspection_needs_a_running_vm(rpc):
     create_vm(rpc, "idle")
-    for method, extra in (("vcpu.role", {}), ("vm.translate", {"gva": 0}),
-                          ("vm.memory.read", {"addr": 0, "len": 1})):
+    for method, extra in INSPECTIONS:
         err = rpc.error(method, {"name": "idle", **extra})
         assert err["code"] == -32003
         assert err["message"] == f"VM 'idle' is defined; {method} needs running or paused"
+
+
+def test_inspection_of_a_stopped_vm(paging):
+    worker = paging.result("vm.info", {"name": "pg"})["pid"]
+    paging.result("vm.stop", {"name": "pg"})
+    for method, extra in INSPECTIONS:
+        err = paging.error(method, {"name": "pg", **extra})
+        assert err["code"] == -32003
+        assert err["message"] == f"VM 'pg' is stopped; {method} needs running or paused"
+    info = paging.result("vm.info", {"name": "pg"})
+    assert info["state"] == "stopped" and info["pid"] is None
+    # The VM is unharmed: it starts again (in a new worker) and is inspectable.
+    paging.result("vm.start", {"name": "pg"})
+    log = paging.result("vm.info", {"name": "pg"})["console_log"]
+    wait_for(lambda: open(log).read().count("paging: ready") >= 2, what="the restarted guest")
+    assert paging.result("vm.info", {"name": "pg"})["pid"] != worker
+    assert paging.result("vcpu.role", {"name": "pg"})["mode"] == "4-level"
+
+
+def test_inspection_of_a_paused_vm(paging):
+    paging.result("vm.pause", {"name": "pg"})
+    before = phys_u64(paging, PT + 8)
+    assert paging.result("vcpu.role", {"name": "pg"})["mode"] == "4-level"
+    r = paging.result("vm.translate", {"name": "pg", "gva": 0x40001004, "user": True})
+    assert r["gpa"] == "0x801004"
+    r = paging.result("vm.memory.read", {"name": "pg", "addr": 0x40000000, "len": 18,
+                                         "virtual": True})
+    assert base64.b64decode(r["data"]) == b"vmmd paging marker"
+    assert phys_u64(paging, PT + 8) == before
+    assert paging.result("vm.info", {"name": "pg"})["state"] == "paused"
+    paging.result("vm.resume", {"name": "pg"})
+    assert paging.result("vm.info", {"name": "pg"})["state"] == "running"
 
 
 def test_vmctl_translate_and_mem(paging, daemon):
@@ -208,7 +267,25 @@ def test_vmctl_translate_and_mem(paging, daemon):
     assert r.stdout.splitlines()[0] == ("0000000040000000  76 6d 6d 64 20 70 61 67  "
                                         "69 6e 67 20 6d 61 72 6b  |vmmd paging mark|")
     assert daemon.vmctl("role", "pg").stdout.startswith("mode=4-level")
-    for bad in (["translate", "pg", "nowhere"], ["translate", "pg", "1", "--write", "--fetch"],
-                ["mem", "read", "pg", "0", "0"], ["mem", "write", "pg", "0", "1"],
-                ["translate", "pg", "1", "--vcpu", "x"]):
-        assert daemon.vmctl(*bad).returncode == 2, bad
+    for bad, message in (
+            (["translate", "pg", "nowhere"], "translate: GVA must be a number like 0x1000 or 4096, got 'nowhere'"),
+            (["translate", "pg", "1", "--write", "--fetch"], "translate: --write and --fetch exclude each other"),
+            (["mem", "read", "pg", "0", "0"], "mem: LEN must be a positive number of bytes, got '0'"),
+            (["mem", "read", "pg", "12z", "4"], "mem: ADDR must be a number like 0x1000 or 4096, got '12z'"),
+            (["mem", "write", "pg", "0", "1"], "mem: unknown subcommand 'write' (there is: read)"),
+            (["translate", "pg", "1", "--vcpu", "x"], "--vcpu needs a vCPU number, got 'x'")):
+        r = daemon.vmctl(*bad)
+        assert r.returncode == 2, bad
+        assert r.stderr.startswith(f"vmctl: {message}\n"), (bad, r.stderr)
+        assert "Usage: vmctl" in r.stderr
+    # What vmmd refuses comes back with its message.
+    r = daemon.vmctl("mem", "read", "pg", "0", "70000")
+    assert r.returncode == 1 and r.stdout == ""
+    assert "parameter 'len' must be between 1 and 65536 bytes (the memory-read limit), got 70000" \
+        in r.stderr
+    r = daemon.vmctl("translate", "pg", "0x100000000", "--vcpu", "1")
+    assert r.returncode == 1 and "parameter 'gva': 0x100000000 is beyond 32 bits" in r.stderr
+    r = daemon.vmctl("translate", "pg", "1", "--vcpu", "7")
+    assert r.returncode == 1
+    assert "parameter 'vcpu' must be between 0 and 1 (VM 'pg' has 2 vCPUs), got 7" in r.stderr
+    assert paging.result("vm.info", {"name": "pg"})["state"] == "running"
