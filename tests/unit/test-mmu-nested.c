@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -879,7 +880,7 @@ static void test_parse_vmx(void **state)
 
 struct bad_blob {
 	const char *what;
-	int format; /* 0 VMX, 1 SVM */
+	int format; /* 0 VMX, 1 SVM, 2 VMX with a shadow vmcs12 */
 	size_t len_delta;
 	void (*mutate)(uint8_t *b);
 	int error;
@@ -911,7 +912,14 @@ static void m_vmx_shadow_missing(uint8_t *b)
 static const struct bad_blob bad_blobs[] = {
 	{ "size below header", 1, 0, m_size_small, -EINVAL, "smaller than the 128-byte header" },
 	{ "size above maximum", 1, 0, m_size_huge, -E2BIG, "exceeds" },
-	{ "truncated below size", 1, 100, NULL, -EINVAL, "the header says 4224 bytes" },
+	{ "truncated below size", 1, 100, NULL, -EINVAL, "the header says 4224 bytes, 4124 given" },
+	{ "SVM truncated by one byte", 1, 1, NULL, -EINVAL, "the header says 4224 bytes, 4223 given" },
+	{ "SVM truncated to the header", 1, 4096, NULL, -EINVAL, "the header says 4224 bytes, 128 given" },
+	{ "VMX truncated below size", 0, 100, NULL, -EINVAL, "the header says 4224 bytes, 4124 given" },
+	{ "VMX truncated by one byte", 0, 1, NULL, -EINVAL, "the header says 4224 bytes, 4223 given" },
+	{ "VMX truncated to the header", 0, 4096, NULL, -EINVAL, "the header says 4224 bytes, 128 given" },
+	{ "VMX shadow vmcs12 cut short", 2, 1, NULL, -EINVAL, "the header says 8320 bytes, 8319 given" },
+	{ "VMX shadow vmcs12 cut off", 2, 4096, NULL, -EINVAL, "the header says 8320 bytes, 4224 given" },
 	{ "unknown format", 1, 0, m_format, -EINVAL, "unknown format 7" },
 	{ "SVM with eVMCS flag", 1, 0, m_svm_evmcs, -EINVAL, "not defined for SVM" },
 	{ "SVM guest mode without VMCB", 1, 0, m_svm_short, -EINVAL, "needs the 4096-byte VMCB" },
@@ -936,7 +944,7 @@ static void test_parse_bad_blobs(void **state)
 		struct mmu_nested_state s;
 		struct mmu_error err = { "" };
 		size_t len;
-		uint8_t *b = t->format ? svm_blob(&len) : vmx_blob(&len, false);
+		uint8_t *b = t->format == 1 ? svm_blob(&len) : vmx_blob(&len, t->format == 2);
 		int r;
 
 		if (t->mutate)
@@ -951,17 +959,42 @@ static void test_parse_bad_blobs(void **state)
 	}
 }
 
+/* Every length short of what the header says fails the same way. */
+static void expect_truncation_refused(const uint8_t *b, size_t len)
+{
+	struct mmu_nested_state s;
+	struct mmu_error err;
+	char want[96];
+
+	for (size_t cut = 0; cut < len; cut += cut < MMU_NESTED_HDR_SIZE ? 13 : 257) {
+		memset(&s, 0x42, sizeof(s));
+		assert_int_equal(mmu_nested_state_parse(b, cut, &s, &err), -EINVAL);
+		if (cut < MMU_NESTED_HDR_SIZE)
+			snprintf(want, sizeof(want), "nested state truncated: %zu bytes, the header alone is %d",
+				 cut, MMU_NESTED_HDR_SIZE);
+		else
+			snprintf(want, sizeof(want), "nested state truncated: the header says %zu bytes, %zu given",
+				 len, cut);
+		if (!strstr(err.msg, want))
+			fail_msg("cut at %zu of %zu: \"%s\", want \"%s\"", cut, len, err.msg, want);
+		assert_int_equal(s.size, 0x42424242); /* untouched */
+	}
+}
+
 static void test_parse_truncated_and_null(void **state)
 {
 	struct mmu_nested_state s;
 	struct mmu_error err;
 	size_t len;
-	uint8_t *b = svm_blob(&len);
+	uint8_t *b = svm_blob(&len), *vmx, *vmx_shadow;
 
-	for (size_t cut = 0; cut < MMU_NESTED_HDR_SIZE; cut += 13) {
-		assert_int_equal(mmu_nested_state_parse(b, cut, &s, &err), -EINVAL);
-		assert_non_null(strstr(err.msg, "truncated"));
-	}
+	expect_truncation_refused(b, len);
+	vmx = vmx_blob(&len, false);
+	expect_truncation_refused(vmx, len);
+	free(vmx);
+	vmx_shadow = vmx_blob(&len, true);
+	expect_truncation_refused(vmx_shadow, len);
+	free(vmx_shadow);
 	assert_int_equal(mmu_nested_state_parse(NULL, len, &s, &err), -EINVAL);
 	assert_int_equal(mmu_nested_state_parse(b, len, NULL, NULL), -EINVAL);
 	/* Trailing bytes past the header's size (KVM's max-sized buffer) are ignored. */
