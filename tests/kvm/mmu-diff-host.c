@@ -27,19 +27,37 @@ static const char *const reasons[DIFF_NR_DEVIATIONS] = {
 	[DIFF_DEVIATION_PKRU_RING3] =
 		"this host's KVM applies PKRU key 0 to CPL-3 accesses with paging, whatever "
 		"CR4.PKE and the leaf's key say (as if PVM's native ring 3 ran with the guest's "
-		"PKRU and key 0 in every shadow entry): CPL-3 cases whose PKRU restricts key 0",
+		"PKRU and key 0 in every shadow entry)",
 	[DIFF_DEVIATION_RING3_PML4E_256] =
 		"this host's KVM faults every CPL-3 access through PML4E 256 "
 		"(0xffff800000000000-0xffff807fffffffff, reserved by PVM)",
 	[DIFF_DEVIATION_PKEY_FETCH] =
 		"this host's KVM raises #PF(P|U|I|PK) at the fetch payload's OUT at CPL 3 (its "
-		"emulation apparently reads the instruction with PKRU applied): CPL-3 fetches "
-		"from a page whose protection key has access disabled",
+		"emulation apparently reads the instruction with PKRU applied)",
+};
+
+static const char *const skipped_cases[DIFF_NR_DEVIATIONS] = {
+	[DIFF_DEVIATION_32BIT_PAGING] = "32-bit paging cases",
+	[DIFF_DEVIATION_PAE_PAGING] = "PAE paging cases",
+	[DIFF_DEVIATION_PKRU_RING3] = "CPL-3 cases with paging whose PKRU restricts key 0",
+	[DIFF_DEVIATION_RING3_PML4E_256] = "CPL-3 cases through PML4E 256",
+	[DIFF_DEVIATION_PKEY_FETCH] = "CPL-3 fetches from a page whose key has access disabled",
 };
 
 const char *diff_deviation_reason(enum diff_deviation d)
 {
 	return d > DIFF_DEVIATION_NONE && d < DIFF_NR_DEVIATIONS ? reasons[d] : "";
+}
+
+const char *diff_deviation_cases(enum diff_deviation d)
+{
+	return d > DIFF_DEVIATION_NONE && d < DIFF_NR_DEVIATIONS ? skipped_cases[d] : "";
+}
+
+bool diff_host_runs_mode(const struct diff_host *h, enum mmu_paging_mode mode)
+{
+	return !(mode == MMU_MODE_32BIT && h->present[DIFF_DEVIATION_32BIT_PAGING]) &&
+	       !(mode == MMU_MODE_PAE && h->present[DIFF_DEVIATION_PAE_PAGING]);
 }
 
 /* The probe's access must complete: a read with the data at its GPA, a
@@ -248,10 +266,9 @@ static bool leaf_key_access_disabled(const struct diff_case *c)
 
 enum diff_deviation diff_host_deviation(const struct diff_host *h, const struct diff_case *c)
 {
-	if (c->mode == MMU_MODE_32BIT && h->present[DIFF_DEVIATION_32BIT_PAGING])
-		return DIFF_DEVIATION_32BIT_PAGING;
-	if (c->mode == MMU_MODE_PAE && h->present[DIFF_DEVIATION_PAE_PAGING])
-		return DIFF_DEVIATION_PAE_PAGING;
+	if (!diff_host_runs_mode(h, c->mode))
+		return c->mode == MMU_MODE_32BIT ? DIFF_DEVIATION_32BIT_PAGING
+						 : DIFF_DEVIATION_PAE_PAGING;
 	if (c->cpl != 3)
 		return DIFF_DEVIATION_NONE;
 	if (c->mode == MMU_MODE_4LEVEL && (c->gva >> 39 & 0x1FF) == 256 &&
@@ -306,5 +323,6 @@ void diff_host_print(const struct diff_host *h)
 		printf("mmu-diff: host: CR4.LA57 is not accepted: no 5-level paging cases\n");
 	for (unsigned int d = 1; d < DIFF_NR_DEVIATIONS; d++)
 		if (h->present[d])
-			printf("mmu-diff: host deviation: %s\n", reasons[d]);
+			printf("mmu-diff: host deviation: %s; %s are not compared\n", reasons[d],
+			       skipped_cases[d]);
 }

@@ -46,6 +46,12 @@ enum diff_deviation diff_host_deviation(const struct diff_host *host, const stru
 /* "because ..." text for a skipped class. */
 const char *diff_deviation_reason(enum diff_deviation d);
 
+/* The cases of a skipped class, e.g. "32-bit paging cases". */
+const char *diff_deviation_cases(enum diff_deviation d);
+
+/* Whether the host runs paging mode `mode` at all (not: every case of it). */
+bool diff_host_runs_mode(const struct diff_host *host, enum mmu_paging_mode mode);
+
 /* Prints the features and the deviations found. */
 void diff_host_print(const struct diff_host *host);
 

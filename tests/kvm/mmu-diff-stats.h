@@ -55,6 +55,7 @@ struct diff_stats {
 	uint64_t skipped[DIFF_NR_DEVIATIONS];
 	uint64_t invalid;      /* states mmu/'s validator says KVM refuses: not cases */
 	uint64_t self_checked; /* cases not run, predicted on the model only */
+	uint64_t model_only[DIFF_NR_MODES]; /* the same by paging mode */
 	uint64_t self_check_failures;
 };
 

@@ -125,6 +125,7 @@ static int self_check_case(struct diff_run *run, const struct diff_case *c, stru
 				 (unsigned long long)c->index, strerror(-r));
 	diff_pattern_restore(&run->model, c->data_gpa);
 	run->stats.self_checked++;
+	run->stats.model_only[c->mode]++;
 	if (p.walk.fault.type != MMU_FAULT_NONE || c->mode == MMU_MODE_NONE ||
 	    p.walk.pa == c->data_gpa)
 		return 1;
@@ -317,36 +318,38 @@ static int run_cases(struct diff_run *run, uint64_t *ret_mismatches)
 
 /* Cases below which a run is too short to demand full coverage. */
 #define COVERAGE_MIN_CASES 1000
-
-static bool mode_skipped_here(const struct diff_host *h, enum mmu_paging_mode mode)
+static bool mode_generated(const struct diff_generator *gen, enum mmu_paging_mode mode)
 {
-	return (mode == MMU_MODE_32BIT && h->present[DIFF_DEVIATION_32BIT_PAGING]) ||
-	       (mode == MMU_MODE_PAE && h->present[DIFF_DEVIATION_PAE_PAGING]);
+	for (unsigned int i = 0; i < gen->nr_modes; i++)
+		if (gen->modes[i] == mode)
+			return true;
+	return false;
 }
 
-/*
- * A run that compared nothing in some paging mode at some CPL, or never
- * saw one of the outcome classes, proves less than it claims: report each
- * hole. Returns the number of holes.
- */
-static unsigned int coverage_holes(const struct diff_run *run)
+/* A mode the host runs with no case compared at some CPL. */
+static unsigned int mode_holes(const struct diff_run *run)
 {
-	const struct diff_stats *s = &run->stats;
 	unsigned int holes = 0;
 
-	if (run->opt.cases < COVERAGE_MIN_CASES || run->opt.only_mode >= 0)
-		return 0;
 	for (unsigned int i = 0; i < run->gen.nr_modes; i++) {
 		enum mmu_paging_mode mode = run->gen.modes[i];
 
-		for (unsigned int cpl3 = 0; cpl3 < 2 && !mode_skipped_here(&run->host, mode);
-		     cpl3++)
-			if (!s->cases[mode][cpl3]) {
+		if (!diff_host_runs_mode(&run->host, mode))
+			continue; /* a SKIP line reports it */
+		for (unsigned int cpl3 = 0; cpl3 < 2; cpl3++)
+			if (!run->stats.cases[mode][cpl3]) {
 				printf("mmu-diff: coverage hole: no %s case at CPL %u\n",
 				       mmu_paging_mode_name(mode), cpl3 ? 3 : 0);
 				holes++;
 			}
 	}
+	return holes;
+}
+
+static unsigned int class_holes(const struct diff_stats *s)
+{
+	unsigned int holes = 0;
+
 	for (unsigned int i = 0; i < DIFF_CLASS_OTHER; i++)
 		if (!s->classes[i]) {
 			printf("mmu-diff: coverage hole: no case expected %s\n",
@@ -354,6 +357,63 @@ static unsigned int coverage_holes(const struct diff_run *run)
 			holes++;
 		}
 	return holes;
+}
+
+/*
+ * A run that compared nothing in some paging mode the host runs at some
+ * CPL, or never saw one of the outcome classes, proves less than it
+ * claims: report each hole. Modes the host cannot run are SKIP lines
+ * instead. Returns the number of holes.
+ */
+static unsigned int coverage_holes(const struct diff_run *run)
+{
+	if (run->opt.cases < COVERAGE_MIN_CASES || run->opt.only_mode >= 0)
+		return 0;
+	return mode_holes(run) + class_holes(&run->stats);
+}
+
+/* Why a paging mode has no cases at all here. */
+static const char *mode_not_generated_reason(enum mmu_paging_mode mode)
+{
+	switch (mode) {
+	case MMU_MODE_PAE:
+		return "the vCPU's CPU model lacks PAE";
+	case MMU_MODE_4LEVEL:
+		return "the vCPU's CPU model lacks long mode";
+	case MMU_MODE_5LEVEL:
+		return "this host's KVM_SET_SREGS2 refuses CR4.LA57 (the vCPU does not hold LA57), "
+		       "so no case uses 5-level paging";
+	default:
+		return "";
+	}
+}
+
+/*
+ * Every class of cases not compared with KVM, as "SKIP: what: reason"
+ * lines, which scripts/run-kvm-tests.sh counts and lists as skipped, never
+ * as passed. Cases of a class the host runs wrongly are still predicted on
+ * the model alone; that is a check of mmu/ against the generator, not
+ * against KVM.
+ */
+static void print_skips(const struct diff_run *run)
+{
+	const struct diff_stats *s = &run->stats;
+
+	if (run->opt.only_mode < 0)
+		for (unsigned int mode = MMU_MODE_32BIT; mode < DIFF_NR_MODES; mode++)
+			if (!mode_generated(&run->gen, mode))
+				printf("SKIP: %s paging: no cases, %s\n", mmu_paging_mode_name(mode),
+				       mode_not_generated_reason(mode));
+	for (unsigned int d = DIFF_DEVIATION_NONE + 1; d < DIFF_NR_DEVIATIONS; d++)
+		if (s->skipped[d])
+			printf("SKIP: %s: %llu not compared with KVM (predicted on the model alone) "
+			       "because %s\n",
+			       diff_deviation_cases(d), (unsigned long long)s->skipped[d],
+			       diff_deviation_reason(d));
+	if (s->invalid)
+		printf("SKIP: states mmu/'s validator says KVM refuses: %llu generated cases not "
+		       "run (the validator differential compares such refusals)\n",
+		       (unsigned long long)s->invalid);
 }
 
 /* The validator differential; adds its mismatches to *mismatches. */
@@ -380,8 +440,9 @@ static int run_states(struct diff_run *run, uint64_t *mismatches)
 		printf(" %s %llu%s", mmu_issue_code_name(code), (unsigned long long)res.issues[code],
 		       code + 1 < DIFF_NR_ISSUE_CODES ? "," : "\n");
 	if (res.skipped)
-		printf("mmu-diff: validator: skipped %llu states because they set a CR4 bit on which "
-		       "this host's KVM_SET_SREGS2 and the vCPU's CPUID disagree (see above)\n",
+		printf("SKIP: validator states with a CR4 bit on which this host's KVM_SET_SREGS2 "
+		       "and the vCPU's CPUID disagree: %llu not compared with KVM, because mmu/'s "
+		       "validator reads CPUID as KVM proper does (see above)\n",
 		       (unsigned long long)res.skipped);
 	*mismatches += res.mismatches;
 	return 0;
@@ -432,6 +493,7 @@ int main(int argc, char **argv)
 		return 2;
 	diff_stats_print(&run.stats, run.opt.seed,
 			 (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	print_skips(&run);
 	mismatches += coverage_holes(&run);
 	r = run_states(&run, &mismatches);
 	diff_vm_free(run.vm);
