@@ -647,12 +647,42 @@ void diff_generator_init(struct diff_generator *gen, const struct mmu_cpu_featur
 		gen->modes[gen->nr_modes++] = MMU_MODE_5LEVEL;
 }
 
+void diff_generator_demote_mode(struct diff_generator *gen, enum mmu_paging_mode mode)
+{
+	for (unsigned int i = 1; i < gen->nr_modes; i++)
+		if (gen->modes[i] == mode)
+			gen->demoted[i] = true;
+}
+
+static bool any_demoted(const struct diff_generator *gen)
+{
+	for (unsigned int i = 1; i < gen->nr_modes; i++)
+		if (gen->demoted[i])
+			return true;
+	return false;
+}
+
+/* Weight of modes[i] in the draw: all 1 unless some are demoted, then 1
+ * for those and 2 for the others. */
+static unsigned int mode_weight(const struct diff_generator *gen, unsigned int i)
+{
+	return any_demoted(gen) && !gen->demoted[i] ? 2 : 1;
+}
+
 static enum mmu_paging_mode draw_mode(struct diff_rng *r, const struct diff_generator *gen)
 {
+	uint64_t total = 0, roll;
+	unsigned int i;
+
 	/* Paging off has nothing to vary but the access: 1 case in 20. */
 	if (diff_rng_chance(r, 5) || gen->nr_modes == 1)
 		return MMU_MODE_NONE;
-	return gen->modes[1 + diff_rng_below(r, gen->nr_modes - 1)];
+	for (i = 1; i < gen->nr_modes; i++)
+		total += mode_weight(gen, i);
+	roll = diff_rng_below(r, total);
+	for (i = 1; roll >= mode_weight(gen, i); i++)
+		roll -= mode_weight(gen, i);
+	return gen->modes[i];
 }
 
 static enum diff_access draw_access(struct diff_rng *r)

@@ -77,12 +77,21 @@ struct diff_case {
  * smep/smap/pku/la57 meaning "KVM accepts the CR4 bit". */
 struct diff_generator {
 	struct mmu_cpu_features features;
-	enum mmu_paging_mode modes[5]; /* modes to draw from */
+	enum mmu_paging_mode modes[5]; /* modes to draw from; [0] is paging off */
+	bool demoted[5];	       /* modes[i] is drawn half as often */
 	unsigned int nr_modes;
 };
 
-/* Fills *gen for features: every paging mode they allow. */
+/* Fills *gen for features: every paging mode they allow, equally often. */
 void diff_generator_init(struct diff_generator *gen, const struct mmu_cpu_features *features);
+
+/*
+ * Draws paging mode `mode` half as often as each mode not demoted: for a
+ * mode the host cannot run, whose cases are only predicted on the model,
+ * so that more of a run's cases are compared with KVM. Paging off keeps
+ * its share.
+ */
+void diff_generator_demote_mode(struct diff_generator *gen, enum mmu_paging_mode mode);
 
 /* Case `index` of the run with `seed`: the same pair always gives the same
  * case, so one case of a long run can be reproduced on its own. */

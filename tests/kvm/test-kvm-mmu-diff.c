@@ -318,6 +318,10 @@ static int run_cases(struct diff_run *run, uint64_t *ret_mismatches)
 
 /* Cases below which a run is too short to demand full coverage. */
 #define COVERAGE_MIN_CASES 1000
+/* Cases each CPL must compare with KVM with paging on in a run of at least
+ * DEFAULT_CASES (the make check run). */
+#define CPL_FLOOR 2000
+
 static bool mode_generated(const struct diff_generator *gen, enum mmu_paging_mode mode)
 {
 	for (unsigned int i = 0; i < gen->nr_modes; i++)
@@ -346,6 +350,35 @@ static unsigned int mode_holes(const struct diff_run *run)
 	return holes;
 }
 
+static uint64_t compared_with_paging(const struct diff_stats *s, unsigned int cpl3)
+{
+	uint64_t n = 0;
+
+	for (unsigned int mode = MMU_MODE_NONE + 1; mode < DIFF_NR_MODES; mode++)
+		n += s->cases[mode][cpl3];
+	return n;
+}
+
+/* Fewer than CPL_FLOOR cases compared with paging at CPL 0 or 3. */
+static unsigned int cpl_floor_holes(const struct diff_run *run)
+{
+	unsigned int holes = 0;
+
+	if (run->opt.cases < DEFAULT_CASES)
+		return 0;
+	for (unsigned int cpl3 = 0; cpl3 < 2; cpl3++) {
+		uint64_t n = compared_with_paging(&run->stats, cpl3);
+
+		if (n >= CPL_FLOOR)
+			continue;
+		printf("mmu-diff: coverage hole: %llu cases compared with KVM at CPL %u with paging "
+		       "on, fewer than the %u a run of %u cases must compare\n",
+		       (unsigned long long)n, cpl3 ? 3 : 0, CPL_FLOOR, DEFAULT_CASES);
+		holes++;
+	}
+	return holes;
+}
+
 static unsigned int class_holes(const struct diff_stats *s)
 {
 	unsigned int holes = 0;
@@ -361,15 +394,16 @@ static unsigned int class_holes(const struct diff_stats *s)
 
 /*
  * A run that compared nothing in some paging mode the host runs at some
- * CPL, or never saw one of the outcome classes, proves less than it
- * claims: report each hole. Modes the host cannot run are SKIP lines
- * instead. Returns the number of holes.
+ * CPL, fewer than CPL_FLOOR cases with paging at a CPL, or never saw one
+ * of the outcome classes, proves less than it claims: report each hole.
+ * Modes the host cannot run are SKIP lines instead. Returns the number of
+ * holes.
  */
 static unsigned int coverage_holes(const struct diff_run *run)
 {
 	if (run->opt.cases < COVERAGE_MIN_CASES || run->opt.only_mode >= 0)
 		return 0;
-	return mode_holes(run) + class_holes(&run->stats);
+	return mode_holes(run) + cpl_floor_holes(run) + class_holes(&run->stats);
 }
 
 /* Why a paging mode has no cases at all here. */
@@ -448,6 +482,19 @@ static int run_states(struct diff_run *run, uint64_t *mismatches)
 	return 0;
 }
 
+/*
+ * Every paging mode the CPU model allows; those the host cannot run drawn
+ * half as often (whatever the options, so that --case K reruns case K of
+ * any run on this host).
+ */
+static void init_generator(struct diff_run *run)
+{
+	diff_generator_init(&run->gen, &run->host.usable);
+	for (unsigned int mode = MMU_MODE_NONE + 1; mode < DIFF_NR_MODES; mode++)
+		if (!diff_host_runs_mode(&run->host, mode))
+			diff_generator_demote_mode(&run->gen, mode);
+}
+
 int main(int argc, char **argv)
 {
 	struct diff_run run = { .reports = 0 };
@@ -482,7 +529,7 @@ int main(int argc, char **argv)
 	diff_host_print(&run.host);
 	printf("mmu-diff: mmu/ predicts with MMU_CTX_KVM_COMPAT: KVM's #PF I bit for fetches "
 	       "(EFER.NX or CR4.SMEP in every paging mode, E8) and 36-bit PSE-36 (E10, E11)\n");
-	diff_generator_init(&run.gen, &run.host.usable);
+	init_generator(&run);
 	printf("mmu-diff: seed 0x%llx, cases %llu..%llu\n", (unsigned long long)run.opt.seed,
 	       (unsigned long long)run.opt.first,
 	       (unsigned long long)(run.opt.first + run.opt.cases - 1));
