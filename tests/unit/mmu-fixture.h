@@ -2,9 +2,10 @@
 /*
  * Test fixture for mmu/: sparse guest-physical memory (pages exist only
  * once written, so any GPA below 2^52 can hold a page table or data), a
- * page-table builder for every paging mode, and both memory back ends of
- * struct mmu_memory (host pointers, and read + cmpxchg). Header-only so
- * each unit-test binary stays one object.
+ * page-table builder for every paging mode, and every memory back end of
+ * struct mmu_memory (map and read + cmpxchg callbacks; RAM regions, one
+ * per page or the tables as one flat region as a worker has them).
+ * Header-only so each unit-test binary stays one object.
  */
 #ifndef VMMD_TESTS_UNIT_MMU_FIXTURE_H
 #define VMMD_TESTS_UNIT_MMU_FIXTURE_H
@@ -44,10 +45,16 @@ struct fx_page {
 	uint8_t *data;
 	bool used;
 	bool readonly;
+	bool in_flat; /* data lies in fixture.flat (fx_flatten) */
 };
+
+/* Where fx_alloc() starts: tables from 1 MiB up. */
+#define FX_FIRST_TABLE_GFN 0x100
 
 struct fixture {
 	struct fx_page slot[FX_HASH_SIZE];
+	uint8_t *flat;		/* fx_flatten(): the tables in one buffer */
+	uint64_t flat_pages;
 	uint64_t next_gfn;	/* page-table allocator */
 	unsigned int races;	/* cmpxchg calls left that lose a race */
 	unsigned int cmpxchg_calls;
@@ -58,14 +65,16 @@ static inline struct fixture *fx_new(void)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
-	fx->next_gfn = 0x100; /* tables from 1 MiB up */
+	fx->next_gfn = FX_FIRST_TABLE_GFN;
 	return fx;
 }
 
 static inline void fx_free(struct fixture *fx)
 {
 	for (unsigned int i = 0; i < FX_HASH_SIZE; i++)
-		free(fx->slot[i].data);
+		if (!fx->slot[i].in_flat)
+			free(fx->slot[i].data);
+	free(fx->flat);
 	free(fx);
 }
 
@@ -213,6 +222,67 @@ static inline struct mmu_memory fx_mem_regions(struct fixture *fx, struct mmu_ra
 		struct fx_page *p = &fx->slot[i];
 
 		if (!p->used)
+			continue;
+		if (n == max)
+			abort(); /* a test bug */
+		rg[n++] = (struct mmu_ram_region){ .gpa = p->gfn * FX_PAGE, .size = FX_PAGE,
+						   .hva = p->data, .readonly = p->readonly };
+	}
+	return (struct mmu_memory){ .regions = rg, .nr_regions = n };
+}
+
+/*
+ * Guest RAM as a worker hands it over, one large region: the tables
+ * (every page fx_alloc() gave, from 1 MiB up) move into one flat buffer,
+ * keeping their contents and staying reachable through fx_ptr(), so that
+ * walks take the walker's path for tables in the first RAM region. Call
+ * once, after building.
+ */
+static inline void fx_flatten(struct fixture *fx)
+{
+	uint64_t n = fx->next_gfn - FX_FIRST_TABLE_GFN;
+
+	fx->flat = aligned_alloc(FX_PAGE, (n ? n : 1) * FX_PAGE);
+	if (!fx->flat)
+		abort();
+	for (uint64_t i = 0; i < n; i++) {
+		struct fx_page *p = fx_slot(fx, FX_FIRST_TABLE_GFN + i, true);
+
+		memcpy(fx->flat + i * FX_PAGE, p->data, FX_PAGE);
+		free(p->data);
+		p->data = fx->flat + i * FX_PAGE;
+		p->in_flat = true;
+	}
+	fx->flat_pages = n;
+}
+
+static inline bool fx_flat_readonly(struct fixture *fx, uint64_t i)
+{
+	return fx_slot(fx, FX_FIRST_TABLE_GFN + i, false)->readonly;
+}
+
+/*
+ * After fx_flatten(): the flat tables as the first RAM region, as far as
+ * they are all writable or all read-only like the first, every other page
+ * a region of its own, into `rg` (room for `max`).
+ */
+static inline struct mmu_memory fx_mem_flat(struct fixture *fx, struct mmu_ram_region *rg,
+					    unsigned int max)
+{
+	bool readonly = fx->flat_pages && fx_flat_readonly(fx, 0);
+	uint64_t pages = 0;
+	unsigned int n = 1;
+
+	while (pages < fx->flat_pages && fx_flat_readonly(fx, pages) == readonly)
+		pages++;
+	rg[0] = (struct mmu_ram_region){ .gpa = FX_FIRST_TABLE_GFN * FX_PAGE,
+					 .size = pages * FX_PAGE, .hva = fx->flat,
+					 .readonly = readonly };
+	for (unsigned int i = 0; i < FX_HASH_SIZE; i++) {
+		struct fx_page *p = &fx->slot[i];
+
+		if (!p->used || (p->gfn >= FX_FIRST_TABLE_GFN &&
+				 p->gfn < FX_FIRST_TABLE_GFN + pages))
 			continue;
 		if (n == max)
 			abort(); /* a test bug */

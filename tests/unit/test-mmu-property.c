@@ -272,6 +272,10 @@ static void test_forests_single_stage(void **state)
 		/* Again with every page a RAM region: the callback-free path. */
 		by_region = fx_mem_regions(fo->fx, rg, FX_HASH_SIZE);
 		check_forest_walks(fo, &ctx, NULL, fo->fx, 0, &by_region);
+		/* And with the tables as one region, as a worker's guest RAM. */
+		fx_flatten(fo->fx);
+		by_region = fx_mem_flat(fo->fx, rg, FX_HASH_SIZE);
+		check_forest_walks(fo, &ctx, NULL, fo->fx, 0, &by_region);
 		free(rg);
 		check_unmapped(fo, &ctx, 77 + i);
 		fx_free(fo->fx);
@@ -396,7 +400,8 @@ static void test_permissions_exhaustive(void **state)
 	const uint64_t key = 5;
 	struct mmu_cpu_features f = cfg_features();
 	struct fixture *fx = fx_new();
-	struct mmu_memory mem = fx_mem_map(fx);
+	struct mmu_ram_region rg[8];
+	struct mmu_memory mems[2];
 	uint64_t root = fx_root(fx), va = cfg_gva(MMU_MODE_4LEVEL);
 	uint64_t pde_gpa, pte_gpa;
 	unsigned long walks = 0;
@@ -404,6 +409,10 @@ static void test_permissions_exhaustive(void **state)
 	fx_map(fx, MMU_MODE_4LEVEL, root, va, 1, 0x12345000 | FX_P);
 	pde_gpa = fx_entry(fx, MMU_MODE_4LEVEL, root, va, 2);
 	pte_gpa = fx_entry(fx, MMU_MODE_4LEVEL, root, va, 1);
+	/* Both walk loops: through the map callback, and the tables as one region. */
+	mems[0] = fx_mem_map(fx);
+	fx_flatten(fx);
+	mems[1] = fx_mem_flat(fx, rg, ARRAY_LEN(rg));
 
 	for (unsigned int cfg = 0; cfg < 32; cfg++) {
 		struct perm_env e = { .wp = cfg & 1, .nx = cfg & 2, .smep = cfg & 4,
@@ -442,17 +451,19 @@ static void test_permissions_exhaustive(void **state)
 					e.ac = env & 1;
 					e.pkru_bits = env >> 1;
 					want = sdm_expected(&e, pde, pte, accesses[a]);
-					assert_int_equal(mmu_walk(&ctx, NULL, &mem, &req, &r), 0);
-					got = r.fault.type == MMU_FAULT_PF ? r.fault.error_code : 0;
-					if (got != want || (r.fault.type != MMU_FAULT_NONE) != (want != 0))
-						fail_msg("cfg %u rights 0x%x access 0x%x env %u: got 0x%x, SDM says 0x%x",
-							 cfg, rights, accesses[a], env, got, want);
-					walks++;
+					for (int m = 0; m < 2; m++) {
+						assert_int_equal(mmu_walk(&ctx, NULL, &mems[m], &req, &r), 0);
+						got = r.fault.type == MMU_FAULT_PF ? r.fault.error_code : 0;
+						if (got != want || (r.fault.type != MMU_FAULT_NONE) != (want != 0))
+							fail_msg("cfg %u rights 0x%x access 0x%x env %u memory %d: got 0x%x, SDM says 0x%x",
+								 cfg, rights, accesses[a], env, m, got, want);
+						walks++;
+					}
 				}
 			}
 		}
 	}
-	assert_int_equal(walks, 32UL * 64 * ARRAY_LEN(accesses) * 8);
+	assert_int_equal(walks, 2UL * 32 * 64 * ARRAY_LEN(accesses) * 8);
 	fx_free(fx);
 }
 

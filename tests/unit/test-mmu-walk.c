@@ -340,7 +340,7 @@ static void test_walk_cases(void **state)
 {
 	for (size_t i = 0; i < sizeof(walk_cases) / sizeof(walk_cases[0]); i++) {
 		const struct wcase *c = &walk_cases[i];
-		struct mmu_walk_result by_ptr, by_copy, by_region;
+		struct mmu_walk_result by_ptr, by_copy, by_region, by_flat;
 		struct mmu_ram_region regions[16];
 		struct setup s;
 
@@ -360,8 +360,17 @@ static void test_walk_cases(void **state)
 		check_case(c, &s, &by_region);
 		fx_free(s.fx);
 
+		/* The tables in one region: the walker's fast path. */
+		build(c, false, &s);
+		fx_flatten(s.fx);
+		s.mem = fx_mem_flat(s.fx, regions, MMU_ARRAY_LEN(regions));
+		assert_int_equal(mmu_walk(&s.ctx, NULL, &s.mem, &s.req, &by_flat), 0);
+		check_case(c, &s, &by_flat);
+		fx_free(s.fx);
+
 		if (memcmp(&by_ptr, &by_copy, sizeof(by_ptr)) ||
-		    memcmp(&by_ptr, &by_region, sizeof(by_ptr)))
+		    memcmp(&by_ptr, &by_region, sizeof(by_ptr)) ||
+		    memcmp(&by_ptr, &by_flat, sizeof(by_ptr)))
 			fail_msg("%s: the memory back ends disagree", c->name);
 	}
 }
@@ -438,14 +447,18 @@ static uint64_t entry_now(struct setup *s, const struct mmu_walk_entry *e)
 	return fx_read_entry(s->fx, s->mode, e->gpa);
 }
 
-/* E33: A set in every entry used, D untouched by a read; a write sets D in the leaf. */
+/*
+ * E33: A set in every entry used, D untouched by a read; a write sets D in
+ * the leaf. Through the map callback and with the tables as one RAM region.
+ */
 static void test_e33_accessed_dirty(void **state)
 {
 	static const enum mmu_paging_mode modes[] = { MMU_MODE_32BIT, MMU_MODE_PAE,
 						      MMU_MODE_4LEVEL, MMU_MODE_5LEVEL };
 
-	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
-		struct wcase c = { .name = "E33", .mode = modes[m] };
+	for (size_t k = 0; k < 2 * sizeof(modes) / sizeof(modes[0]); k++) {
+		struct wcase c = { .name = "E33", .mode = modes[k / 2] };
+		struct mmu_ram_region regions[16];
 		struct mmu_walk_result r;
 		struct setup s;
 
@@ -454,6 +467,10 @@ static void test_e33_accessed_dirty(void **state)
 		if (c.mode == MMU_MODE_PAE)
 			c.clr[3] = 0;
 		build(&c, false, &s);
+		if (k % 2) {
+			fx_flatten(s.fx);
+			s.mem = fx_mem_flat(s.fx, regions, MMU_ARRAY_LEN(regions));
+		}
 		s.req.flags = MMU_WALK_SET_AD;
 		assert_int_equal(mmu_walk(&s.ctx, NULL, &s.mem, &s.req, &r), 0);
 		assert_int_equal(r.fault.type, MMU_FAULT_NONE);
@@ -526,16 +543,22 @@ static void test_e34_fault_changes_nothing(void **state)
 /* E35: page tables in read-only memory: the access succeeds, A is not written. */
 static void test_e35_rom_page_tables(void **state)
 {
-	for (int copy = 0; copy < 2; copy++) {
+	/* 0: map callback, 1: read + cmpxchg, 2: the tables as RAM regions */
+	for (int backend = 0; backend < 3; backend++) {
 		struct wcase c = { .name = "E35", .mode = MMU_MODE_4LEVEL, .clr[1] = FX_A,
 				   .clr[2] = FX_A, .clr[3] = FX_A, .clr[4] = FX_A };
+		struct mmu_ram_region regions[16];
 		struct mmu_walk_result r;
 		struct setup s;
 
-		build(&c, copy, &s);
+		build(&c, backend == 1, &s);
+		if (backend == 2)
+			fx_flatten(s.fx);
 		s.req.flags = MMU_WALK_SET_AD;
 		/* The page directory only is ROM: the entries above and below get A. */
 		fx_set_readonly(s.fx, fx_entry(s.fx, s.mode, s.req.cr3, s.req.addr, 2));
+		if (backend == 2)
+			s.mem = fx_mem_flat(s.fx, regions, MMU_ARRAY_LEN(regions));
 		assert_int_equal(mmu_walk(&s.ctx, NULL, &s.mem, &s.req, &r), 0);
 		assert_int_equal(r.fault.type, MMU_FAULT_NONE);
 		assert_false(entry_now(&s, &r.entries[2]) & FX_A);
@@ -547,6 +570,8 @@ static void test_e35_rom_page_tables(void **state)
 		/* Everything ROM: still a successful access, nothing written. */
 		for (unsigned int l = 1; l <= 4; l++)
 			fx_set_readonly(s.fx, fx_entry(s.fx, s.mode, s.req.cr3, s.req.addr, l));
+		if (backend == 2)
+			s.mem = fx_mem_flat(s.fx, regions, MMU_ARRAY_LEN(regions));
 		fx_modify(s.fx, s.mode, s.req.cr3, s.req.addr, 1, 0, FX_A);
 		s.req.access = W;
 		assert_int_equal(mmu_walk(&s.ctx, NULL, &s.mem, &s.req, &r), 0);
