@@ -198,11 +198,10 @@ static unsigned int table_index(const struct mmu_context *ctx, uint64_t addr, un
 	return (addr >> (12 + 9 * (level - 1))) & 0x1FF;
 }
 
-static void record_entry(struct stage_walk *sw, unsigned int level, unsigned int index,
-			 uint64_t gpa, uint64_t pa, uint64_t value, bool from_register)
+/* Fills one chain slot. */
+static inline void put_entry(struct mmu_walk_entry *e, unsigned int level, unsigned int index,
+			     uint64_t gpa, uint64_t pa, uint64_t value, bool from_register)
 {
-	struct mmu_walk_entry *e = &sw->entries[sw->n++];
-
 	e->gpa = gpa;
 	e->pa = pa;
 	e->value = value;
@@ -217,6 +216,12 @@ static void record_entry(struct stage_walk *sw, unsigned int level, unsigned int
 			       sizeof(struct mmu_walk_entry) == 32,
 		       "entry layout");
 	memcpy(&e->index, &tail, sizeof(tail));
+}
+
+static void record_entry(struct stage_walk *sw, unsigned int level, unsigned int index,
+			 uint64_t gpa, uint64_t pa, uint64_t value, bool from_register)
+{
+	put_entry(&sw->entries[sw->n++], level, index, gpa, pa, value, from_register);
 }
 
 static bool is_canonical(uint64_t addr, unsigned int bits)
@@ -273,8 +278,8 @@ static inline int read_entry(struct walker *w, const struct mmu_context *s2, str
 
 /* ---------------------------------------------------------------- x86 format */
 
-static uint64_t x86_leaf_output(const struct mmu_context *ctx, unsigned int level,
-				uint64_t entry, uint64_t addr, uint64_t *ret_size)
+static inline uint64_t x86_leaf_output(const struct mmu_context *ctx, unsigned int level,
+				       uint64_t entry, uint64_t addr, uint64_t *ret_size)
 {
 	if (level == 1) {
 		*ret_size = 4096;
@@ -331,6 +336,142 @@ static int pae_pdpte(struct walker *w, const struct mmu_context *ctx,
 }
 
 /*
+ * Effective rights (KVM's ACC_*) of the entries walked, from the AND and
+ * the OR of their values: R/W and U/S must be set in all of them, XD in
+ * none (§3.1). ACC_WRITE and ACC_USER are R/W and U/S in place.
+ */
+static unsigned int x86_rights(uint64_t and_bits, uint64_t or_bits, bool four_byte)
+{
+	_Static_assert(ACC_WRITE == PTE_RW && ACC_USER == PTE_US, "rights are entry bits");
+	unsigned int rights = (unsigned int)(and_bits & (PTE_RW | PTE_US));
+
+	return (four_byte || !(or_bits & PTE_XD)) ? rights | ACC_EXEC : rights;
+}
+
+/* What one present-or-not x86 entry means for the walk (§2.3, §3.5). */
+enum x86_step {
+	STEP_NEXT,	  /* points to the next table */
+	STEP_LEAF,	  /* maps the page */
+	STEP_NOT_PRESENT, /* P=0: #PF with P clear, whatever came before */
+	STEP_RESERVED,	  /* a reserved bit: #PF with P and RSVD */
+};
+
+/* ps_ends_walk: PS ends a walk above level 1 (all but 32-bit paging without PSE). */
+static inline enum x86_step x86_step(const struct mmu_context *ctx, unsigned int level,
+				     uint64_t entry, bool ps_ends_walk)
+{
+	if (!(entry & PTE_P))
+		return STEP_NOT_PRESENT;
+	if (mmu_is_reserved(ctx, level, entry))
+		return STEP_RESERVED;
+	if (level == 1 || ((entry & PTE_PS) && ps_ends_walk))
+		return STEP_LEAF;
+	return STEP_NEXT;
+}
+
+/* The #PF of a walk that stopped at `level` (not present or reserved). */
+static void x86_walk_fault(const struct mmu_context *ctx, enum x86_step step, unsigned int level,
+			   uint64_t addr, uint32_t access, bool unbacked, struct mmu_fault *fault)
+{
+	uint32_t pr = step == STEP_RESERVED ? MMU_PFERR_P | MMU_PFERR_RSVD : 0;
+
+	set_pf(fault, level, walk_error_code(ctx, access, pr), addr);
+	fault->unbacked = unbacked;
+}
+
+/*
+ * The end of a walk that reached its leaf `entry` at `level`: effective
+ * rights, protection key and permission check, then the output address.
+ */
+static inline void x86_walk_leaf(const struct walker *w, const struct mmu_context *ctx,
+				 unsigned int level, uint64_t entry, unsigned int rights,
+				 uint64_t addr, uint32_t access, struct stage_walk *sw,
+				 struct mmu_fault *fault)
+{
+	uint32_t code;
+
+	sw->leaf_level = (uint8_t)level;
+	sw->rights = (uint8_t)rights;
+	/* Keys live in leaf bits 62:59 in 4/5-level paging only (§3.4). */
+	sw->pkey = ctx->role.level >= 4 ? (entry >> PTE_PKEY_SHIFT) & 0xF : 0;
+	code = mmu_permission_fault(ctx, rights, sw->pkey, access, w->req->eflags_ac,
+				    w->req->pkru);
+	if (code) {
+		set_pf(fault, level, code, addr);
+		return;
+	}
+	sw->out = x86_leaf_output(ctx, level, entry, addr, &sw->page_size);
+}
+
+/*
+ * The first RAM region as the fast walk checks it: an 8-byte entry at gpa
+ * is in it iff gpa - base < span (one compare).
+ */
+struct ram_window {
+	uint8_t *hva;
+	uint64_t base;
+	uint64_t span;
+	bool readonly;
+};
+
+static struct ram_window ram_window(const struct mmu_memory *mem)
+{
+	const struct mmu_ram_region *rg = mem->regions;
+
+	if (!mem->nr_regions || rg->size < 8)
+		return (struct ram_window){ .span = 0 };
+	return (struct ram_window){
+		.hva = rg->hva, .base = rg->gpa, .span = rg->size - 7, .readonly = rg->readonly
+	};
+}
+
+/*
+ * x86_walk() of the common case alone: one stage, 4- or 5-level paging,
+ * every table in the first RAM region. Nothing else to consult leaves the
+ * loop few live values. Returns false, having decided nothing, as soon as
+ * a table lies elsewhere; x86_walk() then walks again from the root.
+ */
+static bool x86_walk_in_ram(const struct walker *w, const struct mmu_context *ctx,
+			    uint64_t root, uint64_t addr, uint32_t access, struct stage_walk *sw,
+			    struct mmu_fault *fault)
+{
+	const struct ram_window ram = ram_window(w->mem);
+	/* Chain and locations through locals: stores through sw could alias. */
+	struct mmu_walk_entry *e = sw->entries;
+	struct entry_loc *loc = sw->locs;
+	unsigned int level = ctx->role.level;
+	uint64_t table = root & FRAME_4K, entry, and_bits = ~0ULL, or_bits = 0;
+	enum x86_step step;
+
+	for (unsigned int shift = 12 + 9 * (level - 1);; level--, shift -= 9, e++, loc++) {
+		unsigned int index = (addr >> shift) & 0x1FF;
+		uint64_t gpa = table + 8 * index;
+
+		if (gpa - ram.base >= ram.span)
+			return false;
+		loc->ptr = ram.hva + (gpa - ram.base);
+		loc->writable = !ram.readonly;
+		entry = load_entry(loc->ptr, 8);
+		put_entry(e, level, index, gpa, gpa, entry, false);
+		step = x86_step(ctx, level, entry, true);
+		if (step == STEP_NOT_PRESENT || step == STEP_RESERVED) {
+			sw->n = (uint8_t)(e - sw->entries + 1);
+			x86_walk_fault(ctx, step, level, addr, access, false, fault);
+			return true;
+		}
+		and_bits &= entry;
+		or_bits |= entry;
+		if (step == STEP_LEAF)
+			break;
+		table = entry & FRAME_4K;
+	}
+	sw->n = (uint8_t)(e - sw->entries + 1);
+	x86_walk_leaf(w, ctx, level, entry, x86_rights(and_bits, or_bits, false), addr, access, sw,
+		      fault);
+	return true;
+}
+
+/*
  * One x86-format walk (stage 1, or nested NPT as stage 2) of addr from
  * root. Leaves the verdict in *fault (type NONE on success) and the chain
  * in *sw. s2 translates paging-structure addresses (nested stage 1).
@@ -339,21 +480,12 @@ static int x86_walk(struct walker *w, const struct mmu_context *ctx,
 		    const struct mmu_context *s2, uint64_t root, uint64_t addr, uint32_t access,
 		    const uint64_t *pdptrs, struct stage_walk *sw, struct mmu_fault *fault)
 {
-	/*
-	 * Locals for everything the loop consults: built with
-	 * -fno-strict-aliasing, every store into the chain could alias ctx or
-	 * mem, and the compiler would reload them at every level.
-	 */
 	const bool four_byte = ctx->role.has_4_byte_gpte;
-	const bool pse = ctx->role.cr4_pse;
+	const bool ps_ends_walk = !four_byte || ctx->role.cr4_pse;
 	const size_t size = four_byte ? 4 : 8;
-	const unsigned int index_bits = four_byte ? 10 : 9;
-	const struct mmu_ram_region ram = w->mem->nr_regions ? w->mem->regions[0]
-							     : (struct mmu_ram_region){ 0 };
 	unsigned int level = ctx->role.level;
-	unsigned int rights = ACC_ALL;
-	uint64_t table, entry;
-	uint32_t code;
+	uint64_t table, entry, and_bits = ~0ULL, or_bits = 0;
+	enum x86_step step;
 	int r;
 
 	sw->n = 0;
@@ -362,8 +494,8 @@ static int x86_walk(struct walker *w, const struct mmu_context *ctx,
 		if (r < 0 || r == ENTRY_STAGE2_FAULT)
 			return r < 0 ? r : 0;
 		if (r == ENTRY_UNBACKED || !(entry & PTE_P)) {
-			set_pf(fault, 3, walk_error_code(ctx, access, 0), addr);
-			fault->unbacked = r == ENTRY_UNBACKED;
+			x86_walk_fault(ctx, STEP_NOT_PRESENT, 3, addr, access,
+				       r == ENTRY_UNBACKED, fault);
 			return 0;
 		}
 		/* PDPTE R/W, U/S and XD do not exist: no rights, no A bit. */
@@ -374,60 +506,31 @@ static int x86_walk(struct walker *w, const struct mmu_context *ctx,
 	}
 
 	for (;; level--) {
-		unsigned int index = (addr >> (12 + index_bits * (level - 1))) &
-				     ((1U << index_bits) - 1);
+		unsigned int index = table_index(ctx, addr, level);
 		uint64_t gpa = table + size * index;
 		uint64_t pa = gpa;
 
-		/* Single stage in the first RAM region: no call at all. */
-		if (!s2 && gpa - ram.gpa < ram.size && ram.size - (gpa - ram.gpa) >= size) {
-			struct entry_loc *loc = &sw->locs[sw->n];
-
-			loc->ptr = (uint8_t *)ram.hva + (gpa - ram.gpa);
-			loc->writable = !ram.readonly;
-			entry = load_entry(loc->ptr, size);
-			r = 0;
-		} else {
-			r = read_entry(w, s2, sw, gpa, size, &entry, &pa, fault);
-			if (r < 0)
-				return r;
-			if (r == ENTRY_STAGE2_FAULT)
-				return 0;
-		}
+		r = read_entry(w, s2, sw, gpa, size, &entry, &pa, fault);
+		if (r < 0)
+			return r;
+		if (r == ENTRY_STAGE2_FAULT)
+			return 0;
 		record_entry(sw, level, index, gpa, pa, entry, false);
-		/* Not present: P=0 in the error code, whatever came before (§3.5). */
-		if (r == ENTRY_UNBACKED || !(entry & PTE_P)) {
-			set_pf(fault, level, walk_error_code(ctx, access, 0), addr);
-			fault->unbacked = r == ENTRY_UNBACKED;
+		/* Outside guest RAM reads as not present, as KVM injects it. */
+		step = r == ENTRY_UNBACKED ? STEP_NOT_PRESENT
+					   : x86_step(ctx, level, entry, ps_ends_walk);
+		if (step == STEP_NOT_PRESENT || step == STEP_RESERVED) {
+			x86_walk_fault(ctx, step, level, addr, access, r == ENTRY_UNBACKED, fault);
 			return 0;
 		}
-		if (mmu_is_reserved(ctx, level, entry)) {
-			code = walk_error_code(ctx, access, MMU_PFERR_P | MMU_PFERR_RSVD);
-			set_pf(fault, level, code, addr);
-			return 0;
-		}
-		if (!(entry & PTE_RW))
-			rights &= ~ACC_WRITE;
-		if (!(entry & PTE_US))
-			rights &= ~ACC_USER;
-		if (!four_byte && (entry & PTE_XD))
-			rights &= ~ACC_EXEC;
-		if (mmu_last_level(level, entry, four_byte, pse))
+		and_bits &= entry;
+		or_bits |= entry;
+		if (step == STEP_LEAF)
 			break;
 		table = four_byte ? entry & FRAME_32BIT : entry & FRAME_4K;
 	}
-
-	sw->leaf_level = (uint8_t)level;
-	sw->rights = (uint8_t)rights;
-	/* Keys live in leaf bits 62:59 in 4/5-level paging only (§3.4). */
-	sw->pkey = ctx->role.level >= 4 ? (entry >> PTE_PKEY_SHIFT) & 0xF : 0;
-	code = mmu_permission_fault(ctx, rights, sw->pkey, access, w->req->eflags_ac,
-				    w->req->pkru);
-	if (code) {
-		set_pf(fault, level, code, addr);
-		return 0;
-	}
-	sw->out = x86_leaf_output(ctx, level, entry, addr, &sw->page_size);
+	x86_walk_leaf(w, ctx, level, entry, x86_rights(and_bits, or_bits, four_byte), addr, access,
+		      sw, fault);
 	return 0;
 }
 
@@ -676,6 +779,18 @@ static bool check_canonical(const struct mmu_context *ctx, uint64_t addr)
 	return true;
 }
 
+/* The stage-1 walk of the request: the fast walk when it applies, else x86_walk(). */
+static int stage1_walk(struct walker *w, const struct mmu_context *ctx,
+		       const struct mmu_context *s2, struct stage_walk *sw, struct mmu_fault *fault)
+{
+	const struct mmu_walk_request *req = w->req;
+
+	if (!s2 && ctx->role.level >= 4 &&
+	    x86_walk_in_ram(w, ctx, req->cr3, req->addr, req->access, sw, fault))
+		return 0;
+	return x86_walk(w, ctx, s2, req->cr3, req->addr, req->access, req->pdptrs, sw, fault);
+}
+
 /* One attempt at the whole translation; *ret_restart after a lost A/D race. */
 static int walk_once(struct walker *w, const struct mmu_context *ctx,
 		     const struct mmu_context *s2, bool *ret_restart)
@@ -710,8 +825,7 @@ static int walk_once(struct walker *w, const struct mmu_context *ctx,
 	if (ctx->mode == MMU_MODE_NONE) {
 		res->gpa = req->addr;
 	} else {
-		r = x86_walk(w, ctx, s2, req->cr3, req->addr, req->access, req->pdptrs, &sw,
-			     &res->fault);
+		r = stage1_walk(w, ctx, s2, &sw, &res->fault);
 		res->nr_entries = sw.n;
 		if (r < 0 || res->fault.type != MMU_FAULT_NONE)
 			return r;
@@ -781,7 +895,7 @@ static void result_init(struct mmu_walk_result *res, const struct mmu_context *c
  * store per slot: a longer memset becomes "rep stos", whose start-up cost
  * alone is a third of a hot walk.
  */
-static void zero_unused(struct mmu_walk_entry *e, unsigned int n)
+static inline void zero_unused(struct mmu_walk_entry *e, unsigned int n)
 {
 	_Static_assert(MMU_MAX_LEVELS == 5, "zero_unused() covers 5 slots");
 	switch (n) {
