@@ -454,10 +454,16 @@ static struct options parse_options(int argc, char **argv)
 		else
 			usage();
 	}
-	/* The warm set needs WARM_SET distinct page tables. */
-	if (o.runs < 1 || o.runs > MAX_RUNS || o.cold_mib < WARM_SET * PAGE >> 20 ||
-	    o.cold_mib > 16384)
+	if (o.runs < 1 || o.runs > MAX_RUNS || o.cold_mib > 16384)
 		usage();
+	/* The warm set needs WARM_SET distinct page tables. */
+	if (o.cold_mib < WARM_SET * PAGE >> 20) {
+		fprintf(stderr,
+			"bench/mmu: --cold-mib must be at least %llu: the warm set needs %d "
+			"page tables\n",
+			WARM_SET * PAGE >> 20, WARM_SET);
+		exit(2);
+	}
 	return o;
 }
 
