@@ -254,7 +254,8 @@ UNIT_TESTS := $(BUILD)/tests/unit/test-util $(BUILD)/tests/unit/test-api-frame \
 UNIT_TESTS += $(BUILD)/tests/unit/test-iobus $(BUILD)/tests/unit/test-serial \
 	      $(BUILD)/tests/unit/test-debug-exit
 UNIT_TESTS += $(BUILD)/tests/unit/test-boot $(BUILD)/tests/unit/test-boot-file
-UNIT_TESTS += $(BUILD)/tests/unit/test-boot-guests $(BUILD)/tests/unit/test-paths
+UNIT_TESTS += $(BUILD)/tests/unit/test-boot-guests $(BUILD)/tests/unit/test-paths \
+	      $(BUILD)/tests/unit/test-jsontext
 UNIT_TESTS += $(BUILD)/tests/unit/test-mmu-walk $(BUILD)/tests/unit/test-mmu-role \
 	      $(BUILD)/tests/unit/test-mmu-nested $(BUILD)/tests/unit/test-mmu-cpuid \
 	      $(BUILD)/tests/unit/test-mmu-validate $(BUILD)/tests/unit/test-mmu-property

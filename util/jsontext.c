@@ -97,6 +97,14 @@ static void close_level(struct jtext *j, char c)
 	put(j, &c, 1);
 }
 
+void jt_members_text(struct jtext *j, const char *text, size_t len)
+{
+	if (len == 0)
+		return;
+	separate(j);
+	put(j, text, len);
+}
+
 void jt_object_begin(struct jtext *j) { open_level(j, '{'); }
 void jt_object_end(struct jtext *j) { close_level(j, '}'); }
 void jt_array_begin(struct jtext *j) { open_level(j, '['); }

@@ -48,5 +48,8 @@ void jt_int(struct jtext *j, int64_t v);
 void jt_number(struct jtext *j, double v, int decimals);
 void jt_bool(struct jtext *j, bool v);
 void jt_null(struct jtext *j);
+/* Members ("k":v,...) already written as JSON text, appended inside the
+ * object being written as if each had been written here. */
+void jt_members_text(struct jtext *j, const char *text, size_t len);
 
 #endif

@@ -275,6 +275,7 @@ static void m_vm_update(struct api_call *call, json_object *params, void *ctx)
 	}
 	vm_def_free(vm->def);
 	vm->def = def;
+	vm_summary_forget(vm);
 	if (broken)
 		vm_set_state(vm, VM_DEFINED, repaired);
 	log_info("VM '%s' updated", vm->def->name);

@@ -124,6 +124,7 @@ void vm_remove(struct vm_record *vm)
 	d->nr_vms--;
 	subs_free(vm);
 	vm_def_free(vm->def);
+	vm_summary_forget(vm);
 	free(vm);
 	daemon_update_status(d);
 }
@@ -182,6 +183,7 @@ static void notify_state_change(struct vm_record *vm, enum vm_state old, const c
 void vm_restore_state(struct vm_record *vm, enum vm_state state, const char *reason)
 {
 	vm->state = state;
+	vm_summary_forget(vm);
 	snprintf(vm->reason, sizeof(vm->reason), "%s", reason);
 }
 
@@ -197,6 +199,7 @@ void vm_set_state(struct vm_record *vm, enum vm_state state, const char *reason)
 		return;
 	}
 	vm->state = state;
+	vm_summary_forget(vm);
 	if (reason)
 		snprintf(vm->reason, sizeof(vm->reason), "%s", reason);
 	log_info("VM '%s': %s -> %s%s%s", vm->def->name, vm_state_name(old), vm_state_name(state),
@@ -240,9 +243,15 @@ static void write_cpu_policy(struct jtext *j, const struct vcpu_cpu_policy *p)
 	jt_object_end(j);
 }
 
-void vm_summary_write(const struct vm_record *vm, struct jtext *j)
+void vm_summary_forget(struct vm_record *vm)
 {
-	jt_object_begin(j);
+	free(vm->summary_text);
+	vm->summary_text = NULL;
+	vm->summary_len = 0;
+}
+
+static void write_summary_members(struct jtext *j, const struct vm_record *vm)
+{
 	jt_key(j, "name");
 	jt_string(j, vm->def->name);
 	jt_key(j, "state");
@@ -251,6 +260,40 @@ void vm_summary_write(const struct vm_record *vm, struct jtext *j)
 	jt_int(j, (int64_t)vm->def->memory_mib);
 	jt_key(j, "vcpus");
 	jt_int(j, vm->def->vcpus);
+}
+
+/* Keeps name, state, memory and vcpus as member text (what follows the
+ * object's '{'); without memory, nothing is kept. */
+static void cache_summary_text(struct vm_record *vm)
+{
+	struct jtext t;
+	char *text;
+	size_t len;
+
+	jt_init(&t);
+	jt_object_begin(&t);
+	write_summary_members(&t, vm);
+	if (jt_failed(&t)) {
+		jt_free(&t);
+		return;
+	}
+	text = jt_take(&t, &len);
+	memmove(text, text + 1, len); /* drop the '{' (the NUL moves too) */
+	vm->summary_text = text;
+	vm->summary_len = len - 1;
+}
+
+/* vm.list is the daemon's most frequent answer: the unchanging part of
+ * each entry is kept as text, and only pid and uptime are written anew. */
+void vm_summary_write(struct vm_record *vm, struct jtext *j)
+{
+	if (!vm->summary_text)
+		cache_summary_text(vm);
+	jt_object_begin(j);
+	if (vm->summary_text)
+		jt_members_text(j, vm->summary_text, vm->summary_len);
+	else
+		write_summary_members(j, vm);
 	write_runtime_fields(j, vm);
 	jt_object_end(j);
 }

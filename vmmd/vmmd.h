@@ -124,6 +124,10 @@ struct vm_record {
 	uint64_t started_ns;
 	char console_log[PATH_MAX];
 	char stored_boot_id[64]; /* boot id recorded with the stored runtime state */
+	/* The members of its vm.list entry that change only with its state or
+	 * definition, as JSON text; NULL until written, dropped on a change. */
+	char *summary_text;
+	size_t summary_len;
 };
 
 /* Who is on the other end of a connection, and what they may do. */
@@ -230,6 +234,8 @@ struct vm_record *vm_find(struct daemon *d, const char *name);
 int vm_add(struct daemon *d, struct vm_def *def, struct client *owner, struct vm_record **ret);
 void vm_remove(struct vm_record *vm);
 /* The one place state changes: validates, logs, and notifies subscribers. */
+/* The definition or state changed: the cached vm.list text is stale. */
+void vm_summary_forget(struct vm_record *vm);
 void vm_set_state(struct vm_record *vm, enum vm_state state, const char *reason);
 /* Where a VM just loaded from the store starts (its stored state, or
  * broken): no transition, so nothing is logged, saved or sent. */
@@ -240,7 +246,7 @@ struct jtext;
  * guest_contents, the reason leaves out the registers a vCPU's stop report
  * ends with, for peers without full access. */
 void vm_info_write(const struct vm_record *vm, struct jtext *j, bool guest_contents);
-void vm_summary_write(const struct vm_record *vm, struct jtext *j);
+void vm_summary_write(struct vm_record *vm, struct jtext *j);
 json_object *vm_info_json(const struct vm_record *vm);
 void vm_console_subscribe(struct vm_record *vm, struct client *c);
 void vm_console_unsubscribe(struct vm_record *vm, struct client *c);

@@ -34,6 +34,40 @@ def test_create_info_list_delete(rpc):
     assert names(rpc) == ["alpha"]
 
 
+def list_entry(rpc, name):
+    return next(v for v in rpc.result("vm.list")["vms"] if v["name"] == name)
+
+
+@needs_kvm
+def test_list_follows_every_change_of_state_and_definition(rpc):
+    """vm.list keeps each entry's unchanging part as text: every state change
+    and update must show in it, as vm.info shows it."""
+    create_vm(rpc, "seen", kernel="echo.elf")
+    create_vm(rpc, "other", kernel="echo.elf")
+    fields = ("name", "state", "memory", "vcpus", "pid")
+
+    def agrees():
+        info = rpc.result("vm.info", {"name": "seen"})
+        entry = list_entry(rpc, "seen")
+        assert {k: entry[k] for k in fields} == {k: info[k] for k in fields}
+        assert (entry["uptime"] is None) == (info["uptime"] is None)
+        return entry
+
+    assert agrees()["state"] == "defined"
+    rpc.result("vm.update", {"name": "seen", "memory": 48, "vcpus": 2})
+    assert (agrees()["memory"], agrees()["vcpus"]) == (48, 2)
+    rpc.result("vm.start", {"name": "seen"})
+    assert agrees()["state"] == "running"
+    rpc.result("vm.pause", {"name": "seen"})
+    assert agrees()["state"] == "paused"
+    rpc.result("vm.stop", {"name": "seen"})
+    entry = agrees()
+    assert (entry["state"], entry["pid"], entry["uptime"]) == ("stopped", None, None)
+    assert list_entry(rpc, "other")["state"] == "defined"
+    rpc.result("vm.delete", {"name": "seen"})
+    assert names(rpc) == ["other"]
+
+
 @needs_kvm
 def test_start_stop_restart_delete(rpc):
     create_vm(rpc, "loop", kernel="echo.elf")
