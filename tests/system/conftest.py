@@ -331,16 +331,22 @@ def rpc(daemon):
         yield r
 
 
-def serve_to_other_users(d):
-    """Starts daemon d with its directory open to other users, so that its
-    sockets are reachable where their modes allow; yields it, then stops it."""
-    d.dir.chmod(0o755)
+def running(d):
+    """Starts daemon d, yields it, then stops it and removes its files (for
+    fixtures: `yield from running(Daemon(...))`)."""
     d.start()
     yield d
     try:
         d.stop()
     finally:
         d.cleanup()
+
+
+def serve_to_other_users(d):
+    """running(d), with d's directory open to other users, so that its
+    sockets are reachable where their modes allow."""
+    d.dir.chmod(0o755)
+    yield from running(d)
 
 
 @pytest.fixture

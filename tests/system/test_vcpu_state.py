@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import Daemon, Rpc, create_vm, needs_kvm, wait_for
+from conftest import Daemon, Rpc, create_vm, needs_kvm, running, wait_for
 
 pytestmark = needs_kvm
 
@@ -322,12 +322,7 @@ def test_bad_save_requests(rpc, paused_pair):
 def with_read_only_socket():
     d = Daemon(extra_args=["--ro-socket", "placeholder"])
     d.extra_args[-1] = str(d.dir / "ro.sock")
-    d.start()
-    yield d
-    try:
-        d.stop()
-    finally:
-        d.cleanup()
+    yield from running(d)
 
 
 def test_read_only_socket_cannot_save_or_load(with_read_only_socket):
