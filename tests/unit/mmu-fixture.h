@@ -213,15 +213,16 @@ static inline struct mmu_memory fx_mem_copy(struct fixture *fx)
  * Every page of the fixture as a RAM region (no callbacks), into `rg`
  * (room for `max`). Take it after building: later pages are not covered.
  */
-static inline struct mmu_memory fx_mem_regions(struct fixture *fx, struct mmu_ram_region *rg,
-					       unsigned int max)
+/* Appends each page outside gfns [skip_from, skip_to) as a region of its
+ * own to rg[n..max); returns the memory of rg[0..]. */
+static inline struct mmu_memory fx_page_regions(struct fixture *fx, struct mmu_ram_region *rg,
+						unsigned int n, unsigned int max,
+						uint64_t skip_from, uint64_t skip_to)
 {
-	unsigned int n = 0;
-
 	for (unsigned int i = 0; i < FX_HASH_SIZE; i++) {
 		struct fx_page *p = &fx->slot[i];
 
-		if (!p->used)
+		if (!p->used || (p->gfn >= skip_from && p->gfn < skip_to))
 			continue;
 		if (n == max)
 			abort(); /* a test bug */
@@ -229,6 +230,12 @@ static inline struct mmu_memory fx_mem_regions(struct fixture *fx, struct mmu_ra
 						   .hva = p->data, .readonly = p->readonly };
 	}
 	return (struct mmu_memory){ .regions = rg, .nr_regions = n };
+}
+
+static inline struct mmu_memory fx_mem_regions(struct fixture *fx, struct mmu_ram_region *rg,
+					       unsigned int max)
+{
+	return fx_page_regions(fx, rg, 0, max, 0, 0);
 }
 
 /*
@@ -271,25 +278,13 @@ static inline struct mmu_memory fx_mem_flat(struct fixture *fx, struct mmu_ram_r
 {
 	bool readonly = fx->flat_pages && fx_flat_readonly(fx, 0);
 	uint64_t pages = 0;
-	unsigned int n = 1;
 
 	while (pages < fx->flat_pages && fx_flat_readonly(fx, pages) == readonly)
 		pages++;
 	rg[0] = (struct mmu_ram_region){ .gpa = FX_FIRST_TABLE_GFN * FX_PAGE,
 					 .size = pages * FX_PAGE, .hva = fx->flat,
 					 .readonly = readonly };
-	for (unsigned int i = 0; i < FX_HASH_SIZE; i++) {
-		struct fx_page *p = &fx->slot[i];
-
-		if (!p->used || (p->gfn >= FX_FIRST_TABLE_GFN &&
-				 p->gfn < FX_FIRST_TABLE_GFN + pages))
-			continue;
-		if (n == max)
-			abort(); /* a test bug */
-		rg[n++] = (struct mmu_ram_region){ .gpa = p->gfn * FX_PAGE, .size = FX_PAGE,
-						   .hva = p->data, .readonly = p->readonly };
-	}
-	return (struct mmu_memory){ .regions = rg, .nr_regions = n };
+	return fx_page_regions(fx, rg, 1, max, FX_FIRST_TABLE_GFN, FX_FIRST_TABLE_GFN + pages);
 }
 
 /* ---- page-table builder ---- */
